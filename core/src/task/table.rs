@@ -126,13 +126,16 @@ impl<T, const N: usize> TaskTable<T, N> {
 
     /// The slot of the task with this ITT.
     pub fn slot_of(&self, itt: Itt) -> Option<TaskSlot> {
-        self.slots.iter().enumerate().find_map(|(index, s)| match &s.entry {
-            Some((i, _)) if *i == itt => Some(TaskSlot {
-                index,
-                generation: s.generation,
-            }),
-            _ => None,
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .find_map(|(index, s)| match &s.entry {
+                Some((i, _)) if *i == itt => Some(TaskSlot {
+                    index,
+                    generation: s.generation,
+                }),
+                _ => None,
+            })
     }
 
     fn live(&self, slot: TaskSlot) -> Option<&(Itt, T)> {
@@ -245,6 +248,7 @@ impl<T, const N: usize> TaskTable<T, N> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
