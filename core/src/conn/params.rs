@@ -1,0 +1,157 @@
+//! Connection parameters as plain values: role, iSER Hello/HelloReply contents (RFC 7145 §9.3,
+//! §9.4) and CM private data flags (the Linux `iser_cm_hdr`, DESIGN §4). The wire codecs live in
+//! `wire`; the integrator converts between them and these values.
+
+use crate::time::Duration;
+
+/// The iSER version defined by RFC 7145 (illumos sends MaxVer = MinVer = 1 in its Hello).
+pub const ISER_VERSION: u8 = 1;
+
+/// How long an initiator waits for the HelloReply after sending a Hello (0.5 s, as illumos'
+/// `it_ini_enable_datamover`).
+pub const HELLO_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Our default iSER-IRD / iSER-ORD: RDMA Reads we accept / issue concurrently on one connection.
+pub const DEFAULT_RDMA_READ_DEPTH: u16 = 16;
+
+/// Our default limit on tasks outstanding on one connection.
+pub const DEFAULT_MAX_TASKS: u32 = 128;
+
+/// Which end of the connection we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Role {
+    /// iSCSI initiator: sends the Login Request and (optionally) the Hello.
+    Initiator,
+    /// iSCSI target: answers the login and any Hello.
+    Target,
+}
+
+/// Flags of the iSER CM private data (Linux `iser_cm_hdr`: one flags byte, 0x80 and 0x40).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CmFlags {
+    /// 0x80: zero-based virtual addressing not supported; the peer must be sent absolute
+    /// addresses (VA + offset). Every real initiator sets it.
+    pub zbva_not_supported: bool,
+    /// 0x40: Send with Invalidate not supported; do not invalidate the peer's STags remotely.
+    pub send_inv_not_supported: bool,
+}
+
+impl CmFlags {
+    /// Whether STags may be addressed zero-based (offsets) rather than by absolute VA.
+    pub const fn zero_based_va(&self) -> bool {
+        !self.zbva_not_supported
+    }
+
+    /// Whether responses may use Send with Invalidate on the peer's STags.
+    pub const fn send_with_invalidate(&self) -> bool {
+        !self.send_inv_not_supported
+    }
+}
+
+/// The contents of an iSER Hello message (RFC 7145 §9.3), sent by the initiator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HelloParams {
+    /// MaxVer: highest iSER version the initiator supports.
+    pub max_version: u8,
+    /// MinVer: lowest iSER version the initiator supports.
+    pub min_version: u8,
+    /// iSER-IRD: RDMA Read requests the initiator accepts concurrently.
+    pub ird: u16,
+}
+
+/// The contents of an iSER HelloReply message (RFC 7145 §9.4), sent by the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HelloReplyParams {
+    /// Reject flag: the target refuses the connection (no common version).
+    pub reject: bool,
+    /// MaxVer: highest iSER version the target supports.
+    pub max_version: u8,
+    /// CurVer: the version chosen for this connection (meaningless when `reject`).
+    pub cur_version: u8,
+    /// iSER-ORD: RDMA Reads the target will issue concurrently (0 when `reject`).
+    pub ord: u16,
+}
+
+/// What a successful Hello exchange settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HelloOutcome {
+    /// iSER version in use (HelloReply CurVer).
+    pub version: u8,
+    /// The target's iSER-ORD.
+    pub peer_ord: u16,
+}
+
+/// Everything a connection knows about itself from creation on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnParams {
+    /// Adapter-assigned id, unique among live connections (task tokens carry it).
+    pub conn_id: u32,
+    /// Our end.
+    pub role: Role,
+    /// Initiator only: send a Hello after login and wait for the HelloReply. Linux, FreeBSD and
+    /// libiscsi initiators never do, and LIO/tgt ignore it, so keep it off unless the target
+    /// needs it (e.g. iWARP). Ignored for targets.
+    pub send_hello: bool,
+    /// Highest iSER version we support.
+    pub max_version: u8,
+    /// Lowest iSER version we support.
+    pub min_version: u8,
+    /// Our iSER-IRD: RDMA Reads we accept concurrently (initiator's Hello).
+    pub ird: u16,
+    /// Our iSER-ORD: RDMA Reads we issue concurrently (target's HelloReply, capped by the
+    /// initiator's IRD).
+    pub ord: u16,
+    /// CM private data flags we advertise.
+    pub local_cm: CmFlags,
+    /// Most tasks [`Conn::begin_task`](super::Conn::begin_task) lets be outstanding.
+    pub max_tasks: u32,
+}
+
+impl ConnParams {
+    /// Initiator defaults: iSER version 1, no Hello (as real initiators), ZBVA not supported
+    /// (as every real initiator advertises).
+    pub const fn initiator(conn_id: u32) -> Self {
+        ConnParams {
+            conn_id,
+            role: Role::Initiator,
+            send_hello: false,
+            max_version: ISER_VERSION,
+            min_version: ISER_VERSION,
+            ird: DEFAULT_RDMA_READ_DEPTH,
+            ord: DEFAULT_RDMA_READ_DEPTH,
+            local_cm: CmFlags {
+                zbva_not_supported: true,
+                send_inv_not_supported: false,
+            },
+            max_tasks: DEFAULT_MAX_TASKS,
+        }
+    }
+
+    /// Target defaults: iSER version 1.
+    pub const fn target(conn_id: u32) -> Self {
+        ConnParams {
+            role: Role::Target,
+            local_cm: CmFlags {
+                zbva_not_supported: false,
+                send_inv_not_supported: false,
+            },
+            ..Self::initiator(conn_id)
+        }
+    }
+
+    /// The Hello we send as initiator (RFC 7145 §9.3).
+    pub const fn local_hello(&self) -> HelloParams {
+        HelloParams {
+            max_version: self.max_version,
+            min_version: self.min_version,
+            ird: self.ird,
+        }
+    }
+}

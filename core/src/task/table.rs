@@ -1,0 +1,387 @@
+//! Fixed-capacity task table keyed by Initiator Task Tag (RFC 7143 §11.2.1.8: the ITT identifies a
+//! task uniquely within the session for as long as it is outstanding).
+//!
+//! Each entry also has a [`TaskSlot`]: an index plus a generation, so the hot path can reach a task
+//! in O(1) (e.g. from an RDMA completion's work-request id) and a slot kept past the task's end can
+//! never reach the task that reuses the index. ITT lookups scan the table (capacities are small).
+
+use super::itt::Itt;
+
+/// Why a task could not be inserted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TaskError {
+    /// All `N` slots hold tasks.
+    Full,
+    /// A task with this ITT is still outstanding (RFC 7143 §11.2.1.8 requires ITTs to be unique).
+    DuplicateItt,
+    /// `0xffffffff` is reserved (RFC 7143 §11.18 / §11.19: NOP-Out/NOP-In not expecting an
+    /// answer) and never names a task.
+    ReservedItt,
+}
+
+/// A generation-checked reference to one table entry. Stale once the entry is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TaskSlot {
+    index: usize,
+    generation: u32,
+}
+
+impl TaskSlot {
+    /// Position in the table, `0..N`; stable for the task's life (handy for work-request ids).
+    pub const fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Generation the slot had when the task was inserted.
+    pub const fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    /// Bumped (wrapping) on every removal, so old `TaskSlot`s stop matching.
+    generation: u32,
+    entry: Option<(Itt, T)>,
+}
+
+/// A fixed-capacity table of `N` outstanding tasks of type `T`. No allocation.
+#[derive(Debug)]
+pub struct TaskTable<T, const N: usize> {
+    slots: [Slot<T>; N],
+    len: usize,
+}
+
+impl<T, const N: usize> Default for TaskTable<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize> TaskTable<T, N> {
+    /// An empty table.
+    pub fn new() -> Self {
+        TaskTable {
+            slots: core::array::from_fn(|_| Slot {
+                generation: 0,
+                entry: None,
+            }),
+            len: 0,
+        }
+    }
+
+    /// Maximum number of tasks (`N`).
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Number of tasks held.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No task held.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// All `N` slots hold tasks.
+    pub const fn is_full(&self) -> bool {
+        self.len >= N
+    }
+
+    /// Add a task under `itt`. On failure the value is handed back with the reason.
+    pub fn insert(&mut self, itt: Itt, value: T) -> Result<TaskSlot, (TaskError, T)> {
+        if itt == Itt::RESERVED {
+            return Err((TaskError::ReservedItt, value));
+        }
+        if self.contains_itt(itt) {
+            return Err((TaskError::DuplicateItt, value));
+        }
+        let found = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.entry.is_none());
+        match found {
+            Some((index, slot)) => {
+                slot.entry = Some((itt, value));
+                self.len = self.len.saturating_add(1);
+                Ok(TaskSlot {
+                    index,
+                    generation: slot.generation,
+                })
+            }
+            None => Err((TaskError::Full, value)),
+        }
+    }
+
+    /// Whether a task with this ITT is outstanding.
+    pub fn contains_itt(&self, itt: Itt) -> bool {
+        self.slot_of(itt).is_some()
+    }
+
+    /// The slot of the task with this ITT.
+    pub fn slot_of(&self, itt: Itt) -> Option<TaskSlot> {
+        self.slots
+            .iter()
+            .enumerate()
+            .find_map(|(index, s)| match &s.entry {
+                Some((i, _)) if *i == itt => Some(TaskSlot {
+                    index,
+                    generation: s.generation,
+                }),
+                _ => None,
+            })
+    }
+
+    fn live(&self, slot: TaskSlot) -> Option<&(Itt, T)> {
+        let s = self.slots.get(slot.index)?;
+        if s.generation != slot.generation {
+            return None;
+        }
+        s.entry.as_ref()
+    }
+
+    fn live_mut(&mut self, slot: TaskSlot) -> Option<&mut (Itt, T)> {
+        let s = self.slots.get_mut(slot.index)?;
+        if s.generation != slot.generation {
+            return None;
+        }
+        s.entry.as_mut()
+    }
+
+    /// The task in `slot`, unless the slot is stale.
+    pub fn get(&self, slot: TaskSlot) -> Option<&T> {
+        self.live(slot).map(|(_, t)| t)
+    }
+
+    /// The task in `slot`, mutably, unless the slot is stale.
+    pub fn get_mut(&mut self, slot: TaskSlot) -> Option<&mut T> {
+        self.live_mut(slot).map(|(_, t)| t)
+    }
+
+    /// The ITT of the task in `slot`, unless the slot is stale.
+    pub fn itt_of(&self, slot: TaskSlot) -> Option<Itt> {
+        self.live(slot).map(|(i, _)| *i)
+    }
+
+    /// The task with this ITT.
+    pub fn get_by_itt(&self, itt: Itt) -> Option<&T> {
+        self.slot_of(itt).and_then(|s| self.get(s))
+    }
+
+    /// The task with this ITT, mutably.
+    pub fn get_mut_by_itt(&mut self, itt: Itt) -> Option<&mut T> {
+        self.slot_of(itt).and_then(move |s| self.get_mut(s))
+    }
+
+    /// Remove the task in `slot`; its ITT may then be reused (RFC 7143 §11.2.1.8). `None` if the
+    /// slot is stale. On success the slot's generation moves on, so `slot` goes stale.
+    pub fn remove(&mut self, slot: TaskSlot) -> Option<(Itt, T)> {
+        let s = self.slots.get_mut(slot.index)?;
+        if s.generation != slot.generation {
+            return None;
+        }
+        let entry = s.entry.take()?;
+        s.generation = s.generation.wrapping_add(1);
+        self.len = self.len.saturating_sub(1);
+        Some(entry)
+    }
+
+    /// Remove the task with this ITT.
+    pub fn remove_by_itt(&mut self, itt: Itt) -> Option<T> {
+        let slot = self.slot_of(itt)?;
+        self.remove(slot).map(|(_, t)| t)
+    }
+
+    /// Keep only the tasks for which `keep` returns true; the rest are handed to `removed`
+    /// (so resources such as buffer handles they hold are never silently dropped).
+    pub fn retain(
+        &mut self,
+        mut keep: impl FnMut(Itt, &mut T) -> bool,
+        mut removed: impl FnMut(Itt, T),
+    ) {
+        for s in self.slots.iter_mut() {
+            let drop_it = match &mut s.entry {
+                Some((itt, t)) => !keep(*itt, t),
+                None => false,
+            };
+            if drop_it {
+                if let Some((itt, t)) = s.entry.take() {
+                    s.generation = s.generation.wrapping_add(1);
+                    self.len = self.len.saturating_sub(1);
+                    removed(itt, t);
+                }
+            }
+        }
+    }
+
+    /// Outstanding tasks in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (TaskSlot, Itt, &T)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(index, s)| {
+            s.entry.as_ref().map(|(itt, t)| {
+                (
+                    TaskSlot {
+                        index,
+                        generation: s.generation,
+                    },
+                    *itt,
+                    t,
+                )
+            })
+        })
+    }
+
+    /// Outstanding tasks in slot order, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (TaskSlot, Itt, &mut T)> + '_ {
+        self.slots.iter_mut().enumerate().filter_map(|(index, s)| {
+            let generation = s.generation;
+            s.entry
+                .as_mut()
+                .map(|(itt, t)| (TaskSlot { index, generation }, *itt, t))
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::vec::Vec;
+
+    #[test]
+    fn test_table_insert_lookup_remove() {
+        let mut t: TaskTable<u32, 2> = TaskTable::new();
+        let a = t.insert(Itt(1), 10).unwrap();
+        let b = t.insert(Itt(2), 20).unwrap();
+        assert_eq!(t.len(), 2);
+        assert!(t.is_full());
+        assert_eq!(t.insert(Itt(3), 30), Err((TaskError::Full, 30)));
+        assert_eq!(t.get(a), Some(&10));
+        assert_eq!(t.get_by_itt(Itt(2)), Some(&20));
+        assert_eq!(t.itt_of(b), Some(Itt(2)));
+        *t.get_mut_by_itt(Itt(1)).unwrap() += 1;
+        assert_eq!(t.remove(a), Some((Itt(1), 11)));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get_by_itt(Itt(1)), None);
+    }
+
+    #[test]
+    fn test_table_duplicate_and_reserved_itt() {
+        let mut t: TaskTable<(), 4> = TaskTable::new();
+        t.insert(Itt(7), ()).unwrap();
+        assert_eq!(t.insert(Itt(7), ()), Err((TaskError::DuplicateItt, ())));
+        assert_eq!(
+            t.insert(Itt::RESERVED, ()),
+            Err((TaskError::ReservedItt, ()))
+        );
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn test_table_stale_slot_never_reaches_new_task() {
+        let mut t: TaskTable<&str, 1> = TaskTable::new();
+        let old = t.insert(Itt(1), "old").unwrap();
+        assert!(t.remove(old).is_some());
+        let new = t.insert(Itt(2), "new").unwrap();
+        assert_eq!(old.index(), new.index(), "same index reused");
+        assert_eq!(t.get(old), None);
+        assert_eq!(t.get_mut(old), None);
+        assert_eq!(t.remove(old), None);
+        assert_eq!(t.get(new), Some(&"new"));
+    }
+
+    #[test]
+    fn test_table_retain_hands_back_removed() {
+        let mut t: TaskTable<u32, 4> = TaskTable::new();
+        for i in 0..4 {
+            t.insert(Itt(i), i).unwrap();
+        }
+        let mut gone = Vec::new();
+        t.retain(|_, v| *v % 2 == 0, |itt, v| gone.push((itt, v)));
+        assert_eq!(gone, [(Itt(1), 1), (Itt(3), 3)]);
+        assert_eq!(t.len(), 2);
+        let left: Vec<_> = t.iter().map(|(_, i, v)| (i, *v)).collect();
+        assert_eq!(left, [(Itt(0), 0), (Itt(2), 2)]);
+        for (_, _, v) in t.iter_mut() {
+            *v += 100;
+        }
+        assert_eq!(t.get_by_itt(Itt(2)), Some(&102));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u32),
+        RemoveItt(u32),
+        RemoveSlot(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u32..12).prop_map(Op::Insert),
+            Just(Op::Insert(u32::MAX)),
+            (0u32..12).prop_map(Op::RemoveItt),
+            (0usize..64).prop_map(Op::RemoveSlot),
+        ]
+    }
+
+    proptest! {
+        /// The table behaves like a map with capacity N, and every slot ever handed out is either
+        /// live with its own value or rejected.
+        #[test]
+        fn prop_table_matches_model(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut t: TaskTable<u32, 6> = TaskTable::new();
+            let mut model: HashMap<u32, u32> = HashMap::new();
+            let mut slots: Vec<(TaskSlot, u32, u32)> = Vec::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                let value = n as u32;
+                match op {
+                    Op::Insert(itt) => {
+                        let r = t.insert(Itt(itt), value);
+                        if itt == u32::MAX {
+                            prop_assert_eq!(r, Err((TaskError::ReservedItt, value)));
+                        } else if model.contains_key(&itt) {
+                            prop_assert_eq!(r, Err((TaskError::DuplicateItt, value)));
+                        } else if model.len() == 6 {
+                            prop_assert_eq!(r, Err((TaskError::Full, value)));
+                        } else {
+                            let s = r.unwrap();
+                            model.insert(itt, value);
+                            slots.push((s, itt, value));
+                        }
+                    }
+                    Op::RemoveItt(itt) => {
+                        prop_assert_eq!(t.remove_by_itt(Itt(itt)), model.remove(&itt));
+                    }
+                    Op::RemoveSlot(k) => {
+                        if let Some(&(s, itt, value)) = slots.get(k % slots.len().max(1)) {
+                            let live = model.get(&itt) == Some(&value);
+                            let r = t.remove(s);
+                            if live {
+                                prop_assert_eq!(r, Some((Itt(itt), value)));
+                                model.remove(&itt);
+                            } else {
+                                prop_assert_eq!(r, None);
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                prop_assert_eq!(t.iter().count(), model.len());
+                for (itt, v) in &model {
+                    prop_assert_eq!(t.get_by_itt(Itt(*itt)), Some(v));
+                }
+                for &(s, itt, value) in &slots {
+                    let live = model.get(&itt) == Some(&value);
+                    prop_assert_eq!(t.get(s), if live { Some(&value) } else { None });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Tasks cannot start while the initiator still waits for the HelloReply.
+use iser_core::conn::{CmFlags, Conn, ConnParams, Enabled};
+use iser_core::time::Instant;
+
+fn main() {
+    let mut params = ConnParams::initiator(1);
+    params.send_hello = true;
+    let conn = Conn::new(params, ()).connect(CmFlags::default());
+    if let Enabled::HelloSent(mut waiting) = conn.enable_datamover(Instant(0)) {
+        let _token = waiting.begin_task();
+    }
+}
