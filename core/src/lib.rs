@@ -11,7 +11,7 @@
 //! - [`conn`]: connection stages as types (Allocated → Connected → HelloSent → LoggedIn → Closing).
 //! - [`pool`]: fixed-capacity buffer pools with generation-checked handles; initiator placement.
 //! - [`task`]: ITT allocation, RFC 1982 serial numbers, task tables.
-//! - [`scsi`]: SBC/SPC block emulation over a [`scsi::BlockDevice`].
+//! - [`scsi`]: SBC/SPC block emulation over a `BlockDevice`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(
