@@ -434,6 +434,7 @@ impl<'a> Iterator for TextSegmenter<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -458,10 +459,7 @@ mod tests {
 
     #[test]
     fn test_reader_empty_value_and_padding() {
-        assert_eq!(
-            pairs(b"SendTargets=\0\0\0\0"),
-            [Ok(("SendTargets", ""))]
-        );
+        assert_eq!(pairs(b"SendTargets=\0\0\0\0"), [Ok(("SendTargets", ""))]);
         assert_eq!(pairs(b""), []);
     }
 
@@ -472,10 +470,7 @@ mod tests {
 
     #[test]
     fn test_reader_errors_stop_iteration() {
-        assert_eq!(
-            pairs(b"NoEquals\0A=b\0"),
-            [Err(TextError::MissingEquals)]
-        );
+        assert_eq!(pairs(b"NoEquals\0A=b\0"), [Err(TextError::MissingEquals)]);
         assert_eq!(pairs(b"=x\0"), [Err(TextError::EmptyKey)]);
         assert_eq!(pairs(b"Bad Key=x\0"), [Err(TextError::BadKeyChar)]);
         assert_eq!(pairs(b"A=b"), [Err(TextError::Unterminated)]);
