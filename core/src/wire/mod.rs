@@ -41,7 +41,7 @@ pub mod scsi_response;
 pub mod snack;
 pub mod task_mgmt;
 pub mod text_pdu;
-// pub mod text; (text codec: separate work)
+pub mod text;
 
 #[cfg(test)]
 mod golden;
