@@ -145,6 +145,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     sn: 0,
                     unsolicited: 0,
                     solicited_to: 0,
+                    unsolicited_sn: 0,
                     r2ts: [None; super::MAX_R2T_PER_TASK],
                     r2ts_unsent: 0,
                     response: None,
@@ -173,6 +174,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     sn: 0,
                     unsolicited,
                     solicited_to: unsolicited,
+                    unsolicited_sn: 0,
                     r2ts: [None; super::MAX_R2T_PER_TASK],
                     r2ts_unsent: 0,
                     response: None,
@@ -273,24 +275,37 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             // §7.? ERL 0: data for a task we no longer know (e.g. ended early with an error) is dropped.
             return;
         };
-        let Some(task) = self.tasks.get(slot) else {
+        let Some(task) = self.tasks.get_mut(slot) else {
             return;
         };
-        if task.phase != Phase::Write {
+        if task.phase != Phase::Write || task.response.is_some() {
             return;
         }
-        let in_range = if d.ttt == RESERVED_TAG {
-            d.buffer_offset.saturating_add(data.len() as u32) <= task.unsolicited
+        let end = d.buffer_offset.saturating_add(data.len() as u32);
+        let in_order = d.buffer_offset == task.done;
+        // (in range, DataSN as expected) for the sequence the PDU belongs to.
+        let (in_range, data_sn_ok) = if d.ttt == RESERVED_TAG {
+            let ok = d.data_sn == task.unsolicited_sn;
+            task.unsolicited_sn = task.unsolicited_sn.wrapping_add(1);
+            (end <= task.unsolicited, ok)
         } else {
-            match task.r2t_by_ttt(d.ttt) {
+            match task.r2t_by_ttt_mut(d.ttt) {
                 Some(r) => {
-                    d.buffer_offset >= r.offset
-                        && d.buffer_offset.saturating_add(data.len() as u32)
-                            <= r.offset.saturating_add(r.len)
+                    let ok = d.data_sn == r.next_data_sn;
+                    r.next_data_sn = r.next_data_sn.wrapping_add(1);
+                    (d.buffer_offset >= r.offset && end <= r.offset.saturating_add(r.len), ok)
                 }
-                None => false,
+                None => (false, true),
             }
         };
+        if !data_sn_ok || (in_range && !in_order) {
+            // DataSN out of sequence, or data out of order under DataPDUInOrder=Yes: within-command
+            // recovery needs ErrorRecoveryLevel ≥ 1 (RFC 7143 §7.1.5, §7.2.2); at level 0 the
+            // connection ends, as LIO does.
+            warn!("Data-Out out of sequence: closing the connection");
+            self.close(backend, super::CloseReason::ProtocolError);
+            return;
+        }
         if !in_range {
             // §11.7.? a Data-Out outside what was solicited is a protocol error.
             let mut header = [0u8; BHS_LEN];
@@ -582,7 +597,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             buffer_offset: offset,
             desired_data_transfer_length: len,
         };
-        if !task.add_r2t(R2tState { ttt, offset, len }) {
+        if !task.add_r2t(R2tState { ttt, offset, len, next_data_sn: 0 }) {
             return Emitted::Skip;
         }
         task.sn = task.sn.wrapping_add(1);

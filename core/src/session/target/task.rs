@@ -24,6 +24,8 @@ pub(crate) struct R2tState {
     pub ttt: u32,
     pub offset: u32,
     pub len: u32,
+    /// DataSN the next Data-Out of this R2T's sequence must carry (RFC 7143 §11.7.5).
+    pub next_data_sn: u32,
 }
 
 /// Target-side state of one task.
@@ -44,6 +46,8 @@ pub(crate) struct Task {
     pub unsolicited: u32,
     /// Write: offset up to which R2Ts were issued (or unsolicited data is expected).
     pub solicited_to: u32,
+    /// Write: DataSN the next unsolicited Data-Out must carry.
+    pub unsolicited_sn: u32,
     /// Write: outstanding R2Ts.
     pub r2ts: [Option<R2tState>; MAX_R2T_PER_TASK],
     /// Write: R2Ts queued for transmit but not yet sent.
@@ -72,6 +76,7 @@ impl Task {
             sn: 0,
             unsolicited: 0,
             solicited_to: 0,
+            unsolicited_sn: 0,
             r2ts: [None; MAX_R2T_PER_TASK],
             r2ts_unsent: 0,
             response: Some((completion, exp_data_sn)),
@@ -91,8 +96,8 @@ impl Task {
         self.r2ts.iter().filter(|r| r.is_some()).count()
     }
 
-    pub(crate) fn r2t_by_ttt(&self, ttt: u32) -> Option<&R2tState> {
-        self.r2ts.iter().flatten().find(|r| r.ttt == ttt)
+    pub(crate) fn r2t_by_ttt_mut(&mut self, ttt: u32) -> Option<&mut R2tState> {
+        self.r2ts.iter_mut().flatten().find(|r| r.ttt == ttt)
     }
 
     /// Retires R2Ts whose whole range has arrived.
