@@ -1,0 +1,9 @@
+//! `iserd`: the iSCSI target daemon around the no_std `iser-core` engine. Configuration
+//! ([`config`], [`cli`]), logical unit storage ([`storage`]), and the server that accepts
+//! connections and drives one engine per connection on its own thread.
+
+pub mod cli;
+pub mod config;
+pub mod logger;
+pub mod size;
+pub mod storage;
