@@ -1,1 +1,53 @@
+//! SCSI block-device emulation (SPC-4, SBC-3) over a [`BlockDevice`], driven by the iSCSI
+//! session layer (RFC 7143 §4.1 "SCSI concepts", §11.3–§11.4 SCSI Command / Response).
+//!
+//! The session decodes a SCSI Command PDU and calls [`LogicalUnit::start`] with a
+//! [`CommandRequest`]. The answer is a [`Start`]:
+//!
+//! - [`Start::Done`]: no data phase; send the [`Completion`] at once.
+//! - [`Start::DataIn`]: move `len` bytes to the initiator, produced piecewise by
+//!   [`LogicalUnit::read_data`] into buffers of any size at any offset, then send
+//!   [`LogicalUnit::finish`].
+//! - [`Start::DataOut`]: fetch `len` bytes from the initiator (immediate data, R2T/Data-Out or
+//!   iSER RDMA Read) in pieces of any size, hand each to [`LogicalUnit::write_data`], then send
+//!   [`LogicalUnit::finish`].
+//!
+//! Everything is fixed-size: no allocation, nothing panics on any CDB, and the data for a
+//! command is never held whole in memory (only COMPARE AND WRITE, WRITE SAME and parameter lists
+//! use the logical unit's small const-generic scratch buffer).
+//!
+//! Commands that belong to the target rather than a logical unit (REPORT LUNS) and the answers
+//! for a LUN that does not exist live in [`target`]; route with [`target::is_target_command`].
 
+#[macro_use]
+mod macros;
+
+mod cdb;
+mod commands;
+mod completion;
+mod device;
+mod identity;
+mod inquiry;
+mod lu;
+mod mode;
+mod ramdisk;
+mod sense;
+pub mod target;
+mod task;
+mod ua;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use completion::{Completion, Residual, Status};
+pub use device::{BlockDevice, IoError, LbaStatus, Provisioning};
+pub use identity::{space_padded, FixedStr, LuConfig, LuIdentity};
+pub use lu::{LogicalUnit, ResetKind};
+pub use ramdisk::{RamDisk, RamDiskError};
+pub use sense::{AdditionalSense, BufferTooSmall, Sense, SenseKey, SenseSpecific};
+pub use task::{BlockIo, CommandRequest, NexusId, ScsiTask, Start};
+pub use ua::UnitAttention;
+
+/// SCSI operation codes this crate knows by name (SPC-4 Annex D, SBC-3 §5).
+pub use commands::Opcode;

@@ -1,0 +1,220 @@
+//! The interface between the iSCSI session and SCSI emulation: a [`CommandRequest`] in, a
+//! [`Start`] out, and the [`ScsiTask`] the session holds during the data phase
+//! (RFC 7143 §11.3 SCSI Command: Expected Data Transfer Length, R/W bits).
+
+use super::commands::Cmd;
+use super::completion::{Completion, Residual};
+use super::sense::Sense;
+
+/// Index of an I_T nexus (one iSCSI session = initiator port × target port), assigned by the
+/// session layer. Unit attentions and reservations are kept per nexus, so indices must be
+/// stable for the session's life and below the logical unit's `NEXUS` capacity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NexusId(pub u16);
+
+/// A SCSI command as the session received it.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandRequest<'c> {
+    /// The CDB (16 bytes from the BHS, more with an Extended CDB AHS); trailing bytes past the
+    /// command's CDB length are ignored.
+    pub cdb: &'c [u8],
+    /// Expected Data Transfer Length when the R bit is set, else 0.
+    pub expected_read_len: u32,
+    /// Expected Data Transfer Length when the W bit is set, else 0.
+    pub expected_write_len: u32,
+    /// The I_T nexus the command arrived on.
+    pub nexus: NexusId,
+}
+
+/// What the session does next with a command.
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Start {
+    /// No data phase: send this completion now.
+    Done(Completion),
+    /// Send `len` bytes to the initiator, produced by `read_data`, then `finish`.
+    DataIn {
+        /// Hold this until `finish`.
+        task: ScsiTask,
+        /// Bytes to send: never more than the Expected Data Transfer Length.
+        len: u32,
+    },
+    /// Receive `len` bytes from the initiator and pass them to `write_data`, then `finish`.
+    DataOut {
+        /// Hold this until `finish`.
+        task: ScsiTask,
+        /// Bytes to fetch: never more than the Expected Data Transfer Length.
+        len: u32,
+    },
+}
+
+impl Start {
+    /// The completion if the command finished at once.
+    pub fn done(self) -> Option<Completion> {
+        match self {
+            Start::Done(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A block transfer a session may perform itself against an asynchronous backend
+/// (see [`BlockDevice`](super::BlockDevice)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BlockIo {
+    /// Device byte offset of the first byte of the data buffer.
+    pub byte_offset: u64,
+    /// Bytes to transfer.
+    pub len: u32,
+    /// Data-Out (write to the device) rather than Data-In.
+    pub write: bool,
+    /// Force Unit Access: the write must be stable before completion.
+    pub fua: bool,
+}
+
+/// What a task does with its data, decided at `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) enum Op {
+    /// Data-In generated from the CDB and logical-unit state (INQUIRY, MODE SENSE, ...).
+    Generated,
+    /// Data-In from the device starting at this byte offset.
+    Read { offset: u64 },
+    /// Data-Out to the device starting at this byte offset.
+    Write { offset: u64, fua: bool },
+    /// Data-Out compared with the device from this byte offset (VERIFY BYTCHK=01b); with
+    /// `repeat` > 0 one block of data is compared with each of `repeat` blocks (BYTCHK=11b).
+    Compare { offset: u64, repeat: u32 },
+}
+
+/// A command in its data phase. Small and `Copy`: the session stores it with its own task
+/// state (ITT, buffers) and hands it back to `read_data` / `write_data` / `finish`.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ScsiTask {
+    pub(crate) cmd: Cmd,
+    pub(crate) op: Op,
+    /// First 16 CDB bytes, for regenerating parameter data.
+    pub(crate) cdb: [u8; 16],
+    pub(crate) nexus: NexusId,
+    /// Bytes the command wants to move (SCSI view: allocation or transfer length).
+    pub(crate) want: u64,
+    /// iSCSI Expected Data Transfer Length in the data direction.
+    pub(crate) expected: u32,
+    /// Bytes actually moved: `min(want, expected)`.
+    pub(crate) len: u32,
+    /// Sense carried from `start` (REQUEST SENSE data) or the first failure of the data phase.
+    pub(crate) sense: Option<Sense>,
+    /// Lowest miscomparing Data-Out offset seen so far.
+    pub(crate) miscompare: Option<u32>,
+}
+
+impl ScsiTask {
+    pub(crate) fn new(cmd: Cmd, op: Op, cdb: &[u8], nexus: NexusId) -> ScsiTask {
+        let mut c = [0u8; 16];
+        for (d, s) in c.iter_mut().zip(cdb) {
+            *d = *s;
+        }
+        ScsiTask {
+            cmd,
+            op,
+            cdb: c,
+            nexus,
+            want: 0,
+            expected: 0,
+            len: 0,
+            sense: None,
+            miscompare: None,
+        }
+    }
+
+    /// Bytes of the data phase.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// True when the data phase is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The I_T nexus the command came from.
+    pub fn nexus(&self) -> NexusId {
+        self.nexus
+    }
+
+    /// Residual against the Expected Data Transfer Length.
+    pub fn residual(&self) -> Residual {
+        Residual::of(self.want, self.expected)
+    }
+
+    /// For plain READ and WRITE commands, the device transfer the data phase amounts to, so an
+    /// asynchronous backend can perform it (then call
+    /// [`LogicalUnit::complete_io`](super::LogicalUnit::complete_io) instead of
+    /// `read_data`/`write_data`/`finish`). `None` for every other command.
+    pub fn block_io(&self) -> Option<BlockIo> {
+        match self.op {
+            Op::Read { offset } => Some(BlockIo {
+                byte_offset: offset,
+                len: self.len,
+                write: false,
+                fua: false,
+            }),
+            Op::Write { offset, fua } => Some(BlockIo {
+                byte_offset: offset,
+                len: self.len,
+                write: true,
+                fua,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Bytes of a piece at `offset` of length `len` that lie inside the data phase.
+    pub(crate) fn clip(&self, offset: u32, len: usize) -> usize {
+        let room = self.len.saturating_sub(offset);
+        len.min(usize::try_from(room).unwrap_or(usize::MAX))
+    }
+
+    /// Sets `want`/`expected`/`len` and returns the matching `Start` (`Done` when no bytes move).
+    pub(crate) fn data_in(mut self, want: u64, expected: u32) -> Start {
+        self.want = want;
+        self.expected = expected;
+        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
+        if self.len == 0 {
+            Start::Done(Completion::GOOD.with_residual(self.residual()))
+        } else {
+            Start::DataIn {
+                task: self,
+                len: self.len,
+            }
+        }
+    }
+
+    /// As [`data_in`](Self::data_in) for the Data-Out direction.
+    pub(crate) fn data_out(mut self, want: u64, expected: u32) -> Start {
+        self.want = want;
+        self.expected = expected;
+        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
+        if self.len == 0 {
+            Start::Done(Completion::GOOD.with_residual(self.residual()))
+        } else {
+            Start::DataOut {
+                task: self,
+                len: self.len,
+            }
+        }
+    }
+
+    /// The completion for this task given its recorded state.
+    pub(crate) fn completion(&self) -> Completion {
+        match self.sense {
+            Some(s) if self.cmd != Cmd::RequestSense => Completion::check(s),
+            _ => Completion::GOOD,
+        }
+        .with_residual(self.residual())
+    }
+}
