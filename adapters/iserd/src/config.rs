@@ -23,6 +23,12 @@ pub const DEFAULT_RAM_LUN: ByteSize = ByteSize(64 << 20);
 pub const MAX_ISCSI_NAME_LEN: usize = 223;
 /// Highest LUN we accept (flat space addressing, SAM-5 §4.7.7).
 pub const MAX_LUN: u16 = 16383;
+/// Most sessions the daemon can track (the logical units' I_T nexus slots).
+pub const MAX_SESSIONS: u32 = 256;
+/// Deepest per-session command queue (the engine's task table size).
+pub const MAX_QUEUE_DEPTH: u32 = 128;
+/// Most R2Ts per task the engine tracks.
+pub const MAX_OUTSTANDING_R2T: u16 = 4;
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,8 +85,16 @@ pub struct Limits {
     pub immediate_data: bool,
     /// InitialR2T we offer (§13.10).
     pub initial_r2t: bool,
+    /// MaxOutstandingR2T we accept at most (§13.17), 1..=[`MAX_OUTSTANDING_R2T`].
+    pub max_outstanding_r2t: u16,
+    /// Whether CRC32C header and data digests may be negotiated (§13.1).
+    pub allow_digests: bool,
     /// Idle time after which we send a NOP-In ping (§11.19); `None` = never.
     pub nop_in_interval: Option<Duration>,
+    /// How long the initiator has to answer a NOP-In ping before the connection is dropped.
+    pub nop_in_timeout: Duration,
+    /// How long a login may take before the connection is dropped.
+    pub login_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -93,7 +107,11 @@ impl Default for Limits {
             first_burst_length: 64 << 10,
             immediate_data: true,
             initial_r2t: false,
+            max_outstanding_r2t: 1,
+            allow_digests: true,
             nop_in_interval: Some(Duration::from_secs(30)),
+            nop_in_timeout: Duration::from_secs(15),
+            login_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -224,7 +242,11 @@ struct RawLimits {
     first_burst_length: Option<ByteSize>,
     immediate_data: Option<bool>,
     initial_r2t: Option<bool>,
+    max_outstanding_r2t: Option<u16>,
+    allow_digests: Option<bool>,
     nop_in_interval: Option<u64>,
+    nop_in_timeout: Option<u64>,
+    login_timeout: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -484,17 +506,45 @@ impl RawLimits {
             )?,
             immediate_data: self.immediate_data.unwrap_or(d.immediate_data),
             initial_r2t: self.initial_r2t.unwrap_or(d.initial_r2t),
+            max_outstanding_r2t: self.max_outstanding_r2t.unwrap_or(d.max_outstanding_r2t),
+            allow_digests: self.allow_digests.unwrap_or(d.allow_digests),
             nop_in_interval: match self.nop_in_interval {
                 None => d.nop_in_interval,
                 Some(0) => None,
                 Some(s) => Some(Duration::from_secs(s)),
             },
+            nop_in_timeout: self
+                .nop_in_timeout
+                .map_or(d.nop_in_timeout, Duration::from_secs),
+            login_timeout: self
+                .login_timeout
+                .map_or(d.login_timeout, Duration::from_secs),
         };
-        if limits.max_sessions == 0 {
-            return Err(("limits.max_sessions".into(), "must be at least 1".into()));
+        let range = |v: u32, max: u32, key: &str| -> Result<(), KeyError> {
+            if (1..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err((format!("limits.{key}"), format!("{v} is outside 1..={max}")))
+            }
+        };
+        range(limits.max_sessions, MAX_SESSIONS, "max_sessions")?;
+        range(limits.queue_depth, MAX_QUEUE_DEPTH, "queue_depth")?;
+        range(
+            u32::from(limits.max_outstanding_r2t),
+            u32::from(MAX_OUTSTANDING_R2T),
+            "max_outstanding_r2t",
+        )?;
+        if limits.nop_in_timeout.is_zero() {
+            return Err((
+                "limits.nop_in_timeout".into(),
+                "must be at least 1 second".into(),
+            ));
         }
-        if limits.queue_depth == 0 {
-            return Err(("limits.queue_depth".into(), "must be at least 1".into()));
+        if limits.login_timeout.is_zero() {
+            return Err((
+                "limits.login_timeout".into(),
+                "must be at least 1 second".into(),
+            ));
         }
         if limits.first_burst_length > limits.max_burst_length {
             return Err((

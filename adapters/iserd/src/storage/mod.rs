@@ -3,15 +3,14 @@
 
 mod file;
 mod ram;
-mod shim;
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 pub use file::FileDevice;
+pub use iser_core::scsi::{BlockDevice, IoError, LbaStatus, Provisioning};
 pub use ram::RamDevice;
-pub use shim::{BlockDevice, IoError, LbaStatus, Provisioning};
 
 use crate::config::{Backing, LunConfig};
 
