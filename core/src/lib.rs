@@ -29,6 +29,7 @@ pub mod conn;
 pub mod negotiate;
 pub mod pool;
 pub mod scsi;
+pub mod session;
 pub mod task;
 pub mod time;
 pub mod wire;

@@ -31,6 +31,11 @@ impl Add<Duration> for Instant {
 }
 
 impl Instant {
+    /// `self` plus `d`, saturating.
+    pub const fn plus(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_add(d.0))
+    }
+
     /// Time elapsed since `earlier`, zero if `earlier` is later.
     pub const fn saturating_since(self, earlier: Instant) -> Duration {
         Duration(self.0.saturating_sub(earlier.0))

@@ -220,6 +220,28 @@ impl<T, const N: usize> TaskTable<T, N> {
         }
     }
 
+    /// The first outstanding task at or after slot index `start` (wrapping around) for which
+    /// `pred` holds: a round-robin cursor for fair service.
+    pub fn next_where(&self, start: usize, mut pred: impl FnMut(&T) -> bool) -> Option<TaskSlot> {
+        let n = self.slots.len();
+        if n == 0 {
+            return None;
+        }
+        let start = start.checked_rem(n).unwrap_or(0);
+        let (head, tail) = self.slots.split_at(start);
+        tail.iter()
+            .enumerate()
+            .map(|(i, s)| (i.wrapping_add(start), s))
+            .chain(head.iter().enumerate())
+            .find_map(|(index, s)| match &s.entry {
+                Some((_, t)) if pred(t) => Some(TaskSlot {
+                    index,
+                    generation: s.generation,
+                }),
+                _ => None,
+            })
+    }
+
     /// Outstanding tasks in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (TaskSlot, Itt, &T)> + '_ {
         self.slots.iter().enumerate().filter_map(|(index, s)| {
@@ -295,6 +317,19 @@ mod tests {
         assert_eq!(t.get_mut(old), None);
         assert_eq!(t.remove(old), None);
         assert_eq!(t.get(new), Some(&"new"));
+    }
+
+    #[test]
+    fn test_table_next_where_wraps_around() {
+        let mut t: TaskTable<u32, 4> = TaskTable::new();
+        let a = t.insert(Itt(1), 10).unwrap();
+        let b = t.insert(Itt(2), 11).unwrap();
+        let c = t.insert(Itt(3), 12).unwrap();
+        assert_eq!(t.next_where(0, |_| true), Some(a));
+        assert_eq!(t.next_where(a.index() + 1, |_| true), Some(b));
+        assert_eq!(t.next_where(c.index() + 1, |_| true), Some(a));
+        assert_eq!(t.next_where(1, |v| *v == 10), Some(a));
+        assert_eq!(t.next_where(0, |v| *v == 99), None);
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub mod scsi_command;
 pub mod scsi_response;
 pub mod snack;
 pub mod task_mgmt;
-pub mod text_pdu;
 pub mod text;
+pub mod text_pdu;
 
 #[cfg(test)]
 mod golden;
