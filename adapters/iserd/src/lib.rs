@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod logger;
+pub mod server;
 pub mod size;
 pub mod storage;

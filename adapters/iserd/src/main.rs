@@ -3,7 +3,11 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use iserd::cli::{self, Command};
+use iserd::daemon::Daemon;
+use iserd::server::Server;
 
 fn main() -> ExitCode {
     let options = match cli::parse_args(std::env::args_os().skip(1)) {
@@ -30,10 +34,49 @@ fn main() -> ExitCode {
         }
     };
     log::set_max_level(config.log_level);
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: iserd::config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+
+    let daemon = Arc::new(Daemon::new(config)?);
+    let server = Server::bind(daemon.clone())?;
+    let handle = server.shutdown_handle();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for sig in signals.forever() {
+                seen += 1;
+                let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
+                if seen == 1 {
+                    log::info!("{name}: shutting down");
+                    handle.trigger();
+                } else {
+                    log::warn!("{name} again: exiting now");
+                    std::process::exit(1);
+                }
+            }
+        })?;
     log::info!(
-        "configuration: {} target(s), {} portal(s)",
-        config.targets.len(),
-        config.portals.len()
+        "serving {} target(s): {}",
+        daemon.targets.len(),
+        daemon
+            .targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    ExitCode::SUCCESS
+    server.run();
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! LUNS and absent LUNs answered by the target (SPC-4 §6.33, §5.11.2), task management resets
 //! (RFC 7143 §11.5.1).
 
+pub mod backend;
 pub mod registry;
 
 use std::sync::atomic::{AtomicBool, Ordering};
