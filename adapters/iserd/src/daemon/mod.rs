@@ -1,0 +1,476 @@
+//! The daemon's shared state: targets with their logical units (each behind a `Mutex`), the
+//! session registry, and the SCSI routing every connection uses — logical units by LUN, REPORT
+//! LUNS and absent LUNs answered by the target (SPC-4 §6.33, §5.11.2), task management resets
+//! (RFC 7143 §11.5.1).
+
+pub mod backend;
+pub mod registry;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use iser_core::scsi::{
+    self, AdditionalSense, BlockDevice, CommandRequest, Completion, LogicalUnit, LuConfig,
+    LuIdentity, NexusId, ResetKind, ScsiTask, Sense, Start,
+};
+use iser_core::wire::{Lun, TaskMgmtFunction};
+
+use crate::config::{self, Backing, Chap, Config, LunConfig};
+use crate::storage::{Device, StorageError};
+use registry::{Closer, OpenError, Registry, SessionKey, TargetIndex};
+
+/// Nexus slots per logical unit (unit attentions are kept per I_T nexus).
+pub const NEXUS_SLOTS: usize = config::MAX_SESSIONS as usize;
+
+/// The logical unit type the daemon runs.
+pub type Lu = LogicalUnit<Device, NEXUS_SLOTS>;
+
+/// One logical unit of a target.
+#[derive(Debug)]
+pub struct LunState {
+    /// The LUN number.
+    pub id: u16,
+    /// Its 8-byte wire form.
+    pub lun: Lun,
+    /// The unit.
+    pub lu: Mutex<Lu>,
+}
+
+/// One target.
+#[derive(Debug)]
+pub struct TargetState {
+    /// TargetName.
+    pub name: String,
+    /// TargetAlias.
+    pub alias: Option<String>,
+    /// Initiators allowed; empty = all.
+    pub allowed_initiators: Vec<String>,
+    /// CHAP demanded of initiators.
+    pub chap: Option<Chap>,
+    /// Logical units by ascending LUN.
+    pub luns: Vec<LunState>,
+    /// The LUN inventory as REPORT LUNS lists it.
+    pub lun_fields: Vec<u64>,
+}
+
+/// Everything the connections share.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The targets; a target's index is its `TargetId`.
+    pub targets: Vec<TargetState>,
+    registry: Mutex<Registry>,
+    shutdown: AtomicBool,
+    epoch: std::time::Instant,
+}
+
+/// Locks `m`, carrying on with the data if another thread panicked while holding it.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A stable 64-bit device identifier for a LUN: FNV-1a over the target name and LUN, so the
+/// NAA designator and serial number survive restarts.
+fn device_id(target: &str, lun: u16) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in target.bytes().chain(lun.to_be_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn build_lu(target: &config::Target, l: &LunConfig, group_tag: u16) -> Result<Lu, StorageError> {
+    let dev = Device::open(l)?;
+    let mut id = LuIdentity::new(device_id(&target.name, l.id));
+    id.target_name = scsi::FixedStr::new(&target.name).unwrap_or_default();
+    id.portal_group_tag = group_tag;
+    let product = match l.backing {
+        Backing::Ram { .. } => "iserd RAM disk",
+        Backing::File { .. } => "iserd file disk",
+    };
+    if let Some(p) = scsi::space_padded::<16>(product) {
+        id.product = p;
+    }
+    log::info!(
+        "{} LUN {}: {} x {} bytes{}{} ({})",
+        target.name,
+        l.id,
+        dev.num_blocks(),
+        dev.block_size(),
+        if l.read_only { ", read-only" } else { "" },
+        if l.thin { ", thin" } else { "" },
+        match &l.backing {
+            Backing::Ram { .. } => "RAM".to_owned(),
+            Backing::File { path, .. } => path.display().to_string(),
+        }
+    );
+    Ok(LogicalUnit::new(dev, id, LuConfig::default()))
+}
+
+fn not_supported() -> Completion {
+    Completion::check(Sense::illegal_request(
+        AdditionalSense::LOGICAL_UNIT_NOT_SUPPORTED,
+    ))
+}
+
+/// Whether a task was begun by `scsi::target` rather than a logical unit. The core's
+/// `ScsiTask` keeps its command private, so this reads its `Debug` form; only REPORT LUNS goes
+/// to the target for a LUN that exists.
+// TODO(core): replace with a public `ScsiTask` accessor when the core offers one.
+fn is_target_task(task: &ScsiTask) -> bool {
+    format!("{task:?}").contains("cmd: ReportLuns")
+}
+
+impl Daemon {
+    /// Opens every LUN's storage and builds the targets.
+    pub fn new(config: Config) -> Result<Daemon, StorageError> {
+        let group_tag = config.portals.first().map_or(1, |p| p.group_tag);
+        let mut targets = Vec::new();
+        for t in &config.targets {
+            let mut luns = Vec::new();
+            for l in &t.luns {
+                let Some(lun) = Lun::from_index(l.id) else {
+                    continue; // config validation keeps ids <= MAX_LUN
+                };
+                luns.push(LunState {
+                    id: l.id,
+                    lun,
+                    lu: Mutex::new(build_lu(t, l, group_tag)?),
+                });
+            }
+            let lun_fields = luns.iter().map(|l| l.lun.0).collect();
+            targets.push(TargetState {
+                name: t.name.clone(),
+                alias: t.alias.clone(),
+                allowed_initiators: t.allowed_initiators.clone(),
+                chap: t.chap.clone(),
+                luns,
+                lun_fields,
+            });
+        }
+        let max = usize::try_from(config.limits.max_sessions).unwrap_or(NEXUS_SLOTS);
+        Ok(Daemon {
+            registry: Mutex::new(Registry::new(max.min(NEXUS_SLOTS), NEXUS_SLOTS)),
+            config,
+            targets,
+            shutdown: AtomicBool::new(false),
+            epoch: std::time::Instant::now(),
+        })
+    }
+
+    /// Microseconds since the daemon started, as the core counts time.
+    pub fn now(&self) -> iser_core::time::Instant {
+        let us = self.epoch.elapsed().as_micros();
+        iser_core::time::Instant(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+
+    /// The core's instant as a `std` one.
+    pub fn to_std(&self, t: iser_core::time::Instant) -> std::time::Instant {
+        self.epoch + std::time::Duration::from_micros(t.0)
+    }
+
+    /// Asks every part of the daemon to stop.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        lock(&self.registry).close_all();
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// The target called `name`.
+    pub fn target_index(&self, name: &str) -> Option<TargetIndex> {
+        let i = self.targets.iter().position(|t| t.name == name)?;
+        u16::try_from(i).ok()
+    }
+
+    /// The target at `index`.
+    pub fn target(&self, index: TargetIndex) -> Option<&TargetState> {
+        self.targets.get(usize::from(index))
+    }
+
+    /// Whether `initiator` may log in to and discover target `t` (its ACL; names compare
+    /// without regard to case, RFC 7143 §4.2.7.2 normalises them to lower case).
+    pub fn may_access(&self, t: TargetIndex, initiator: &str) -> bool {
+        self.target(t).is_some_and(|t| {
+            t.allowed_initiators.is_empty()
+                || t.allowed_initiators
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(initiator))
+        })
+    }
+
+    fn lun_state(&self, t: TargetIndex, lun: Lun) -> Option<&LunState> {
+        self.target(t)?.luns.iter().find(|l| l.lun == lun)
+    }
+
+    fn lun_fields(&self, t: TargetIndex) -> &[u64] {
+        self.target(t).map_or(&[], |t| t.lun_fields.as_slice())
+    }
+
+    /// Begins a SCSI command.
+    pub fn scsi_start(&self, t: TargetIndex, lun: Lun, req: &CommandRequest<'_>) -> Start {
+        match self.lun_state(t, lun) {
+            Some(l) if !scsi::target::is_target_command(req.cdb) => lock(&l.lu).start(req),
+            _ => scsi::target::start(req, self.lun_fields(t)),
+        }
+    }
+
+    /// Produces Data-In of a started command.
+    pub fn scsi_read(
+        &self,
+        t: TargetIndex,
+        lun: Lun,
+        task: &ScsiTask,
+        offset: u32,
+        buf: &mut [u8],
+    ) -> Result<usize, Completion> {
+        match self.lun_state(t, lun) {
+            Some(l) if !is_target_task(task) => lock(&l.lu).read_data(task, offset, buf),
+            _ => scsi::target::read_data(task, self.lun_fields(t), offset, buf),
+        }
+    }
+
+    /// Consumes Data-Out of a started command.
+    pub fn scsi_write(
+        &self,
+        t: TargetIndex,
+        lun: Lun,
+        task: &mut ScsiTask,
+        offset: u32,
+        data: &[u8],
+    ) -> Result<(), Completion> {
+        match self.lun_state(t, lun) {
+            Some(l) => lock(&l.lu).write_data(task, offset, data),
+            None => Err(not_supported()),
+        }
+    }
+
+    /// Ends a command's data phase.
+    pub fn scsi_finish(&self, t: TargetIndex, lun: Lun, task: &ScsiTask) -> Completion {
+        match self.lun_state(t, lun) {
+            Some(l) if !is_target_task(task) => lock(&l.lu).finish(task),
+            _ => scsi::target::finish(task),
+        }
+    }
+
+    /// Task management that reaches logical units: LOGICAL UNIT RESET resets one, TARGET
+    /// WARM/COLD RESET all of the target's. Returns false when a LUN-scoped function names a
+    /// LUN that does not exist.
+    pub fn task_management(&self, t: TargetIndex, lun: Lun, function: u8) -> bool {
+        let f = TaskMgmtFunction::from(function);
+        let all = |kind: ResetKind| {
+            for l in self.target(t).map_or(&[][..], |t| t.luns.as_slice()) {
+                lock(&l.lu).reset(kind);
+            }
+            true
+        };
+        if f == TaskMgmtFunction::TARGET_WARM_RESET {
+            return all(ResetKind::TargetWarmReset);
+        }
+        if f == TaskMgmtFunction::TARGET_COLD_RESET {
+            return all(ResetKind::TargetColdReset);
+        }
+        let Some(l) = self.lun_state(t, lun) else {
+            return false;
+        };
+        if f == TaskMgmtFunction::LOGICAL_UNIT_RESET {
+            lock(&l.lu).reset(ResetKind::LogicalUnitReset);
+        }
+        true
+    }
+
+    /// Opens a session (closing a session it reinstates) and logs it.
+    pub fn open_session(&self, key: SessionKey, closer: Option<Closer>) -> Result<u16, OpenError> {
+        let mut reg = lock(&self.registry);
+        let what = self.describe(&key);
+        match reg.open(key.clone(), closer) {
+            Ok((tsih, reinstated)) => {
+                drop(reg);
+                if let Some(old) = reinstated {
+                    log::info!(
+                        "session {:#06x} reinstated by a new login: {what}",
+                        old.tsih
+                    );
+                    self.nexus_lost(key.target, old.nexus);
+                }
+                log::info!("login: {what}, tsih {tsih:#06x}");
+                Ok(tsih)
+            }
+            Err(e) => {
+                log::warn!("login refused ({e:?}): {what}");
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends session `tsih` and logs it.
+    pub fn close_session(&self, tsih: u16) {
+        let closed = lock(&self.registry).close(tsih);
+        if let Some((key, nexus)) = closed {
+            log::info!("logout: {}, tsih {tsih:#06x}", self.describe(&key));
+            self.nexus_lost(key.target, nexus);
+        }
+    }
+
+    /// Sessions open now.
+    pub fn session_count(&self) -> usize {
+        lock(&self.registry).len()
+    }
+
+    /// The nexus index for an initiator port and target.
+    pub fn nexus(&self, initiator: &str, isid: [u8; 6], t: TargetIndex) -> u16 {
+        let n = lock(&self.registry).nexus(initiator, isid, t);
+        n.unwrap_or_else(|| {
+            log::warn!("no free I_T nexus slot for {initiator}; sharing slot 0");
+            0
+        })
+    }
+
+    fn nexus_lost(&self, t: Option<TargetIndex>, nexus: Option<u16>) {
+        let (Some(t), Some(n)) = (t, nexus) else {
+            return;
+        };
+        for l in self.target(t).map_or(&[][..], |t| t.luns.as_slice()) {
+            lock(&l.lu).nexus_lost(NexusId(n));
+        }
+    }
+
+    fn describe(&self, key: &SessionKey) -> String {
+        let target = key
+            .target
+            .and_then(|t| self.target(t))
+            .map_or("discovery", |t| t.name.as_str());
+        format!("{key} -> {target}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iser_core::scsi::Status;
+
+    fn daemon() -> Daemon {
+        let mut c = Config::builtin();
+        c.targets[0].luns = vec![LunConfig::ram(0, 1 << 20), LunConfig::ram(3, 1 << 20)];
+        c.targets[0].allowed_initiators = vec!["iqn.2026-11.rs.iserd:init".into()];
+        Daemon::new(c).unwrap()
+    }
+
+    fn req(cdb: &[u8], read: u32, write: u32) -> CommandRequest<'_> {
+        CommandRequest {
+            cdb,
+            expected_read_len: read,
+            expected_write_len: write,
+            nexus: NexusId(0),
+        }
+    }
+
+    fn run_read(d: &Daemon, lun: Lun, cdb: &[u8], len: u32) -> Result<Vec<u8>, Completion> {
+        match d.scsi_start(0, lun, &req(cdb, len, 0)) {
+            Start::Done(c) => Err(c),
+            Start::DataIn { task, len } => {
+                let mut buf = vec![0u8; len as usize];
+                let n = d.scsi_read(0, lun, &task, 0, &mut buf)?;
+                buf.truncate(n);
+                let c = d.scsi_finish(0, lun, &task);
+                assert!(c.is_good(), "{c:?}");
+                Ok(buf)
+            }
+            s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn acl_and_lookup() {
+        let d = daemon();
+        assert_eq!(d.target_index(config::DEFAULT_TARGET_NAME), Some(0));
+        assert_eq!(d.target_index("iqn.2026-11.rs.iserd:nope"), None);
+        assert!(d.may_access(0, "IQN.2026-11.rs.iserd:init"));
+        assert!(!d.may_access(0, "iqn.2026-11.rs.iserd:other"));
+        assert!(!d.may_access(7, "iqn.2026-11.rs.iserd:init"));
+    }
+
+    #[test]
+    fn report_luns_from_any_lun() {
+        let d = daemon();
+        let cdb = [0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+        for lun in [Lun::from_index(0).unwrap(), Lun::from_index(9).unwrap()] {
+            let data = run_read(&d, lun, &cdb, 256).unwrap();
+            assert_eq!(&data[..4], &16u32.to_be_bytes(), "two LUNs listed");
+            assert_eq!(&data[8..16], &Lun::from_index(0).unwrap().to_bytes());
+            assert_eq!(&data[16..24], &Lun::from_index(3).unwrap().to_bytes());
+        }
+    }
+
+    #[test]
+    fn absent_lun_is_not_supported_and_inquiry_says_so() {
+        let d = daemon();
+        let absent = Lun::from_index(1).unwrap();
+        let tur = [0u8; 6];
+        let c = match d.scsi_start(0, absent, &req(&tur, 0, 0)) {
+            Start::Done(c) => c,
+            s => panic!("{s:?}"),
+        };
+        assert_eq!(c.status, Status::CHECK_CONDITION);
+        let inq = run_read(&d, absent, &[0x12, 0, 0, 0, 36, 0], 36).unwrap();
+        assert_eq!(inq[0], 0x7f);
+    }
+
+    #[test]
+    fn write_then_read_through_the_lu() {
+        let d = daemon();
+        let lun = Lun::from_index(3).unwrap();
+        // WRITE(10) LBA 1, 1 block.
+        let w = [0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0];
+        // The first command sees the POWER ON unit attention.
+        let ua = d.scsi_start(0, lun, &req(&[0u8; 6], 0, 0));
+        assert!(matches!(ua, Start::Done(c) if c.status == Status::CHECK_CONDITION));
+        let Start::DataOut { mut task, len } = d.scsi_start(0, lun, &req(&w, 0, 512)) else {
+            panic!("no data out");
+        };
+        assert_eq!(len, 512);
+        d.scsi_write(0, lun, &mut task, 0, &[0x5a; 512]).unwrap();
+        assert!(d.scsi_finish(0, lun, &task).is_good());
+        let r = [0x28, 0, 0, 0, 0, 1, 0, 0, 1, 0];
+        assert_eq!(run_read(&d, lun, &r, 512).unwrap(), vec![0x5a; 512]);
+    }
+
+    #[test]
+    fn task_management_resets() {
+        let d = daemon();
+        assert!(d.task_management(0, Lun::from_index(0).unwrap(), 5));
+        assert!(!d.task_management(0, Lun::from_index(1).unwrap(), 5));
+        assert!(d.task_management(0, Lun::from_index(1).unwrap(), 6));
+    }
+
+    #[test]
+    fn sessions_log_in_and_out() {
+        let d = daemon();
+        let key = SessionKey {
+            initiator: "iqn.2026-11.rs.iserd:init".into(),
+            isid: [1; 6],
+            target: Some(0),
+        };
+        let a = d.open_session(key.clone(), None).unwrap();
+        let n = d.nexus(&key.initiator, key.isid, 0);
+        assert_eq!(d.session_count(), 1);
+        let b = d.open_session(key, None).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(d.session_count(), 1);
+        assert_eq!(d.nexus("iqn.2026-11.rs.iserd:init", [1; 6], 0), n);
+        d.close_session(b);
+        assert_eq!(d.session_count(), 0);
+    }
+
+    #[test]
+    fn device_ids_are_stable_and_distinct() {
+        assert_eq!(device_id("a", 0), device_id("a", 0));
+        assert_ne!(device_id("a", 0), device_id("a", 1));
+        assert_ne!(device_id("a", 0), device_id("b", 0));
+    }
+}

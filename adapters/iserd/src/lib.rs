@@ -1,0 +1,11 @@
+//! `iserd`: the iSCSI target daemon around the no_std `iser-core` engine. Configuration
+//! ([`config`], [`cli`]), logical unit storage ([`storage`]), and the server that accepts
+//! connections and drives one engine per connection on its own thread.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod logger;
+pub mod server;
+pub mod size;
+pub mod storage;
