@@ -20,6 +20,12 @@ use crate::wire::{
 /// The reserved tag (RFC 7143 §11.1: 0xffffffff is never a valid ITT or TTT for a task).
 const RESERVED_TAG: u32 = crate::wire::RESERVED_TAG;
 
+/// ABORTED COMMAND, DATA PHASE ERROR (SPC-4 4Bh/00h): the initiator's Data-Out broke sequence.
+const DATA_PHASE_ERROR: Completion = Completion::check(crate::scsi::Sense::new(
+    crate::scsi::SenseKey::ABORTED_COMMAND,
+    crate::scsi::AdditionalSense(0x4b00),
+));
+
 /// TASK SET FULL: no task slot left (the CmdSN window should have prevented it, SAM-5 §5.3.1).
 const TASK_SET_FULL: Completion = Completion {
     status: crate::scsi::Status::TASK_SET_FULL,
@@ -293,17 +299,21 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 Some(r) => {
                     let ok = d.data_sn == r.next_data_sn;
                     r.next_data_sn = r.next_data_sn.wrapping_add(1);
-                    (d.buffer_offset >= r.offset && end <= r.offset.saturating_add(r.len), ok)
+                    (
+                        d.buffer_offset >= r.offset && end <= r.offset.saturating_add(r.len),
+                        ok,
+                    )
                 }
                 None => (false, true),
             }
         };
         if !data_sn_ok || (in_range && !in_order) {
-            // DataSN out of sequence, or data out of order under DataPDUInOrder=Yes: within-command
-            // recovery needs ErrorRecoveryLevel ≥ 1 (RFC 7143 §7.1.5, §7.2.2); at level 0 the
-            // connection ends, as LIO does.
-            warn!("Data-Out out of sequence: closing the connection");
-            self.close(backend, super::CloseReason::ProtocolError);
+            // DataSN out of sequence, or data out of order under DataPDUInOrder=Yes. Recovering
+            // within the command needs ErrorRecoveryLevel ≥ 1 (RFC 7143 §7.1.5, §7.2.2); at level
+            // 0 the command fails and the connection carries on. Later Data-Out of the task is
+            // dropped.
+            debug!("Data-Out out of sequence: failing the task");
+            self.set_response(slot, DATA_PHASE_ERROR, 0);
             return;
         }
         if !in_range {
@@ -597,7 +607,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             buffer_offset: offset,
             desired_data_transfer_length: len,
         };
-        if !task.add_r2t(R2tState { ttt, offset, len, next_data_sn: 0 }) {
+        if !task.add_r2t(R2tState {
+            ttt,
+            offset,
+            len,
+            next_data_sn: 0,
+        }) {
             return Emitted::Skip;
         }
         task.sn = task.sn.wrapping_add(1);
