@@ -62,6 +62,10 @@ pub(crate) const SAI_GET_LBA_STATUS: u8 = 0x12;
 /// Service actions of MAINTENANCE IN (SPC-4 §6.36, §6.35).
 pub(crate) const MI_REPORT_TARGET_PORT_GROUPS: u8 = 0x0a;
 pub(crate) const MI_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
+/// Service actions of SANITIZE (SBC-3 §5.19).
+pub(crate) const SANITIZE_OVERWRITE: u8 = 0x01;
+pub(crate) const SANITIZE_BLOCK_ERASE: u8 = 0x02;
+pub(crate) const SANITIZE_EXIT_FAILURE_MODE: u8 = 0x1f;
 
 /// What a table entry runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +112,8 @@ pub(crate) enum Cmd {
     PrIn,
     /// PERSISTENT RESERVE OUT (service action in the CDB).
     PrOut,
+    /// SANITIZE (service action in the CDB).
+    Sanitize,
 }
 
 /// How the command is treated under a reservation held by another I_T nexus.
@@ -222,6 +228,9 @@ pub(crate) static COMMANDS: &[CmdInfo] = &[
     e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
     e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    e(O::SANITIZE, Some(SANITIZE_OVERWRITE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_OVERWRITE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
+    e(O::SANITIZE, Some(SANITIZE_BLOCK_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_BLOCK_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    e(O::SANITIZE, Some(SANITIZE_EXIT_FAILURE_MODE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_EXIT_FAILURE_MODE, 0, 0, 0, 0, 0, FF, FF, 0], Write),
     e(O::MODE_SELECT_10, None, C::ModeSelect, &[0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::MODE_SENSE_10, None, C::ModeSense10, &[0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0], Write),
     e(O::PERSISTENT_RESERVE_IN, Some(0), C::PrIn, &[0x5e, 0, 0, 0, 0, 0, 0, FF, FF, 0], Always),

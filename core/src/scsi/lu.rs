@@ -234,6 +234,12 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
                 Ok(i)
+            } else if commands::COMMANDS
+                .iter()
+                .any(|o| o.op == i.op && self.supports(o))
+            {
+                // Another service action of this opcode is supported.
+                Err(commands::LookupError::ServiceAction)
             } else {
                 Err(commands::LookupError::Opcode)
             }
@@ -346,6 +352,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::ModeSelect => self.start_mode_select(info, cmd),
             Cmd::PrIn => self.start_pr_in(info, cmd),
             Cmd::PrOut => self.start_pr_out(info, cmd),
+            Cmd::Sanitize => self.start_sanitize(info, cmd),
         }
     }
 
@@ -529,6 +536,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::WriteAtomic => self.finish_write_atomic(task, len),
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
+            Cmd::Sanitize => self.finish_sanitize(task, len),
             Cmd::PrOut => {
                 let params = self.scratch.buf.get(..len).unwrap_or(&[]);
                 let port = self.id.relative_port_id;

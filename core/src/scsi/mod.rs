@@ -35,6 +35,7 @@ mod pr;
 mod provisioning;
 mod ramdisk;
 mod rsoc;
+mod sanitize;
 mod sense;
 pub mod target;
 mod task;

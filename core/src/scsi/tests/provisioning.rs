@@ -300,3 +300,85 @@ fn test_block_limits_follow_provisioning() {
     let (d, _) = run(&mut full, &[0x12, 1, 0xb0, 0, 64, 0], 64, &[]);
     assert_eq!(&d[20..28], &[0; 8], "no UNMAP limits without LBPU");
 }
+
+fn sanitize(lu: &mut TestLu, sa: u8, params: &[u8]) -> Completion {
+    let plen = (params.len() as u16).to_be_bytes();
+    run(
+        lu,
+        &[0x48, sa, 0, 0, 0, 0, 0, plen[0], plen[1], 0],
+        0,
+        params,
+    )
+    .1
+}
+
+fn overwrite_params(b0: u8, pattern: &[u8]) -> Vec<u8> {
+    let mut p = vec![b0, 0];
+    p.extend_from_slice(&(pattern.len() as u16).to_be_bytes());
+    p.extend_from_slice(pattern);
+    p
+}
+
+#[test]
+fn test_sanitize_overwrite() {
+    let mut lu = lu_over(disk(8));
+    assert!(sanitize(&mut lu, 1, &overwrite_params(1, &vec![0xaa; BS as usize])).is_good());
+    assert!(read10(&mut lu, 0, 8).0.iter().all(|&b| b == 0xaa));
+    assert!(sanitize(&mut lu, 1, &overwrite_params(1, b"123")).is_good());
+    let (d, _) = read10(&mut lu, 7, 1);
+    assert_eq!(&d[..7], b"1231231");
+    assert_eq!(d[511], b"123"[511 % 3]);
+    // INVERT with two passes leaves the inverted pattern.
+    assert!(sanitize(&mut lu, 1, &overwrite_params(0x82, &[0x0f])).is_good());
+    assert!(read10(&mut lu, 0, 8).0.iter().all(|&b| b == 0xf0));
+    // Parameter list shorter than 5 bytes or longer than a block + 4: CDB error.
+    for n in 0..5 {
+        assert_invalid_field(&sanitize(&mut lu, 1, &vec![1; n]), 7);
+    }
+    assert_invalid_field(&sanitize(&mut lu, 1, &vec![1; BS as usize + 5]), 7);
+    // OVERWRITE COUNT 0, pattern length 0 or past the list: parameter errors.
+    for p in [
+        overwrite_params(0, &[1]),
+        {
+            let mut p = overwrite_params(1, &[1, 2]);
+            p[3] = 0;
+            p
+        },
+        {
+            let mut p = overwrite_params(1, &[1, 2]);
+            p[3] = 9;
+            p
+        },
+    ] {
+        assert_eq!(
+            code(&sanitize(&mut lu, 1, &p)).1,
+            AdditionalSense::INVALID_FIELD_IN_PARAMETER_LIST
+        );
+    }
+}
+
+#[test]
+fn test_sanitize_block_erase_and_service_actions() {
+    let mut lu = lu_over(thin_disk(8));
+    assert!(write10(&mut lu, 0, &vec![1; 8 * BS as usize]).is_good());
+    assert!(sanitize(&mut lu, 2, &[]).is_good());
+    assert!(read10(&mut lu, 0, 8).0.iter().all(|&b| b == 0));
+    assert_invalid_field(&sanitize(&mut lu, 2, &[0; 8]), 7);
+    assert!(sanitize(&mut lu, 0x1f, &[]).is_good());
+    assert_invalid_field(&sanitize(&mut lu, 0x1f, &[0; 8]), 7);
+    for sa in (0..0x1f).filter(|s| ![1, 2].contains(s)) {
+        assert_invalid_field(&sanitize(&mut lu, sa, &[]), 1);
+    }
+    // BLOCK ERASE needs thin provisioning.
+    let mut full = super::lu();
+    assert_invalid_field(&sanitize(&mut full, 2, &[]), 1);
+    // Write protection.
+    let mut d = thin_disk(8);
+    d.set_write_protected(true);
+    let mut ro = lu_over(d);
+    assert_eq!(code(&sanitize(&mut ro, 2, &[])).0, SenseKey::DATA_PROTECT);
+    assert_eq!(
+        code(&sanitize(&mut ro, 1, &overwrite_params(1, &[1]))).0,
+        SenseKey::DATA_PROTECT
+    );
+}
