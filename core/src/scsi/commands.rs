@@ -56,8 +56,16 @@ scsi_enum! {
     }
 }
 
-/// Service actions of SERVICE ACTION IN(16) (SBC-3 §5.16).
+/// Service actions of SERVICE ACTION IN(16) (SBC-3 §5.16, §5.5).
 pub(crate) const SAI_READ_CAPACITY_16: u8 = 0x10;
+pub(crate) const SAI_GET_LBA_STATUS: u8 = 0x12;
+/// Service actions of MAINTENANCE IN (SPC-4 §6.36, §6.35).
+pub(crate) const MI_REPORT_TARGET_PORT_GROUPS: u8 = 0x0a;
+pub(crate) const MI_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
+/// Service actions of SANITIZE (SBC-3 §5.19).
+pub(crate) const SANITIZE_OVERWRITE: u8 = 0x01;
+pub(crate) const SANITIZE_BLOCK_ERASE: u8 = 0x02;
+pub(crate) const SANITIZE_EXIT_FAILURE_MODE: u8 = 0x1f;
 
 /// What a table entry runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +76,8 @@ pub(crate) enum Cmd {
     Inquiry,
     ModeSense6,
     ModeSense10,
+    /// MODE SELECT(6/10).
+    ModeSelect,
     ReadCapacity10,
     ReadCapacity16,
     ReportLuns,
@@ -75,22 +85,63 @@ pub(crate) enum Cmd {
     Read,
     /// WRITE(6/10/12/16).
     Write,
+    /// WRITE AND VERIFY(10/12/16).
+    WriteAndVerify,
+    OrWrite,
+    WriteAtomic,
     /// VERIFY(10/12/16).
     Verify,
     /// SYNCHRONIZE CACHE(10/16).
     SyncCache,
+    /// PRE-FETCH(10/16).
+    PreFetch,
+    CompareAndWrite,
+    /// WRITE SAME(10/16).
+    WriteSame,
+    Unmap,
+    GetLbaStatus,
+    StartStopUnit,
+    PreventAllow,
+    Reserve6,
+    Release6,
+    /// READ DEFECT DATA(10/12).
+    ReadDefectData,
+    ReportTargetPortGroups,
+    ReportSupportedOpcodes,
+    /// PERSISTENT RESERVE IN (service action in the CDB).
+    PrIn,
+    /// PERSISTENT RESERVE OUT (service action in the CDB).
+    PrOut,
+    /// SANITIZE (service action in the CDB).
+    Sanitize,
 }
 
 /// How the command is treated under a reservation held by another I_T nexus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
-    /// Never conflicts (INQUIRY, REPORT LUNS, REQUEST SENSE, ...).
+    /// Never conflicts (INQUIRY, REPORT LUNS, REQUEST SENSE, PERSISTENT RESERVE IN, ...).
     Always,
-    /// Reads medium or state: conflicts only with Exclusive Access persistent reservations
-    /// (SPC-4 table 46 "Allowed" for Write Exclusive) and with RESERVE(6).
+    /// Reports status only (TEST UNIT READY, READ CAPACITY): allowed under persistent
+    /// reservations (SPC-4 table 46), conflicts with RESERVE(6).
+    Status,
+    /// Reads the medium: allowed for non-registrants only under the write-exclusive types.
     Read,
-    /// Changes medium or state: conflicts with every reservation type held by another nexus.
+    /// Changes the medium or state: conflicts with every reservation held by another nexus.
     Write,
+}
+
+/// What the device must offer for the command to be supported (and reported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Needs {
+    Nothing,
+    /// Thin provisioning (UNMAP).
+    Thin,
+    /// A scratch buffer of at least one block (WRITE SAME).
+    ScratchBlock,
+    /// A scratch buffer of at least two blocks (COMPARE AND WRITE).
+    ScratchTwoBlocks,
+    /// Atomic writes enabled in the configuration and a scratch buffer of one block.
+    Atomic,
 }
 
 /// One supported command.
@@ -105,8 +156,10 @@ pub(crate) struct CmdInfo {
     pub usage: &'static [u8],
     /// Reported and handled even while a unit attention is pending (SPC-4 §5.14).
     pub ua_exempt: bool,
-    #[allow(dead_code)] // read by reservation checks
     pub access: Access,
+    pub needs: Needs,
+    /// Accesses the medium: refused with NOT READY while the unit is stopped.
+    pub medium: bool,
 }
 
 const fn e(op: Opcode, sa: Option<u8>, cmd: Cmd, usage: &'static [u8], access: Access) -> CmdInfo {
@@ -117,49 +170,100 @@ const fn e(op: Opcode, sa: Option<u8>, cmd: Cmd, usage: &'static [u8], access: A
         usage,
         ua_exempt: false,
         access,
+        needs: Needs::Nothing,
+        medium: false,
     }
 }
 
-const fn ua_exempt(mut c: CmdInfo) -> CmdInfo {
-    c.ua_exempt = true;
-    c
+impl CmdInfo {
+    const fn ua_exempt(mut self) -> Self {
+        self.ua_exempt = true;
+        self
+    }
+    const fn medium(mut self) -> Self {
+        self.medium = true;
+        self
+    }
+    const fn needs(mut self, n: Needs) -> Self {
+        self.needs = n;
+        self
+    }
 }
 
-/// READ(10) byte 1: DPO, FUA, RARC, FUA_NV (RDPROTECT unsupported: no protection info).
+/// READ byte 1: DPO, FUA, RARC, FUA_NV (RDPROTECT unsupported: no protection information).
 const RD: u8 = 0x1e;
-/// WRITE(10) byte 1: DPO, FUA, FUA_NV.
+/// WRITE byte 1: DPO, FUA, FUA_NV.
 const WR: u8 = 0x1a;
-/// VERIFY(10) byte 1: DPO, BYTCHK (2 bits).
+/// VERIFY and WRITE AND VERIFY byte 1: DPO, BYTCHK (2 bits).
 const VF: u8 = 0x16;
 /// GROUP NUMBER.
 const GRP: u8 = 0x1f;
+const FF: u8 = 0xff;
 
-use Access::{Always, Read, Write};
+use Access::{Always, Read, Status, Write};
+use Cmd as C;
+use Opcode as O;
 
 /// Every supported command, sorted by opcode then service action.
 #[rustfmt::skip]
 pub(crate) static COMMANDS: &[CmdInfo] = &[
-    e(Opcode::TEST_UNIT_READY, None, Cmd::TestUnitReady, &[0x00, 0, 0, 0, 0, 0], Read),
-    ua_exempt(e(Opcode::REQUEST_SENSE, None, Cmd::RequestSense, &[0x03, 0x01, 0, 0, 0xff, 0], Always)),
-    e(Opcode::READ_6, None, Cmd::Read, &[0x08, 0x1f, 0xff, 0xff, 0xff, 0], Read),
-    e(Opcode::WRITE_6, None, Cmd::Write, &[0x0a, 0x1f, 0xff, 0xff, 0xff, 0], Write),
-    ua_exempt(e(Opcode::INQUIRY, None, Cmd::Inquiry, &[0x12, 0x01, 0xff, 0xff, 0xff, 0], Always)),
-    e(Opcode::MODE_SENSE_6, None, Cmd::ModeSense6, &[0x1a, 0x08, 0xff, 0xff, 0xff, 0], Write),
-    e(Opcode::READ_CAPACITY_10, None, Cmd::ReadCapacity10, &[0x25, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0], Read),
-    e(Opcode::READ_10, None, Cmd::Read, &[0x28, RD, 0xff, 0xff, 0xff, 0xff, GRP, 0xff, 0xff, 0], Read),
-    e(Opcode::WRITE_10, None, Cmd::Write, &[0x2a, WR, 0xff, 0xff, 0xff, 0xff, GRP, 0xff, 0xff, 0], Write),
-    e(Opcode::VERIFY_10, None, Cmd::Verify, &[0x2f, VF, 0xff, 0xff, 0xff, 0xff, GRP, 0xff, 0xff, 0], Read),
-    e(Opcode::SYNCHRONIZE_CACHE_10, None, Cmd::SyncCache, &[0x35, 0x02, 0xff, 0xff, 0xff, 0xff, GRP, 0xff, 0xff, 0], Write),
-    e(Opcode::MODE_SENSE_10, None, Cmd::ModeSense10, &[0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0], Write),
-    e(Opcode::READ_16, None, Cmd::Read, &[0x88, RD, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Read),
-    e(Opcode::WRITE_16, None, Cmd::Write, &[0x8a, WR, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Write),
-    e(Opcode::VERIFY_16, None, Cmd::Verify, &[0x8f, VF, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Read),
-    e(Opcode::SYNCHRONIZE_CACHE_16, None, Cmd::SyncCache, &[0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Write),
-    e(Opcode::SERVICE_ACTION_IN_16, Some(SAI_READ_CAPACITY_16), Cmd::ReadCapacity16, &[0x9e, SAI_READ_CAPACITY_16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0], Read),
-    ua_exempt(e(Opcode::REPORT_LUNS, None, Cmd::ReportLuns, &[0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0], Always)),
-    e(Opcode::READ_12, None, Cmd::Read, &[0xa8, RD, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Read),
-    e(Opcode::WRITE_12, None, Cmd::Write, &[0xaa, WR, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Write),
-    e(Opcode::VERIFY_12, None, Cmd::Verify, &[0xaf, VF, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GRP, 0], Read),
+    e(O::TEST_UNIT_READY, None, C::TestUnitReady, &[0x00, 0, 0, 0, 0, 0], Status).medium(),
+    e(O::REQUEST_SENSE, None, C::RequestSense, &[0x03, 0x01, 0, 0, FF, 0], Always).ua_exempt(),
+    e(O::READ_6, None, C::Read, &[0x08, 0x1f, FF, FF, FF, 0], Read).medium(),
+    e(O::WRITE_6, None, C::Write, &[0x0a, 0x1f, FF, FF, FF, 0], Write).medium(),
+    e(O::INQUIRY, None, C::Inquiry, &[0x12, 0x01, FF, FF, FF, 0], Always).ua_exempt(),
+    e(O::MODE_SELECT_6, None, C::ModeSelect, &[0x15, 0x11, 0, 0, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::RESERVE_6, None, C::Reserve6, &[0x16, 0, 0, 0, 0, 0], Write),
+    e(O::RELEASE_6, None, C::Release6, &[0x17, 0, 0, 0, 0, 0], Always),
+    e(O::MODE_SENSE_6, None, C::ModeSense6, &[0x1a, 0x08, FF, FF, FF, 0], Write),
+    e(O::START_STOP_UNIT, None, C::StartStopUnit, &[0x1b, 0x01, 0, 0x0f, 0xf7, 0], Write),
+    e(O::PREVENT_ALLOW_MEDIUM_REMOVAL, None, C::PreventAllow, &[0x1e, 0, 0, 0, 0x03, 0], Write),
+    e(O::READ_CAPACITY_10, None, C::ReadCapacity10, &[0x25, 0, FF, FF, FF, FF, 0, 0, 0x01, 0], Status).medium(),
+    e(O::READ_10, None, C::Read, &[0x28, RD, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
+    e(O::WRITE_10, None, C::Write, &[0x2a, WR, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    e(O::WRITE_AND_VERIFY_10, None, C::WriteAndVerify, &[0x2e, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    e(O::VERIFY_10, None, C::Verify, &[0x2f, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
+    e(O::PRE_FETCH_10, None, C::PreFetch, &[0x34, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
+    e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
+    e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
+    e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    e(O::SANITIZE, Some(SANITIZE_OVERWRITE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_OVERWRITE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
+    e(O::SANITIZE, Some(SANITIZE_BLOCK_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_BLOCK_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    e(O::SANITIZE, Some(SANITIZE_EXIT_FAILURE_MODE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_EXIT_FAILURE_MODE, 0, 0, 0, 0, 0, FF, FF, 0], Write),
+    e(O::MODE_SELECT_10, None, C::ModeSelect, &[0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::MODE_SENSE_10, None, C::ModeSense10, &[0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0], Write),
+    e(O::PERSISTENT_RESERVE_IN, Some(0), C::PrIn, &[0x5e, 0, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    e(O::PERSISTENT_RESERVE_IN, Some(1), C::PrIn, &[0x5e, 1, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    e(O::PERSISTENT_RESERVE_IN, Some(2), C::PrIn, &[0x5e, 2, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    e(O::PERSISTENT_RESERVE_IN, Some(3), C::PrIn, &[0x5e, 3, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    e(O::PERSISTENT_RESERVE_OUT, Some(0), C::PrOut, &[0x5f, 0, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(1), C::PrOut, &[0x5f, 1, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(2), C::PrOut, &[0x5f, 2, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(3), C::PrOut, &[0x5f, 3, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(4), C::PrOut, &[0x5f, 4, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(5), C::PrOut, &[0x5f, 5, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(6), C::PrOut, &[0x5f, 6, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::READ_16, None, C::Read, &[0x88, RD, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    e(O::COMPARE_AND_WRITE, None, C::CompareAndWrite, &[0x89, WR, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, GRP, 0], Write).medium().needs(Needs::ScratchTwoBlocks),
+    e(O::WRITE_16, None, C::Write, &[0x8a, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::ORWRITE_16, None, C::OrWrite, &[0x8b, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::WRITE_AND_VERIFY_16, None, C::WriteAndVerify, &[0x8e, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::VERIFY_16, None, C::Verify, &[0x8f, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    e(O::PRE_FETCH_16, None, C::PreFetch, &[0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::WRITE_SAME_16, None, C::WriteSame, &[0x93, 0x09, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium().needs(Needs::ScratchBlock),
+    e(O::WRITE_ATOMIC_16, None, C::WriteAtomic, &[0x9c, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, FF, FF, GRP, 0], Write).medium().needs(Needs::Atomic),
+    e(O::SERVICE_ACTION_IN_16, Some(SAI_READ_CAPACITY_16), C::ReadCapacity16, &[0x9e, SAI_READ_CAPACITY_16, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x01, 0], Status).medium(),
+    e(O::SERVICE_ACTION_IN_16, Some(SAI_GET_LBA_STATUS), C::GetLbaStatus, &[0x9e, SAI_GET_LBA_STATUS, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read).medium(),
+    e(O::REPORT_LUNS, None, C::ReportLuns, &[0xa0, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always).ua_exempt(),
+    e(O::MAINTENANCE_IN, Some(MI_REPORT_TARGET_PORT_GROUPS), C::ReportTargetPortGroups, &[0xa3, 0xe0 | MI_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always),
+    e(O::MAINTENANCE_IN, Some(MI_REPORT_SUPPORTED_OPERATION_CODES), C::ReportSupportedOpcodes, &[0xa3, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0], Always),
+    e(O::READ_12, None, C::Read, &[0xa8, RD, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    e(O::WRITE_12, None, C::Write, &[0xaa, WR, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::WRITE_AND_VERIFY_12, None, C::WriteAndVerify, &[0xae, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::VERIFY_12, None, C::Verify, &[0xaf, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    e(O::READ_DEFECT_DATA_12, None, C::ReadDefectData, &[0xb7, 0x1f, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read),
 ];
 
 /// Why a CDB did not match the table.

@@ -72,6 +72,10 @@ pub(crate) struct InquiryFacts {
     pub max_transfer_blocks: u32,
     /// MAXIMUM COMPARE AND WRITE LENGTH (0: COMPARE AND WRITE unsupported).
     pub max_compare_and_write_blocks: u8,
+    /// MAXIMUM ATOMIC TRANSFER LENGTH (0: WRITE ATOMIC unsupported).
+    pub max_atomic_blocks: u32,
+    /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT actually accepted.
+    pub max_unmap_descriptors: u32,
     /// UNMAP is supported (LBPU) and WRITE SAME can unmap (LBPWS, LBPWS10).
     pub unmap: bool,
     pub write_same: bool,
@@ -170,12 +174,14 @@ fn block_limits(cfg: &LuConfig, f: &InquiryFacts) -> [u8; 64] {
     let thin = matches!(f.provisioning, Provisioning::Thin { .. }) && f.unmap;
     if thin {
         b[20..24].copy_from_slice(&cfg.max_unmap_blocks.max(1).to_be_bytes());
-        b[24..28].copy_from_slice(&cfg.max_unmap_descriptors.max(1).to_be_bytes());
+        b[24..28].copy_from_slice(&f.max_unmap_descriptors.max(1).to_be_bytes());
         b[28..32].copy_from_slice(&u32::from(granularity).to_be_bytes());
     }
     if f.write_same {
         b[36..44].copy_from_slice(&cfg.max_write_same_blocks.to_be_bytes());
     }
+    // MAXIMUM ATOMIC TRANSFER LENGTH; alignment and granularity 0 (none required).
+    b[44..48].copy_from_slice(&f.max_atomic_blocks.to_be_bytes());
     b
 }
 

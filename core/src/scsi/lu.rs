@@ -1,13 +1,15 @@
-//! [`LogicalUnit`]: one direct-access logical unit (SBC-3) over a [`BlockDevice`]: command
-//! dispatch, unit attentions, the streaming data phase and resets (SAM-5 §5.11, §6.3).
+//! [`LogicalUnit`]: one direct-access logical unit (SBC-3) over a [`BlockDevice`]: state,
+//! command dispatch with unit attention and reservation checks (SAM-5 §5.4, SPC-4 §5.14),
+//! the streaming data phase, and resets (SAM-5 §6.3).
 
 use super::cdb;
-use super::commands::{self, Cmd, CmdInfo};
+use super::commands::{self, Cmd, CmdInfo, Needs};
 use super::completion::{Completion, Residual};
-use super::device::{Access, BlockDevice, IoError};
+use super::device::{Access, BlockDevice, IoError, Provisioning};
 use super::identity::{LuConfig, LuIdentity};
 use super::inquiry::{self, Inquiry, InquiryFacts};
 use super::mode::{DeviceFacts, ModeSense, ModeState};
+use super::pr::{PrState, Reservations};
 use super::sense::{AdditionalSense, Sense, SenseKey};
 use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
 use super::ua::{UnitAttention, UnitAttentions};
@@ -26,22 +28,38 @@ pub enum ResetKind {
     TargetColdReset,
 }
 
+/// The scratch buffer and which task holds it.
+#[derive(Debug)]
+pub(crate) struct Scratch<const S: usize> {
+    pub buf: [u8; S],
+    pub owner: Option<u32>,
+}
+
 /// A direct-access logical unit.
 ///
-/// `NEXUS` is the number of I_T nexus slots kept for unit attentions (and reservations);
-/// `SCRATCH` the bytes of scratch buffer for commands whose data must be held whole.
+/// `NEXUS` is the number of I_T nexus slots (unit attentions, reservations, registrations);
+/// `SCRATCH` the bytes of scratch buffer for commands whose data must be held whole before
+/// acting (COMPARE AND WRITE, WRITE SAME, WRITE ATOMIC, parameter lists). One such command
+/// runs at a time; another arriving meanwhile gets BUSY.
 ///
 /// Drive it with [`start`](Self::start), then, per the returned [`Start`],
 /// [`read_data`](Self::read_data) or [`write_data`](Self::write_data) any number of times and
-/// [`finish`](Self::finish) once. Commands to a LUN that does not exist and REPORT LUNS go to
-/// [`target`](super::target) instead (see [`target::is_target_command`](super::target::is_target_command)).
+/// [`finish`](Self::finish) once (or [`abort`](Self::abort) if the task is aborted). Commands
+/// to a LUN that does not exist and REPORT LUNS go to [`target`](super::target) instead.
 #[derive(Debug)]
 pub struct LogicalUnit<D, const NEXUS: usize = 16, const SCRATCH: usize = 4096> {
-    dev: D,
-    id: LuIdentity,
-    cfg: LuConfig,
-    ua: UnitAttentions<NEXUS>,
-    mode: ModeState,
+    pub(crate) dev: D,
+    pub(crate) id: LuIdentity,
+    pub(crate) cfg: LuConfig,
+    pub(crate) ua: UnitAttentions<NEXUS>,
+    pub(crate) mode: ModeState,
+    pub(crate) res: Reservations<NEXUS>,
+    /// Stopped by START STOP UNIT (START=0): medium access is NOT READY.
+    pub(crate) stopped: bool,
+    /// Per nexus: PREVENT ALLOW MEDIUM REMOVAL state (SBC-3 §5.13).
+    pub(crate) prevent: [bool; NEXUS],
+    pub(crate) scratch: Scratch<SCRATCH>,
+    next_tag: u32,
 }
 
 impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NEXUS, SCRATCH> {
@@ -54,6 +72,14 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             cfg,
             ua: UnitAttentions::new(),
             mode,
+            res: Reservations::new(),
+            stopped: false,
+            prevent: [false; NEXUS],
+            scratch: Scratch {
+                buf: [0; SCRATCH],
+                owner: None,
+            },
+            next_tag: 0,
         }
     }
 
@@ -73,6 +99,24 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         &self.id
     }
 
+    /// Names the initiator port behind `nexus` (iSCSI: `"<InitiatorName>,i,0x<ISID>"`),
+    /// used by persistent reservations to recognise a registrant across I_T nexus loss and
+    /// for TransportIDs in READ FULL STATUS. Call when the session reaches full feature phase.
+    /// Returns false if the name is too long or not printable ASCII, or `nexus` is out of range.
+    pub fn set_initiator_port(&mut self, nexus: NexusId, name: &str) -> bool {
+        self.res.set_initiator_port(nexus, name)
+    }
+
+    /// The persistent reservation state, for saving (APTPL) or inspection.
+    pub fn persistent_reservations(&self) -> &PrState<NEXUS> {
+        self.res.pr()
+    }
+
+    /// Restores saved persistent reservation state (after power loss, APTPL).
+    pub fn restore_persistent_reservations(&mut self, state: PrState<NEXUS>) {
+        self.res.restore(state);
+    }
+
     /// Establishes unit attention `ua` for `nexus`, or for every nexus when `None`.
     pub fn raise_unit_attention(&mut self, nexus: Option<NexusId>, ua: UnitAttention) {
         match nexus {
@@ -81,7 +125,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         }
     }
 
-    /// A task management reset (LOGICAL UNIT RESET, TARGET WARM/COLD RESET).
+    /// A task management reset (LOGICAL UNIT RESET, TARGET WARM/COLD RESET): unit attention
+    /// for every nexus, RESERVE(6) reservations and PREVENT states cleared, the scratch buffer
+    /// freed (SAM-5 §6.3.2, SPC-4 §5.13.2). Persistent reservations survive.
     pub fn reset(&mut self, kind: ResetKind) {
         let ua = match kind {
             ResetKind::LogicalUnitReset => UnitAttention::LunReset,
@@ -89,33 +135,57 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         };
         if kind == ResetKind::TargetColdReset {
             self.mode = ModeState::defaults(self.dev.has_volatile_cache());
+            self.stopped = false;
         }
+        self.res.release_reserve6();
+        self.prevent = [false; NEXUS];
+        self.scratch.owner = None;
         self.ua.raise_all(ua, None);
         info!("scsi: reset {:?}", kind);
     }
 
-    /// The I_T nexus `nexus` is gone (logout, connection loss without recovery). A new nexus
-    /// later given the same index sees I_T NEXUS LOSS OCCURRED first (SPC-4 §5.14).
+    /// The I_T nexus `nexus` is gone (logout, connection loss without recovery): its RESERVE(6)
+    /// reservation and PREVENT state are released, and a new nexus later given the same index
+    /// sees I_T NEXUS LOSS OCCURRED first (SPC-4 §5.14). Persistent reservations survive.
     pub fn nexus_lost(&mut self, nexus: NexusId) {
+        self.res.nexus_lost(nexus);
+        if let Some(p) = self.prevent.get_mut(usize::from(nexus.0)) {
+            *p = false;
+        }
         self.ua.raise(nexus, UnitAttention::NexusLoss);
     }
 
-    fn block_size(&self) -> u32 {
+    pub(crate) fn block_size(&self) -> u32 {
         self.dev.block_size()
+    }
+
+    pub(crate) fn thin(&self) -> bool {
+        matches!(self.dev.provisioning(), Provisioning::Thin { .. })
     }
 
     /// MAXIMUM TRANSFER LENGTH enforced: the configured one, capped so the byte count fits
     /// the 32-bit Expected Data Transfer Length.
-    fn max_transfer_blocks(&self) -> u32 {
+    pub(crate) fn max_transfer_blocks(&self) -> u32 {
         let cap = u32::MAX.checked_div(self.block_size()).unwrap_or(0);
         self.cfg.max_transfer_blocks.min(cap)
     }
 
-    fn write_protected(&self) -> bool {
+    /// Blocks that fit in the scratch buffer.
+    pub(crate) fn scratch_blocks(&self) -> u32 {
+        let n = SCRATCH.checked_div(self.block_size() as usize).unwrap_or(0);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// MAXIMUM COMPARE AND WRITE LENGTH: 2 × N blocks must fit in the scratch buffer.
+    pub(crate) fn max_compare_and_write_blocks(&self) -> u8 {
+        u8::try_from((self.scratch_blocks() / 2).min(255)).unwrap_or(255)
+    }
+
+    pub(crate) fn write_protected(&self) -> bool {
         self.dev.write_protected() || self.mode.swp
     }
 
-    fn device_facts(&self) -> DeviceFacts {
+    pub(crate) fn device_facts(&self) -> DeviceFacts {
         DeviceFacts {
             num_blocks: self.dev.num_blocks(),
             block_size: self.block_size(),
@@ -124,26 +194,56 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         }
     }
 
-    fn inquiry_facts(&self) -> InquiryFacts {
+    pub(crate) fn inquiry_facts(&self) -> InquiryFacts {
         InquiryFacts {
             physical_block_exponent: self.dev.physical_block_exponent(),
             provisioning: self.dev.provisioning(),
             max_transfer_blocks: self.max_transfer_blocks(),
-            max_compare_and_write_blocks: 0,
-            unmap: false,
-            write_same: false,
-            tpgs: false,
+            max_compare_and_write_blocks: self.max_compare_and_write_blocks(),
+            max_atomic_blocks: if self.cfg.atomic_writes {
+                self.scratch_blocks().min(self.max_transfer_blocks())
+            } else {
+                0
+            },
+            max_unmap_descriptors: self.max_unmap_descriptors(),
+            unmap: self.thin(),
+            write_same: self.scratch_blocks() > 0,
+            tpgs: true,
             third_party_copy: false,
+        }
+    }
+
+    /// True when the table entry can run on this device.
+    pub(crate) fn supports(&self, info: &CmdInfo) -> bool {
+        match info.needs {
+            Needs::Nothing => true,
+            Needs::Thin => self.thin(),
+            Needs::ScratchBlock => self.scratch_blocks() > 0,
+            Needs::ScratchTwoBlocks => self.max_compare_and_write_blocks() > 0,
+            Needs::Atomic => self.cfg.atomic_writes && self.scratch_blocks() > 0,
         }
     }
 
     /// Decodes and validates a command and begins it (SAM-5 §5.4 command processing).
     ///
-    /// Order of checks: a pending unit attention (except for INQUIRY, REPORT LUNS and
-    /// REQUEST SENSE, SPC-4 §5.14), then the operation code and service action, reserved CDB
-    /// bits against the CDB usage map, then the command's own fields.
+    /// Order of checks: operation code and service action (and whether this device supports
+    /// them); a pending unit attention (except for INQUIRY, REPORT LUNS and REQUEST SENSE,
+    /// SPC-4 §5.14); reservation conflicts (SPC-4 §5.13); reserved CDB bits against the CDB
+    /// usage map; NOT READY when stopped; then the command's own fields.
     pub fn start(&mut self, cmd: &CommandRequest<'_>) -> Start {
-        let found = commands::lookup(cmd.cdb);
+        let found = commands::lookup(cmd.cdb).and_then(|i| {
+            if self.supports(i) {
+                Ok(i)
+            } else if commands::COMMANDS
+                .iter()
+                .any(|o| o.op == i.op && self.supports(o))
+            {
+                // Another service action of this opcode is supported.
+                Err(commands::LookupError::ServiceAction)
+            } else {
+                Err(commands::LookupError::Opcode)
+            }
+        });
         let exempt = matches!(found, Ok(c) if c.ua_exempt);
         if !exempt {
             if let Some(ua) = self.ua.take(cmd.nexus) {
@@ -155,16 +255,32 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Ok(i) => i,
             Err(e) => return Start::Done(Completion::check(e.sense())),
         };
+        if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
+            return Start::Done(Completion::RESERVATION_CONFLICT);
+        }
         if cmd.cdb.len() < info.usage.len() {
             return Start::Done(Completion::check(Sense::invalid_field_in_cdb(0, None)));
         }
         if let Err(s) = cdb::check_usage(cmd.cdb, info.usage) {
             return Start::Done(Completion::check(s));
         }
+        if self.stopped && info.medium {
+            return Start::Done(Completion::check(Sense::new(
+                SenseKey::NOT_READY,
+                AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+            )));
+        }
+        self.next_tag = self.next_tag.wrapping_add(1);
         match self.dispatch(info, cmd) {
             Ok(s) => s,
             Err(s) => Start::Done(Completion::check(s)),
         }
+    }
+
+    pub(crate) fn new_task(&self, info: &CmdInfo, op: Op, cmd: &CommandRequest<'_>) -> ScsiTask {
+        let mut t = ScsiTask::new(info.cmd, op, cmd.cdb, cmd.nexus);
+        t.tag = self.next_tag;
+        t
     }
 
     fn dispatch(&mut self, info: &CmdInfo, cmd: &CommandRequest<'_>) -> Result<Start, Sense> {
@@ -173,33 +289,40 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::TestUnitReady => Ok(no_data(cmd)),
             Cmd::Inquiry => {
                 let q = Inquiry::parse(c)?;
-                Ok(self.generated(info.cmd, cmd, q.alloc, None))
+                Ok(self.generated(info, cmd, q.alloc, None))
             }
             Cmd::RequestSense => {
                 if cdb::u8_at(c, 1) & 0x01 != 0 {
                     // DESC: descriptor format sense data is not supported.
                     return Err(Sense::invalid_field_in_cdb(1, Some(0)));
                 }
-                let sense = self.ua.take(cmd.nexus).map(|u| u.sense());
+                let sense = match self.ua.take(cmd.nexus) {
+                    Some(u) => Some(u.sense()),
+                    None if self.stopped => Some(Sense::new(
+                        SenseKey::NOT_READY,
+                        AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+                    )),
+                    None => None,
+                };
                 let alloc = u32::from(cdb::u8_at(c, 4));
-                Ok(self.generated(info.cmd, cmd, alloc, sense))
+                Ok(self.generated(info, cmd, alloc, sense))
             }
             Cmd::ModeSense6 | Cmd::ModeSense10 => {
                 let m = ModeSense::parse(c, info.cmd == Cmd::ModeSense10)?;
-                Ok(self.generated(info.cmd, cmd, m.alloc, None))
+                Ok(self.generated(info, cmd, m.alloc, None))
             }
             Cmd::ReadCapacity10 => {
                 // SBC-3 §5.15: with PMI 0 the LOGICAL BLOCK ADDRESS must be 0.
                 if cdb::u8_at(c, 8) & 0x01 == 0 && cdb::be32(c, 2) != 0 {
                     return Err(Sense::invalid_field_in_cdb(2, None));
                 }
-                Ok(self.generated(info.cmd, cmd, 8, None))
+                Ok(self.generated(info, cmd, 8, None))
             }
             Cmd::ReadCapacity16 => {
                 if cdb::u8_at(c, 14) & 0x01 == 0 && cdb::be64(c, 2) != 0 {
                     return Err(Sense::invalid_field_in_cdb(2, None));
                 }
-                Ok(self.generated(info.cmd, cmd, cdb::be32(c, 10), None))
+                Ok(self.generated(info, cmd, cdb::be32(c, 10), None))
             }
             Cmd::ReportLuns => {
                 warn!("scsi: REPORT LUNS reached a logical unit; route it to scsi::target");
@@ -209,28 +332,46 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 ))
             }
             Cmd::Read => self.start_read(info, cmd),
-            Cmd::Write => self.start_write(info, cmd),
+            Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd),
+            Cmd::OrWrite => self.start_orwrite(info, cmd),
+            Cmd::WriteAtomic => self.start_write_atomic(info, cmd),
             Cmd::Verify => self.start_verify(info, cmd),
             Cmd::SyncCache => self.start_sync_cache(info, cmd),
+            Cmd::PreFetch => self.start_prefetch(info, cmd),
+            Cmd::CompareAndWrite => self.start_compare_and_write(info, cmd),
+            Cmd::WriteSame => self.start_write_same(info, cmd),
+            Cmd::Unmap => self.start_unmap(info, cmd),
+            Cmd::GetLbaStatus => self.start_get_lba_status(info, cmd),
+            Cmd::StartStopUnit => self.start_stop_unit(cmd),
+            Cmd::PreventAllow => self.start_prevent_allow(cmd),
+            Cmd::Reserve6 => self.start_reserve6(cmd),
+            Cmd::Release6 => self.start_release6(cmd),
+            Cmd::ReadDefectData => self.start_read_defect_data(info, cmd),
+            Cmd::ReportTargetPortGroups => self.start_rtpg(info, cmd),
+            Cmd::ReportSupportedOpcodes => self.start_rsoc(info, cmd),
+            Cmd::ModeSelect => self.start_mode_select(info, cmd),
+            Cmd::PrIn => self.start_pr_in(info, cmd),
+            Cmd::PrOut => self.start_pr_out(info, cmd),
+            Cmd::Sanitize => self.start_sanitize(info, cmd),
         }
     }
 
     /// Begins a command whose Data-In is generated: `alloc` is its ALLOCATION LENGTH.
-    fn generated(
-        &self,
-        kind: Cmd,
+    pub(crate) fn generated(
+        &mut self,
+        info: &CmdInfo,
         cmd: &CommandRequest<'_>,
         alloc: u32,
         sense: Option<Sense>,
     ) -> Start {
-        let mut task = ScsiTask::new(kind, Op::Generated, cmd.cdb, cmd.nexus);
+        let mut task = self.new_task(info, Op::Generated, cmd);
         task.sense = sense;
         let total = measure(|w| self.generate(&task, w));
         task.data_in(total.min(u64::from(alloc)), cmd.expected_read_len)
     }
 
     /// Emits the Data-In of a generated task.
-    fn generate(&self, task: &ScsiTask, w: &mut Window<'_>) {
+    pub(crate) fn generate(&mut self, task: &ScsiTask, w: &mut Window<'_>) {
         let c = &task.cdb;
         match task.cmd {
             Cmd::Inquiry => match Inquiry::parse(c) {
@@ -260,146 +401,14 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 w.be32(u32::try_from(last).unwrap_or(u32::MAX));
                 w.be32(self.block_size());
             }
-            Cmd::ReadCapacity16 => {
-                // SBC-3 §5.16.2, table 65.
-                w.be64(self.dev.num_blocks().saturating_sub(1));
-                w.be32(self.block_size());
-                w.u8(0); // P_TYPE, PROT_EN: no protection information
-                w.u8(self.dev.physical_block_exponent() & 0x0f);
-                let mut b14 = 0u8;
-                if let super::device::Provisioning::Thin { lbprz } = self.dev.provisioning() {
-                    b14 |= 0x80; // LBPME
-                    if lbprz {
-                        b14 |= 0x40;
-                    }
-                }
-                w.u8(b14);
-                w.u8(0); // LOWEST ALIGNED LOGICAL BLOCK ADDRESS
-                w.zeros(16);
-            }
+            Cmd::ReadCapacity16 => self.read_capacity16(w),
+            Cmd::GetLbaStatus => self.lba_status_data(task, w),
+            Cmd::ReadDefectData => self.defect_data(task, w),
+            Cmd::ReportTargetPortGroups => self.rtpg_data(task, w),
+            Cmd::ReportSupportedOpcodes => self.rsoc_data(task, w),
+            Cmd::PrIn => self.res.pr_in_data(task, &self.id, w),
             _ => {}
         }
-    }
-
-    /// Checks `lba .. lba + blocks` lies inside the medium (SBC-3 §4.5: LBA OUT OF RANGE).
-    fn check_range(&self, lba: u64, blocks: u64) -> Result<(), Sense> {
-        match lba.checked_add(blocks) {
-            Some(end) if end <= self.dev.num_blocks() => Ok(()),
-            _ => Err(Sense::illegal_request(AdditionalSense::LBA_OUT_OF_RANGE)),
-        }
-    }
-
-    /// Range, then MAXIMUM TRANSFER LENGTH (SBC-3 §6.5.3: INVALID FIELD IN CDB).
-    fn check_transfer(&self, rw: &Rw) -> Result<(), Sense> {
-        self.check_range(rw.lba, u64::from(rw.blocks))?;
-        if rw.blocks > self.max_transfer_blocks() {
-            return Err(Sense::invalid_field_in_cdb(rw.len_field, None));
-        }
-        Ok(())
-    }
-
-    fn check_writable(&self) -> Result<(), Sense> {
-        if self.write_protected() {
-            return Err(Sense::new(
-                SenseKey::DATA_PROTECT,
-                AdditionalSense::WRITE_PROTECTED,
-            ));
-        }
-        Ok(())
-    }
-
-    fn byte_offset(&self, lba: u64) -> u64 {
-        lba.saturating_mul(u64::from(self.block_size()))
-    }
-
-    fn bytes_of(&self, blocks: u32) -> u64 {
-        u64::from(blocks).saturating_mul(u64::from(self.block_size()))
-    }
-
-    /// READ(6/10/12/16) (SBC-3 §5.8–§5.11).
-    fn start_read(&mut self, info: &CmdInfo, cmd: &CommandRequest<'_>) -> Result<Start, Sense> {
-        let rw = Rw::decode(info, cmd.cdb);
-        self.check_transfer(&rw)?;
-        let op = Op::Read {
-            offset: self.byte_offset(rw.lba),
-        };
-        let task = ScsiTask::new(info.cmd, op, cmd.cdb, cmd.nexus);
-        Ok(task.data_in(self.bytes_of(rw.blocks), cmd.expected_read_len))
-    }
-
-    /// WRITE(6/10/12/16) (SBC-3 §5.32–§5.35).
-    fn start_write(&mut self, info: &CmdInfo, cmd: &CommandRequest<'_>) -> Result<Start, Sense> {
-        let rw = Rw::decode(info, cmd.cdb);
-        self.check_transfer(&rw)?;
-        self.check_writable()?;
-        let want = self.bytes_of(rw.blocks);
-        if let Some(refused) = self.refuse_partial_block(want, cmd.expected_write_len) {
-            return Ok(refused);
-        }
-        // With the write cache disabled every write is write-through.
-        let fua = rw.fua || !self.mode.wce;
-        let op = Op::Write {
-            offset: self.byte_offset(rw.lba),
-            fua,
-        };
-        let task = ScsiTask::new(info.cmd, op, cmd.cdb, cmd.nexus);
-        Ok(task.data_out(want, cmd.expected_write_len))
-    }
-
-    /// When the initiator offers less data than the command needs and the cut falls inside a
-    /// block, the command is refused with INVALID FIELD IN COMMAND INFORMATION UNIT (FCP-4
-    /// §9.4.2 b, which libiscsi accepts) instead of writing a partial block; the completion
-    /// still reports the overflow residual.
-    fn refuse_partial_block(&self, want: u64, expected: u32) -> Option<Start> {
-        let expected64 = u64::from(expected);
-        let partial = expected64
-            .checked_rem(u64::from(self.block_size()))
-            .unwrap_or(0)
-            != 0;
-        (expected64 < want && partial).then(|| {
-            Start::Done(
-                Completion::check(Sense::illegal_request(
-                    AdditionalSense::INVALID_FIELD_IN_COMMAND_IU,
-                ))
-                .with_residual(Residual::of(want, expected)),
-            )
-        })
-    }
-
-    /// VERIFY(10/12/16) (SBC-3 §5.25–§5.27): BYTCHK 00b checks the range only, 01b compares
-    /// the Data-Out with the medium, 11b compares one block of Data-Out with every block.
-    fn start_verify(&mut self, info: &CmdInfo, cmd: &CommandRequest<'_>) -> Result<Start, Sense> {
-        let rw = Rw::decode(info, cmd.cdb);
-        let bytchk = (cdb::u8_at(cmd.cdb, 1) >> 1) & 0x03;
-        if bytchk == 0b10 {
-            return Err(Sense::invalid_field_in_cdb(1, Some(2)));
-        }
-        self.check_transfer(&rw)?;
-        let offset = self.byte_offset(rw.lba);
-        let (want, repeat) = match bytchk {
-            0b00 => return Ok(no_data(cmd)),
-            0b01 => (self.bytes_of(rw.blocks), 0),
-            _ if rw.blocks == 0 => (0, 0),
-            _ => (u64::from(self.block_size()), rw.blocks),
-        };
-        if let Some(refused) = self.refuse_partial_block(want, cmd.expected_write_len) {
-            return Ok(refused);
-        }
-        let task = ScsiTask::new(info.cmd, Op::Compare { offset, repeat }, cmd.cdb, cmd.nexus);
-        Ok(task.data_out(want, cmd.expected_write_len))
-    }
-
-    /// SYNCHRONIZE CACHE(10/16) (SBC-3 §5.22–§5.23): NUMBER OF LOGICAL BLOCKS 0 means to the
-    /// end of the medium. The whole device cache is flushed.
-    fn start_sync_cache(
-        &mut self,
-        info: &CmdInfo,
-        cmd: &CommandRequest<'_>,
-    ) -> Result<Start, Sense> {
-        let rw = Rw::decode(info, cmd.cdb);
-        self.check_range(rw.lba, u64::from(rw.blocks))?;
-        self.dev.flush().map_err(|e| e.sense(Access::Write))?;
-        Ok(no_data(cmd))
     }
 
     /// Produces Data-In bytes `offset .. offset + n` into `buf` for a [`Start::DataIn`] task;
@@ -456,10 +465,27 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 .dev
                 .write_at(base.saturating_add(u64::from(offset)), d, fua)
                 .map_err(|e| e.sense(Access::Write)),
+            Op::OrWrite { offset: base, fua } => {
+                self.or_piece(base.saturating_add(u64::from(offset)), d, fua)
+            }
             Op::Compare {
                 offset: base,
                 repeat,
             } => self.compare_piece(task, base, repeat, offset, d),
+            Op::Buffered => {
+                if self.scratch.owner == Some(task.tag) {
+                    let at = usize::try_from(offset).unwrap_or(usize::MAX);
+                    if let Some(dst) = self
+                        .scratch
+                        .buf
+                        .get_mut(at..)
+                        .and_then(|s| s.get_mut(..d.len()))
+                    {
+                        dst.copy_from_slice(d);
+                    }
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         res.map_err(|s| {
@@ -468,58 +494,25 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         })
     }
 
-    /// Compares one Data-Out piece with the medium, recording the lowest miscompare offset.
-    fn compare_piece(
-        &mut self,
-        task: &mut ScsiTask,
-        base: u64,
-        repeat: u32,
-        offset: u32,
-        d: &[u8],
-    ) -> Result<(), Sense> {
-        let bs = u64::from(self.block_size());
-        let rounds = repeat.max(1);
-        for k in 0..rounds {
-            let block_base = if repeat == 0 {
-                0
-            } else {
-                u64::from(k).saturating_mul(bs)
-            };
-            let at = base
-                .saturating_add(block_base)
-                .saturating_add(u64::from(offset));
-            if let Some(i) = self.first_difference(at, d)? {
-                let off = block_base
-                    .saturating_add(u64::from(offset))
-                    .saturating_add(i as u64);
-                let off = u32::try_from(off).unwrap_or(u32::MAX);
-                task.miscompare = Some(task.miscompare.map_or(off, |m| m.min(off)));
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Index of the first byte of `data` that differs from the medium at `at`.
-    fn first_difference(&mut self, at: u64, data: &[u8]) -> Result<Option<usize>, Sense> {
-        let mut chunk = [0u8; 256];
-        let mut done = 0usize;
-        for piece in data.chunks(chunk.len()) {
-            let cur = chunk.get_mut(..piece.len()).unwrap_or(&mut []);
-            self.dev
-                .read_at(at.saturating_add(done as u64), cur)
-                .map_err(|e| e.sense(Access::Read))?;
-            if let Some(i) = cur.iter().zip(piece).position(|(a, b)| a != b) {
-                return Ok(Some(done.saturating_add(i)));
-            }
-            done = done.saturating_add(piece.len());
-        }
-        Ok(None)
-    }
-
     /// Ends the task after its data phase: GOOD with the residual, or the failure recorded
-    /// during the data phase (MISCOMPARE with the Data-Out offset in INFORMATION for VERIFY).
+    /// during the data phase (MISCOMPARE with the Data-Out offset in INFORMATION for VERIFY),
+    /// or, for commands that act on their whole data (COMPARE AND WRITE, WRITE SAME,
+    /// parameter lists), the outcome of acting now.
     pub fn finish(&mut self, task: &ScsiTask) -> Completion {
+        if task.op == Op::Buffered {
+            if self.scratch.owner != Some(task.tag) {
+                return Completion::BUSY;
+            }
+            let out = if task.sense.is_some() {
+                Ok(())
+            } else {
+                self.finish_buffered(task)
+            };
+            self.scratch.owner = None;
+            if let Err(c) = out {
+                return c.with_residual(task.residual());
+            }
+        }
         if task.sense.is_none() {
             if let Some(off) = task.miscompare {
                 return Completion::check(
@@ -533,6 +526,33 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             }
         }
         task.completion()
+    }
+
+    fn finish_buffered(&mut self, task: &ScsiTask) -> Result<(), Completion> {
+        let len = usize::try_from(task.len).unwrap_or(0);
+        let r = match task.cmd {
+            Cmd::CompareAndWrite => self.finish_compare_and_write(task, len),
+            Cmd::WriteSame => self.finish_write_same(task),
+            Cmd::WriteAtomic => self.finish_write_atomic(task, len),
+            Cmd::Unmap => self.finish_unmap(len),
+            Cmd::ModeSelect => self.finish_mode_select(task, len),
+            Cmd::Sanitize => self.finish_sanitize(task, len),
+            Cmd::PrOut => {
+                let params = self.scratch.buf.get(..len).unwrap_or(&[]);
+                let port = self.id.relative_port_id;
+                return self.res.pr_out(task, params, port, &mut self.ua);
+            }
+            _ => Ok(()),
+        };
+        r.map_err(Completion::check)
+    }
+
+    /// The task was aborted (ABORT TASK, connection loss) before `finish`: releases what it
+    /// holds. Any data it already wrote stays written.
+    pub fn abort(&mut self, task: &ScsiTask) {
+        if self.scratch.owner == Some(task.tag) {
+            self.scratch.owner = None;
+        }
     }
 
     /// Ends a task whose [`block_io`](ScsiTask::block_io) the session performed itself
@@ -549,58 +569,43 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             }
         }
     }
+
+    /// Begins a Data-Out whose data goes whole into the scratch buffer before the command
+    /// acts in `finish`. Less data than the command needs is refused (0E/03); a busy scratch
+    /// buffer gives BUSY.
+    pub(crate) fn start_buffered(
+        &mut self,
+        task: ScsiTask,
+        want: u64,
+        expected: u32,
+    ) -> Result<Start, Sense> {
+        if u64::from(expected) < want {
+            return Ok(Start::Done(
+                Completion::check(Sense::illegal_request(
+                    AdditionalSense::INVALID_FIELD_IN_COMMAND_IU,
+                ))
+                .with_residual(Residual::of(want, expected)),
+            ));
+        }
+        if want > SCRATCH as u64 {
+            return Err(Sense::illegal_request(
+                AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
+            ));
+        }
+        if want > 0 && self.scratch.owner.is_some() {
+            return Ok(Start::Done(Completion::BUSY));
+        }
+        let s = task.data_out(want, expected);
+        if let Start::DataOut { task, .. } = &s {
+            self.scratch.owner = Some(task.tag);
+        }
+        Ok(s)
+    }
 }
 
 /// GOOD for a command without data, with the residual against whatever the initiator
 /// expected to move.
-fn no_data(cmd: &CommandRequest<'_>) -> Start {
+pub(crate) fn no_data(cmd: &CommandRequest<'_>) -> Start {
     let expected = cmd.expected_read_len.max(cmd.expected_write_len);
     Start::Done(Completion::GOOD.with_residual(Residual::of(0, expected)))
-}
-
-/// LBA, block count and flags shared by the READ/WRITE/VERIFY/SYNCHRONIZE CACHE families,
-/// whose fields sit at the same places for each CDB length (SBC-3 §5).
-#[derive(Clone, Copy, Debug)]
-struct Rw {
-    lba: u64,
-    blocks: u32,
-    fua: bool,
-    /// Byte offset of the TRANSFER LENGTH field, for field pointers.
-    len_field: u16,
-}
-
-impl Rw {
-    fn decode(info: &CmdInfo, c: &[u8]) -> Rw {
-        let fua = cdb::u8_at(c, 1) & 0x08 != 0;
-        match info.usage.len() {
-            6 => {
-                let n = cdb::u8_at(c, 4);
-                Rw {
-                    lba: u64::from(cdb::be24(c, 1) & 0x1f_ffff),
-                    // SBC-3 §5.7: TRANSFER LENGTH 0 in READ(6)/WRITE(6) means 256 blocks.
-                    blocks: if n == 0 { 256 } else { u32::from(n) },
-                    fua: false,
-                    len_field: 4,
-                }
-            }
-            10 => Rw {
-                lba: u64::from(cdb::be32(c, 2)),
-                blocks: u32::from(cdb::be16(c, 7)),
-                fua,
-                len_field: 7,
-            },
-            12 => Rw {
-                lba: u64::from(cdb::be32(c, 2)),
-                blocks: cdb::be32(c, 6),
-                fua,
-                len_field: 6,
-            },
-            _ => Rw {
-                lba: cdb::be64(c, 2),
-                blocks: cdb::be32(c, 10),
-                fua,
-                len_field: 10,
-            },
-        }
-    }
 }

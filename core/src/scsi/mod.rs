@@ -22,6 +22,7 @@
 #[macro_use]
 mod macros;
 
+mod block;
 mod cdb;
 mod commands;
 mod completion;
@@ -30,11 +31,16 @@ mod identity;
 mod inquiry;
 mod lu;
 mod mode;
+mod pr;
+mod provisioning;
 mod ramdisk;
+mod rsoc;
+mod sanitize;
 mod sense;
 pub mod target;
 mod task;
 mod ua;
+mod unit;
 mod window;
 
 #[cfg(test)]
@@ -44,6 +50,7 @@ pub use completion::{Completion, Residual, Status};
 pub use device::{BlockDevice, IoError, LbaStatus, Provisioning};
 pub use identity::{space_padded, FixedStr, LuConfig, LuIdentity};
 pub use lu::{LogicalUnit, ResetKind};
+pub use pr::{PrReservation, PrState, PrType, Registration, PORT_NAME_LEN};
 pub use ramdisk::{RamDisk, RamDiskError};
 pub use sense::{AdditionalSense, BufferTooSmall, Sense, SenseKey, SenseSpecific};
 pub use task::{BlockIo, CommandRequest, NexusId, ScsiTask, Start};

@@ -185,6 +185,47 @@ impl ModeSense {
     }
 }
 
+/// The current bytes, the changeable mask and the length of page `code` (20 bytes at most),
+/// for checking a MODE SELECT page.
+pub(crate) fn page_bytes(
+    code: u8,
+    state: &ModeState,
+    dev: &DeviceFacts,
+) -> Option<([u8; CACHING_LEN], [u8; CACHING_LEN], usize)> {
+    let mut cur = [0u8; CACHING_LEN];
+    let mut mask = [0u8; CACHING_LEN];
+    let len = match code {
+        PAGE_CACHING => {
+            cur = caching_page(state.wce);
+            mask = caching_page(dev.has_cache);
+            mask[0] = 0;
+            mask[1] = 0;
+            CACHING_LEN
+        }
+        PAGE_CONTROL => {
+            cur[..CONTROL_LEN].copy_from_slice(&control_page(state.swp, false));
+            mask[..CONTROL_LEN].copy_from_slice(&control_page(true, true));
+            CONTROL_LEN
+        }
+        PAGE_INFORMATIONAL_EXCEPTIONS => {
+            cur[..IEC_LEN].copy_from_slice(&iec_page(false));
+            IEC_LEN
+        }
+        _ => return None,
+    };
+    Some((cur, mask, len))
+}
+
+/// Takes the changeable bits of MODE SELECT page `code` into `state`.
+pub(crate) fn apply_page(code: u8, page: &[u8], state: &mut ModeState) {
+    let b = |i: usize| page.get(i).copied().unwrap_or(0);
+    match code {
+        PAGE_CACHING => state.wce = b(2) & 0x04 != 0,
+        PAGE_CONTROL => state.swp = b(4) & 0x08 != 0,
+        _ => {}
+    }
+}
+
 /// Caching mode page (SBC-3 §6.4.5): only WCE is ever set.
 fn caching_page(wce: bool) -> [u8; CACHING_LEN] {
     let mut p = [0u8; CACHING_LEN];

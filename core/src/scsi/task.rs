@@ -88,6 +88,10 @@ pub(crate) enum Op {
     /// Data-Out compared with the device from this byte offset (VERIFY BYTCHK=01b); with
     /// `repeat` > 0 one block of data is compared with each of `repeat` blocks (BYTCHK=11b).
     Compare { offset: u64, repeat: u32 },
+    /// Data-Out ORed into the device from this byte offset (ORWRITE).
+    OrWrite { offset: u64, fua: bool },
+    /// Data-Out collected in the logical unit's scratch buffer, acted on in `finish`.
+    Buffered,
 }
 
 /// A command in its data phase. Small and `Copy`: the session stores it with its own task
@@ -110,6 +114,8 @@ pub struct ScsiTask {
     pub(crate) sense: Option<Sense>,
     /// Lowest miscomparing Data-Out offset seen so far.
     pub(crate) miscompare: Option<u32>,
+    /// Identifies the task to the logical unit (scratch buffer ownership).
+    pub(crate) tag: u32,
 }
 
 impl ScsiTask {
@@ -128,6 +134,7 @@ impl ScsiTask {
             len: 0,
             sense: None,
             miscompare: None,
+            tag: 0,
         }
     }
 

@@ -8,8 +8,11 @@ use std::vec;
 use std::vec::Vec;
 
 mod pages;
+mod pr;
 mod props;
+mod provisioning;
 mod rw;
+mod unit_cmds;
 
 pub(crate) const BS: u32 = 512;
 pub(crate) const BLOCKS: u64 = 64;

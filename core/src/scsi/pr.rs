@@ -1,0 +1,650 @@
+//! Reservations: SPC-2 RESERVE(6)/RELEASE(6) and persistent reservations (SPC-4 §5.13,
+//! PERSISTENT RESERVE IN §6.13 and OUT §6.14), with the command access rules of SPC-4
+//! table 46. State lives in fixed arrays; [`PrState`] is plain data for saving (APTPL).
+
+use super::cdb;
+use super::commands::{Access, Cmd, CmdInfo};
+use super::completion::Completion;
+use super::device::BlockDevice;
+use super::identity::{FixedStr, LuIdentity};
+use super::lu::LogicalUnit;
+use super::sense::{AdditionalSense, Sense};
+use super::task::{CommandRequest, Op, Start};
+use super::task::{NexusId, ScsiTask};
+use super::ua::{UnitAttention, UnitAttentions};
+use super::window::Window;
+
+/// Longest initiator port name: iSCSI name (223) + ",i,0x" + 12 hex digits of ISID.
+pub const PORT_NAME_LEN: usize = 240;
+
+scsi_enum! {
+    /// Persistent reservation TYPE (SPC-4 §6.14.2, table 169).
+    pub struct PrType(u8) {
+        WRITE_EXCLUSIVE = 1,
+        EXCLUSIVE_ACCESS = 3,
+        WRITE_EXCLUSIVE_REGISTRANTS_ONLY = 5,
+        EXCLUSIVE_ACCESS_REGISTRANTS_ONLY = 6,
+        WRITE_EXCLUSIVE_ALL_REGISTRANTS = 7,
+        EXCLUSIVE_ACCESS_ALL_REGISTRANTS = 8,
+    }
+}
+
+impl PrType {
+    fn valid(self) -> bool {
+        matches!(self.0, 1 | 3 | 5 | 6 | 7 | 8)
+    }
+    /// Every registrant holds the reservation (the "all registrants" types).
+    fn all_registrants(self) -> bool {
+        matches!(self.0, 7 | 8)
+    }
+    /// Registrants have access (registrants-only and all-registrants types).
+    fn registrants_access(self) -> bool {
+        matches!(self.0, 5..=8)
+    }
+    /// Non-registrants may still read (the write-exclusive types).
+    fn reads_allowed(self) -> bool {
+        matches!(self.0, 1 | 5 | 7)
+    }
+}
+
+/// One registered I_T nexus (SPC-4 §5.13.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Registration {
+    /// The reservation key.
+    pub key: u64,
+    /// The initiator port name (iSCSI `"<name>,i,0x<ISID>"`).
+    pub initiator_port: FixedStr<PORT_NAME_LEN>,
+    /// RELATIVE TARGET PORT IDENTIFIER of the target port registered through.
+    pub relative_port_id: u16,
+}
+
+/// The persistent reservation (SPC-4 §5.13.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PrReservation {
+    /// Reservation type.
+    pub kind: PrType,
+    /// Index in [`PrState::registrations`] of the holder; `None` for all-registrants types.
+    pub holder: Option<usize>,
+}
+
+/// Persistent reservation state of a logical unit, plain data for saving when APTPL is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PrState<const N: usize> {
+    /// PRGENERATION: bumped by every REGISTER, CLEAR, PREEMPT (SPC-4 §6.13.2).
+    pub generation: u32,
+    /// Registrations, at most `N`.
+    pub registrations: [Option<Registration>; N],
+    /// The reservation, if any.
+    pub reservation: Option<PrReservation>,
+    /// Activate Persist Through Power Loss, as last set by a registration.
+    pub aptpl: bool,
+}
+
+impl<const N: usize> Default for PrState<N> {
+    fn default() -> Self {
+        PrState {
+            generation: 0,
+            registrations: [None; N],
+            reservation: None,
+            aptpl: false,
+        }
+    }
+}
+
+/// All reservation state of a logical unit.
+#[derive(Debug)]
+pub(crate) struct Reservations<const N: usize> {
+    pr: PrState<N>,
+    /// Holder of the SPC-2 RESERVE(6) reservation.
+    reserve6: Option<NexusId>,
+    /// Initiator port name per nexus slot (empty: a synthetic per-slot name is used).
+    ports: [FixedStr<PORT_NAME_LEN>; N],
+}
+
+/// Outcome of a PERSISTENT RESERVE OUT that is not GOOD.
+enum PrError {
+    Conflict,
+    Sense(Sense),
+}
+
+impl From<Sense> for PrError {
+    fn from(s: Sense) -> Self {
+        PrError::Sense(s)
+    }
+}
+
+impl<const N: usize> Reservations<N> {
+    pub(crate) fn new() -> Self {
+        Reservations {
+            pr: PrState::default(),
+            reserve6: None,
+            ports: [FixedStr::default(); N],
+        }
+    }
+
+    pub(crate) fn pr(&self) -> &PrState<N> {
+        &self.pr
+    }
+
+    pub(crate) fn restore(&mut self, state: PrState<N>) {
+        self.pr = state;
+    }
+
+    pub(crate) fn set_initiator_port(&mut self, nexus: NexusId, name: &str) -> bool {
+        match (
+            self.ports.get_mut(usize::from(nexus.0)),
+            FixedStr::new(name),
+        ) {
+            (Some(slot), Some(n)) => {
+                *slot = n;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The port name of `nexus`, or `"nexus-<n>"` if none was set.
+    fn port_of(&self, nexus: NexusId) -> FixedStr<PORT_NAME_LEN> {
+        match self.ports.get(usize::from(nexus.0)) {
+            Some(p) if !p.is_empty() => *p,
+            _ => {
+                let mut digits = [b'0'; 5];
+                let mut v = nexus.0;
+                for d in digits.iter_mut().rev() {
+                    *d = b'0'.saturating_add((v % 10) as u8);
+                    v /= 10;
+                }
+                let mut name = *b"nexus-00000";
+                name[6..].copy_from_slice(&digits);
+                core::str::from_utf8(&name)
+                    .ok()
+                    .and_then(FixedStr::new)
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Index of the registration of `nexus`.
+    fn registration_of(&self, nexus: NexusId) -> Option<usize> {
+        let port = self.port_of(nexus);
+        self.pr
+            .registrations
+            .iter()
+            .position(|r| r.is_some_and(|r| r.initiator_port == port))
+    }
+
+    fn key_of(&self, i: usize) -> u64 {
+        self.pr
+            .registrations
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or(0, |r| r.key)
+    }
+
+    /// Nexus slots whose initiator port is `port`.
+    fn nexuses_of(&self, port: &FixedStr<PORT_NAME_LEN>) -> impl Iterator<Item = NexusId> + '_ {
+        let port = *port;
+        (0..N).filter_map(move |i| {
+            let n = NexusId(u16::try_from(i).ok()?);
+            (self.port_of(n) == port).then_some(n)
+        })
+    }
+
+    pub(crate) fn release_reserve6(&mut self) {
+        self.reserve6 = None;
+    }
+
+    pub(crate) fn nexus_lost(&mut self, nexus: NexusId) {
+        if self.reserve6 == Some(nexus) {
+            self.reserve6 = None;
+        }
+    }
+
+    /// RESERVE(6) from `nexus`; false on conflict.
+    pub(crate) fn reserve6(&mut self, nexus: NexusId) -> bool {
+        let registered = self.pr.registrations.iter().any(Option::is_some);
+        match self.reserve6 {
+            _ if registered => false,
+            Some(h) if h != nexus => false,
+            _ => {
+                self.reserve6 = Some(nexus);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn release6(&mut self, nexus: NexusId) {
+        if self.reserve6 == Some(nexus) {
+            self.reserve6 = None;
+        }
+    }
+
+    /// True when `info` from `nexus` conflicts with a reservation held by another nexus.
+    pub(crate) fn conflicts(&self, info: &CmdInfo, c: &[u8], nexus: NexusId) -> bool {
+        if let Some(h) = self.reserve6 {
+            if h != nexus && info.access != Access::Always {
+                return true;
+            }
+        }
+        let Some(r) = self.pr.reservation else {
+            return false;
+        };
+        if matches!(info.cmd, Cmd::PrIn | Cmd::PrOut) {
+            return false;
+        }
+        let mine = self.registration_of(nexus);
+        let holder = match r.holder {
+            None => mine.is_some(),
+            Some(h) => mine == Some(h),
+        };
+        if holder || (mine.is_some() && r.kind.registrants_access()) {
+            return false;
+        }
+        let access = match info.cmd {
+            // SPC-4 table 46: START STOP UNIT with START=1 and PREVENT ALLOW with
+            // PREVENT=0 are allowed, the other forms conflict.
+            Cmd::StartStopUnit if cdb::u8_at(c, 4) & 0x01 != 0 => Access::Always,
+            Cmd::PreventAllow if cdb::u8_at(c, 4) & 0x03 == 0 => Access::Always,
+            _ => info.access,
+        };
+        match access {
+            Access::Always | Access::Status => false,
+            Access::Read => !r.kind.reads_allowed(),
+            Access::Write => true,
+        }
+    }
+
+    /// PERSISTENT RESERVE IN parameter data for `task`.
+    pub(crate) fn pr_in_data(&self, task: &ScsiTask, id: &LuIdentity, w: &mut Window<'_>) {
+        let sa = task.cdb[1] & 0x1f;
+        let regs = || {
+            self.pr
+                .registrations
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.map(|r| (i, r)))
+        };
+        match sa {
+            0 => {
+                // READ KEYS
+                w.be32(self.pr.generation);
+                let n = regs().count();
+                w.be32(u32::try_from(n.saturating_mul(8)).unwrap_or(0));
+                for (_, r) in regs() {
+                    w.be64(r.key);
+                }
+            }
+            1 => {
+                // READ RESERVATION
+                w.be32(self.pr.generation);
+                match self.pr.reservation {
+                    None => w.be32(0),
+                    Some(res) => {
+                        w.be32(16);
+                        w.be64(res.holder.map_or(0, |h| self.key_of(h)));
+                        w.be32(0);
+                        w.u8(0);
+                        w.u8(res.kind.0 & 0x0f); // SCOPE 0h (logical unit), TYPE
+                        w.be16(0);
+                    }
+                }
+            }
+            2 => {
+                // REPORT CAPABILITIES: CRH, ATP_C, PTPL_C; TMV; all six types.
+                w.be16(8);
+                w.u8(0x10 | 0x04 | 0x01);
+                w.u8(0x80 | u8::from(self.pr.aptpl));
+                w.put(&[0xea, 0x01, 0, 0]);
+            }
+            _ => {
+                // READ FULL STATUS
+                w.be32(self.pr.generation);
+                let total: usize = regs()
+                    .map(|(_, r)| 24usize.saturating_add(transport_id_len(&r.initiator_port)))
+                    .sum();
+                w.be32(u32::try_from(total).unwrap_or(0));
+                for (i, r) in regs() {
+                    let holder = self.pr.reservation.is_some_and(|res| match res.holder {
+                        None => true,
+                        Some(h) => h == i,
+                    });
+                    w.be64(r.key);
+                    w.be32(0);
+                    w.u8(0x02 | u8::from(holder)); // ALL_TG_PT (one port), R_HOLDER
+                    w.u8(if holder {
+                        self.pr.reservation.map_or(0, |res| res.kind.0 & 0x0f)
+                    } else {
+                        0
+                    });
+                    w.be32(0);
+                    w.be16(if r.relative_port_id == 0 {
+                        id.relative_port_id
+                    } else {
+                        r.relative_port_id
+                    });
+                    let tid = transport_id_len(&r.initiator_port);
+                    w.be32(u32::try_from(tid).unwrap_or(0));
+                    transport_id(&r.initiator_port, w);
+                }
+            }
+        }
+    }
+
+    /// Checks the PERSISTENT RESERVE OUT CDB fields that do not need the parameter list.
+    pub(crate) fn check_pr_out_cdb(c: &[u8]) -> Result<(), Sense> {
+        let sa = cdb::u8_at(c, 1) & 0x1f;
+        let scope_type = cdb::u8_at(c, 2);
+        if matches!(sa, 1 | 2 | 4 | 5) {
+            if scope_type >> 4 != 0 {
+                return Err(Sense::invalid_field_in_cdb(2, Some(7)));
+            }
+            if !PrType(scope_type & 0x0f).valid() {
+                return Err(Sense::invalid_field_in_cdb(2, Some(3)));
+            }
+        }
+        if cdb::be32(c, 5) != 24 {
+            return Err(Sense::illegal_request(
+                AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Executes PERSISTENT RESERVE OUT with its 24-byte parameter list.
+    pub(crate) fn pr_out<const M: usize>(
+        &mut self,
+        task: &ScsiTask,
+        params: &[u8],
+        relative_port_id: u16,
+        ua: &mut UnitAttentions<M>,
+    ) -> Result<(), Completion> {
+        match self.pr_out_inner(task, params, relative_port_id, ua) {
+            Ok(()) => Ok(()),
+            Err(PrError::Conflict) => Err(Completion::RESERVATION_CONFLICT),
+            Err(PrError::Sense(s)) => Err(Completion::check(s)),
+        }
+    }
+
+    fn pr_out_inner<const M: usize>(
+        &mut self,
+        task: &ScsiTask,
+        p: &[u8],
+        relative_port_id: u16,
+        ua: &mut UnitAttentions<M>,
+    ) -> Result<(), PrError> {
+        if p.len() < 24 {
+            return Err(
+                Sense::illegal_request(AdditionalSense::PARAMETER_LIST_LENGTH_ERROR).into(),
+            );
+        }
+        let sa = task.cdb[1] & 0x1f;
+        let kind = PrType(task.cdb[2] & 0x0f);
+        let rk = cdb::be64(p, 0);
+        let sark = cdb::be64(p, 8);
+        let flags = cdb::u8_at(p, 20);
+        if flags & 0x08 != 0 {
+            // SPEC_I_PT is not supported (SIP_C 0).
+            return Err(Sense::invalid_field_in_parameter_list(20, Some(3)).into());
+        }
+        if self.reserve6.is_some_and(|h| h != task.nexus) {
+            return Err(PrError::Conflict);
+        }
+        let nexus = task.nexus;
+        let mine = self.registration_of(nexus);
+        let registered_key = mine.map(|i| self.key_of(i));
+        match sa {
+            // REGISTER, REGISTER AND IGNORE EXISTING KEY
+            0 | 6 => {
+                if sa == 0 {
+                    match registered_key {
+                        None if rk != 0 => return Err(PrError::Conflict),
+                        Some(k) if k != rk => return Err(PrError::Conflict),
+                        _ => {}
+                    }
+                }
+                match mine {
+                    None if sark == 0 => {}
+                    None => {
+                        let initiator_port = self.port_of(nexus);
+                        let slot = self
+                            .pr
+                            .registrations
+                            .iter_mut()
+                            .find(|r| r.is_none())
+                            .ok_or(Sense::illegal_request(
+                                AdditionalSense::INSUFFICIENT_REGISTRATION_RESOURCES,
+                            ))?;
+                        *slot = Some(Registration {
+                            key: sark,
+                            initiator_port,
+                            relative_port_id,
+                        });
+                        self.pr.aptpl = flags & 0x01 != 0;
+                    }
+                    Some(i) if sark == 0 => self.unregister(i, ua),
+                    Some(i) => {
+                        if let Some(Some(r)) = self.pr.registrations.get_mut(i) {
+                            r.key = sark;
+                        }
+                        self.pr.aptpl = flags & 0x01 != 0;
+                    }
+                }
+                self.pr.generation = self.pr.generation.wrapping_add(1);
+                Ok(())
+            }
+            _ => {
+                let Some(me) = mine else {
+                    return Err(PrError::Conflict);
+                };
+                if registered_key != Some(rk) {
+                    return Err(PrError::Conflict);
+                }
+                match sa {
+                    1 => self.reserve(me, kind),
+                    2 => self.release(me, kind, ua),
+                    3 => {
+                        self.clear(me, ua);
+                        Ok(())
+                    }
+                    _ => self.preempt(me, kind, sark, ua),
+                }
+            }
+        }
+    }
+
+    fn is_holder(&self, i: usize) -> bool {
+        self.pr.reservation.is_some_and(|r| match r.holder {
+            None => true,
+            Some(h) => h == i,
+        })
+    }
+
+    /// Raises `u` on every nexus of registration `i` (or of every registration but `except`).
+    fn notify<const M: usize>(&self, i: usize, u: UnitAttention, ua: &mut UnitAttentions<M>) {
+        if let Some(Some(r)) = self.pr.registrations.get(i) {
+            for n in self.nexuses_of(&r.initiator_port) {
+                ua.raise(n, u);
+            }
+        }
+    }
+
+    fn unregister<const M: usize>(&mut self, i: usize, ua: &mut UnitAttentions<M>) {
+        if let Some(res) = self.pr.reservation {
+            let last = self.pr.registrations.iter().filter(|r| r.is_some()).count() <= 1;
+            let drops = match res.holder {
+                Some(h) => h == i,
+                None => last,
+            };
+            if drops {
+                self.pr.reservation = None;
+                if matches!(res.kind.0, 5 | 6) {
+                    // Registrants-only: the others learn the reservation is gone.
+                    for j in 0..N {
+                        if j != i {
+                            self.notify(j, UnitAttention::ReservationsReleased, ua);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(r) = self.pr.registrations.get_mut(i) {
+            *r = None;
+        }
+    }
+
+    fn reserve(&mut self, me: usize, kind: PrType) -> Result<(), PrError> {
+        match self.pr.reservation {
+            None => {
+                self.pr.reservation = Some(PrReservation {
+                    kind,
+                    holder: (!kind.all_registrants()).then_some(me),
+                });
+                Ok(())
+            }
+            Some(r) if self.is_holder(me) && r.kind == kind => Ok(()),
+            Some(_) => Err(PrError::Conflict),
+        }
+    }
+
+    fn release<const M: usize>(
+        &mut self,
+        me: usize,
+        kind: PrType,
+        ua: &mut UnitAttentions<M>,
+    ) -> Result<(), PrError> {
+        let Some(r) = self.pr.reservation else {
+            return Ok(());
+        };
+        if !self.is_holder(me) {
+            return Ok(());
+        }
+        if r.kind != kind {
+            return Err(Sense::illegal_request(
+                AdditionalSense::INVALID_RELEASE_OF_PERSISTENT_RESERVATION,
+            )
+            .into());
+        }
+        self.pr.reservation = None;
+        if r.kind.registrants_access() {
+            for j in 0..N {
+                if j != me {
+                    self.notify(j, UnitAttention::ReservationsReleased, ua);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn clear<const M: usize>(&mut self, me: usize, ua: &mut UnitAttentions<M>) {
+        for j in 0..N {
+            if j != me {
+                self.notify(j, UnitAttention::ReservationsPreempted, ua);
+            }
+        }
+        self.pr.registrations = [None; N];
+        self.pr.reservation = None;
+        self.pr.generation = self.pr.generation.wrapping_add(1);
+    }
+
+    /// PREEMPT / PREEMPT AND ABORT (SPC-4 §5.13.11). Aborting the preempted nexuses' tasks
+    /// is the session's job.
+    fn preempt<const M: usize>(
+        &mut self,
+        me: usize,
+        kind: PrType,
+        sark: u64,
+        ua: &mut UnitAttentions<M>,
+    ) -> Result<(), PrError> {
+        let res = self.pr.reservation;
+        let all_reg = res.is_some_and(|r| r.kind.all_registrants());
+        let holder_key = res.and_then(|r| r.holder).map(|h| self.key_of(h));
+        let takes_reservation = match res {
+            Some(_) if all_reg => sark == 0,
+            Some(_) => holder_key == Some(sark),
+            None => false,
+        };
+        if sark == 0 && !takes_reservation {
+            return Err(Sense::invalid_field_in_parameter_list(8, None).into());
+        }
+        // Registrations to remove: matching SARK, or with all-registrants and SARK 0 every
+        // other registration.
+        let mut removed = 0usize;
+        for j in 0..N {
+            let key = match self.pr.registrations.get(j) {
+                Some(Some(r)) => r.key,
+                _ => continue,
+            };
+            let hit = if all_reg && sark == 0 {
+                j != me
+            } else {
+                key == sark && j != me
+            };
+            if hit {
+                self.notify(j, UnitAttention::RegistrationsPreempted, ua);
+                if let Some(r) = self.pr.registrations.get_mut(j) {
+                    *r = None;
+                }
+                removed = removed.saturating_add(1);
+            }
+        }
+        if takes_reservation {
+            self.pr.reservation = Some(PrReservation {
+                kind,
+                holder: (!kind.all_registrants()).then_some(me),
+            });
+        } else if removed == 0 {
+            return Err(PrError::Conflict);
+        }
+        self.pr.generation = self.pr.generation.wrapping_add(1);
+        Ok(())
+    }
+}
+
+/// Length of the TransportID for an initiator port name (SPC-4 §7.6.4.6): 4-byte header and
+/// the NUL-terminated name padded to a multiple of 4, at least 20 bytes.
+fn transport_id_len(port: &FixedStr<PORT_NAME_LEN>) -> usize {
+    (port.len().saturating_add(4) & !3)
+        .saturating_add(4)
+        .max(20)
+}
+
+/// iSCSI TransportID: FORMAT CODE 01b (initiator port name with ",i,0x" ISID) when the name
+/// has one, else 00b (device name).
+fn transport_id(port: &FixedStr<PORT_NAME_LEN>, w: &mut Window<'_>) {
+    let name = port.as_bytes();
+    let with_isid = name.windows(5).any(|x| x == b",i,0x");
+    let total = transport_id_len(port);
+    w.u8(if with_isid { 0x45 } else { 0x05 });
+    w.u8(0);
+    w.be16(u16::try_from(total.saturating_sub(4)).unwrap_or(0));
+    w.put(name);
+    w.zeros(total.saturating_sub(4).saturating_sub(name.len()));
+}
+
+impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+    /// PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES, READ FULL
+    /// STATUS (the table routes other service actions to INVALID FIELD IN CDB).
+    pub(crate) fn start_pr_in(
+        &mut self,
+        info: &CmdInfo,
+        cmd: &CommandRequest<'_>,
+    ) -> Result<Start, Sense> {
+        Ok(self.generated(info, cmd, u32::from(cdb::be16(cmd.cdb, 7)), None))
+    }
+
+    /// PERSISTENT RESERVE OUT: CDB checks now, the 24-byte parameter list through the scratch
+    /// buffer, the service action in `finish`.
+    pub(crate) fn start_pr_out(
+        &mut self,
+        info: &CmdInfo,
+        cmd: &CommandRequest<'_>,
+    ) -> Result<Start, Sense> {
+        Reservations::<N>::check_pr_out_cdb(cmd.cdb)?;
+        let task = self.new_task(info, Op::Buffered, cmd);
+        self.start_buffered(task, 24, cmd.expected_write_len)
+    }
+}
