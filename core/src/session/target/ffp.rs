@@ -7,7 +7,7 @@ use super::tx::TxItem;
 use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
 use crate::scsi::{CommandRequest, Completion, Start};
 use crate::session::backend::TargetBackend;
-use crate::task::{Itt, TaskSlot};
+use crate::task::{Itt, SerialNumber, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
 use crate::wire::{
@@ -366,9 +366,19 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     let _ = self.tasks.remove(slot);
                     TaskMgmtResponse::FUNCTION_COMPLETE
                 }
-                // A task already answered, or never seen, counts as done (§11.6.1 response 0 when
-                // the task is not found but its CmdSN was already acknowledged).
-                None => TaskMgmtResponse::FUNCTION_COMPLETE,
+                // §11.5.1 b/c: a task we do not hold is "function complete" only when its
+                // command may still be on its way (RefCmdSN inside the window and before the TMF's
+                // own CmdSN); a task already answered is "task does not exist".
+                None => {
+                    let reference = SerialNumber(tmf.ref_cmd_sn);
+                    let pending = reference.ge(SerialNumber(self.exp_cmd_sn))
+                        && reference.lt(SerialNumber(tmf.cmd_sn));
+                    if pending {
+                        TaskMgmtResponse::FUNCTION_COMPLETE
+                    } else {
+                        TaskMgmtResponse::TASK_DOES_NOT_EXIST
+                    }
+                }
             }
         } else if f == TaskMgmtFunction::ABORT_TASK_SET
             || f == TaskMgmtFunction::CLEAR_TASK_SET
