@@ -26,6 +26,7 @@ extern crate std;
 mod fmt;
 
 pub mod conn;
+pub mod dm;
 pub mod negotiate;
 pub mod pool;
 pub mod scsi;
