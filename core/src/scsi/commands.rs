@@ -114,6 +114,10 @@ pub(crate) enum Cmd {
     PrOut,
     /// SANITIZE (service action in the CDB).
     Sanitize,
+    /// EXTENDED COPY (LID1).
+    ExtendedCopy,
+    /// RECEIVE COPY RESULTS (service action in the CDB).
+    ReceiveCopyResults,
 }
 
 /// How the command is treated under a reservation held by another I_T nexus.
@@ -244,6 +248,9 @@ pub(crate) static COMMANDS: &[CmdInfo] = &[
     e(O::PERSISTENT_RESERVE_OUT, Some(4), C::PrOut, &[0x5f, 4, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::PERSISTENT_RESERVE_OUT, Some(5), C::PrOut, &[0x5f, 5, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::PERSISTENT_RESERVE_OUT, Some(6), C::PrOut, &[0x5f, 6, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::EXTENDED_COPY, Some(0x00), C::ExtendedCopy, &[0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Write).medium().needs(Needs::ScratchBlock),
+    e(O::RECEIVE_COPY_RESULTS, Some(0x00), C::ReceiveCopyResults, &[0x84, 0x00, FF, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Read).needs(Needs::ScratchBlock),
+    e(O::RECEIVE_COPY_RESULTS, Some(0x03), C::ReceiveCopyResults, &[0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Read).needs(Needs::ScratchBlock),
     e(O::READ_16, None, C::Read, &[0x88, RD, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::COMPARE_AND_WRITE, None, C::CompareAndWrite, &[0x89, WR, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, GRP, 0], Write).medium().needs(Needs::ScratchTwoBlocks),
     e(O::WRITE_16, None, C::Write, &[0x8a, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),

@@ -42,6 +42,7 @@ mod task;
 mod ua;
 mod unit;
 mod window;
+mod xcopy;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +56,7 @@ pub use ramdisk::{RamDisk, RamDiskError};
 pub use sense::{AdditionalSense, BufferTooSmall, Sense, SenseKey, SenseSpecific};
 pub use task::{BlockIo, CommandRequest, NexusId, ScsiTask, Start};
 pub use ua::UnitAttention;
+pub use xcopy::{CopyPeers, NoPeers};
 
 /// SCSI operation codes this crate knows by name (SPC-4 Annex D, SBC-3 §5).
 pub use commands::Opcode;
