@@ -73,7 +73,7 @@ fn test_copy_within_the_logical_unit() {
 fn test_copy_parameter_errors() {
     let mut lu = lu();
     let t = me(&lu);
-    let good = params(1, &[t.clone()], &[segment(0, 0, 1, 0, 1)]);
+    let good = params(1, core::slice::from_ref(&t), &[segment(0, 0, 1, 0, 1)]);
     for cut in [16 + 31, good.len() - 1] {
         let c = xcopy(&mut lu, &good[..cut]);
         assert_eq!(
@@ -91,7 +91,7 @@ fn test_copy_parameter_errors() {
     );
     let mut bad_seg = segment(0, 0, 1, 0, 1);
     bad_seg[0] = 0x03;
-    let c = xcopy(&mut lu, &params(1, &[t.clone()], &[bad_seg]));
+    let c = xcopy(&mut lu, &params(1, core::slice::from_ref(&t), &[bad_seg]));
     assert_eq!(
         code(&c).1,
         AdditionalSense::UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE
@@ -103,13 +103,21 @@ fn test_copy_parameter_errors() {
     assert_eq!(code(&c).1, AdditionalSense::TOO_MANY_TARGET_DESCRIPTORS);
     let c = xcopy(
         &mut lu,
-        &params(1, &[t.clone()], &vec![segment(0, 0, 1, 0, 1); 9]),
+        &params(
+            1,
+            core::slice::from_ref(&t),
+            &vec![segment(0, 0, 1, 0, 1); 9],
+        ),
     );
     assert_eq!(code(&c).1, AdditionalSense::TOO_MANY_SEGMENT_DESCRIPTORS);
     // Unreachable index, beyond the end, unknown logical unit: COPY ABORTED.
     for p in [
-        params(1, &[t.clone()], &[segment(0, 1, 1, 0, 1)]),
-        params(1, &[t.clone()], &[segment(0, 0, 2, 0, BLOCKS - 1)]),
+        params(1, core::slice::from_ref(&t), &[segment(0, 1, 1, 0, 1)]),
+        params(
+            1,
+            core::slice::from_ref(&t),
+            &[segment(0, 0, 2, 0, BLOCKS - 1)],
+        ),
         params(1, &[target([9; 16])], &[segment(0, 0, 1, 0, 1)]),
     ] {
         assert_eq!(code(&xcopy(&mut lu, &p)).0, SenseKey::COPY_ABORTED);
