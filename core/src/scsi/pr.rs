@@ -338,7 +338,7 @@ impl<const N: usize> Reservations<N> {
     pub(crate) fn check_pr_out_cdb(c: &[u8]) -> Result<(), Sense> {
         let sa = cdb::u8_at(c, 1) & 0x1f;
         let scope_type = cdb::u8_at(c, 2);
-        if matches!(sa, 1 | 2 | 4 | 5) {
+        if matches!(sa, 1 | 2 | 4 | 5 | 7) {
             if scope_type >> 4 != 0 {
                 return Err(Sense::invalid_field_in_cdb(2, Some(7)));
             }
@@ -346,7 +346,10 @@ impl<const N: usize> Reservations<N> {
                 return Err(Sense::invalid_field_in_cdb(2, Some(3)));
             }
         }
-        if cdb::be32(c, 5) != 24 {
+        let plen = cdb::be32(c, 5);
+        // REGISTER AND MOVE carries a TransportID (at least 20 bytes) after the 24.
+        let ok = if sa == 7 { plen >= 44 } else { plen == 24 };
+        if !ok {
             return Err(Sense::illegal_request(
                 AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
             ));
@@ -354,7 +357,7 @@ impl<const N: usize> Reservations<N> {
         Ok(())
     }
 
-    /// Executes PERSISTENT RESERVE OUT with its 24-byte parameter list.
+    /// Executes PERSISTENT RESERVE OUT with its parameter list (24 bytes, more for REGISTER AND MOVE).
     pub(crate) fn pr_out<const M: usize>(
         &mut self,
         task: &ScsiTask,
@@ -385,6 +388,9 @@ impl<const N: usize> Reservations<N> {
         let kind = PrType(task.cdb[2] & 0x0f);
         let rk = cdb::be64(p, 0);
         let sark = cdb::be64(p, 8);
+        if sa == 7 {
+            return self.register_and_move(task.nexus, p, rk, sark);
+        }
         let flags = cdb::u8_at(p, 20);
         if flags & 0x08 != 0 {
             // SPEC_I_PT is not supported (SIP_C 0).
@@ -454,6 +460,106 @@ impl<const N: usize> Reservations<N> {
                 }
             }
         }
+    }
+
+    /// REGISTER AND MOVE (SPC-4 §5.13.8): the holder hands its reservation to the I_T nexus
+    /// named by the TransportID, registering it with SARK; UNREG unregisters the issuer.
+    fn register_and_move(
+        &mut self,
+        nexus: NexusId,
+        p: &[u8],
+        rk: u64,
+        sark: u64,
+    ) -> Result<(), PrError> {
+        if self.reserve6.is_some_and(|h| h != nexus) {
+            return Err(PrError::Conflict);
+        }
+        let Some(me) = self.registration_of(nexus) else {
+            return Err(PrError::Conflict);
+        };
+        if self.key_of(me) != rk {
+            return Err(PrError::Conflict);
+        }
+        let Some(res) = self.pr.reservation else {
+            return Err(PrError::Conflict);
+        };
+        if res.holder != Some(me) {
+            return Err(PrError::Conflict);
+        }
+        if sark == 0 {
+            return Err(Sense::invalid_field_in_parameter_list(8, None).into());
+        }
+        let flags = cdb::u8_at(p, 17);
+        let rel_port = cdb::be16(p, 18);
+        let tid_len = cdb::be32(p, 20) as usize;
+        let tid = p
+            .get(24..24usize.saturating_add(tid_len))
+            .ok_or(Sense::illegal_request(
+                AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
+            ))?;
+        if cdb::u8_at(tid, 0) & 0x0f != 5 {
+            // Only iSCSI TransportIDs.
+            return Err(Sense::invalid_field_in_parameter_list(24, Some(3)).into());
+        }
+        let name_bytes = tid.get(4..).unwrap_or(&[]);
+        let end = name_bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(name_bytes.len());
+        let dest = core::str::from_utf8(name_bytes.get(..end).unwrap_or(&[]))
+            .ok()
+            .and_then(FixedStr::<PORT_NAME_LEN>::new)
+            .filter(|n| !n.is_empty())
+            .ok_or(Sense::invalid_field_in_parameter_list(28, None))?;
+        if self
+            .pr
+            .registrations
+            .get(me)
+            .copied()
+            .flatten()
+            .map(|r| r.initiator_port)
+            == Some(dest)
+        {
+            return Err(Sense::invalid_field_in_parameter_list(28, None).into());
+        }
+        let existing = self
+            .pr
+            .registrations
+            .iter()
+            .position(|r| r.is_some_and(|r| r.initiator_port == dest));
+        let to = match existing {
+            Some(i) => i,
+            None => {
+                let i = self
+                    .pr
+                    .registrations
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or(Sense::illegal_request(
+                        AdditionalSense::INSUFFICIENT_REGISTRATION_RESOURCES,
+                    ))?;
+                if let Some(slot) = self.pr.registrations.get_mut(i) {
+                    *slot = Some(Registration {
+                        key: sark,
+                        initiator_port: dest,
+                        relative_port_id: rel_port,
+                    });
+                }
+                i
+            }
+        };
+        self.pr.reservation = Some(PrReservation {
+            kind: res.kind,
+            holder: Some(to),
+        });
+        if flags & 0x02 != 0 {
+            if let Some(r) = self.pr.registrations.get_mut(me) {
+                *r = None;
+            }
+        }
+        self.pr.aptpl = flags & 0x01 != 0;
+        self.pr.generation = self.pr.generation.wrapping_add(1);
+        Ok(())
     }
 
     fn is_holder(&self, i: usize) -> bool {
@@ -645,6 +751,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     ) -> Result<Start, Sense> {
         Reservations::<N>::check_pr_out_cdb(cmd.cdb)?;
         let task = self.new_task(info, Op::Buffered, cmd);
-        self.start_buffered(task, 24, cmd.expected_write_len)
+        let plen = cdb::be32(cmd.cdb, 5);
+        self.start_buffered(task, u64::from(plen), cmd.expected_write_len)
     }
 }
