@@ -114,6 +114,10 @@ pub(crate) enum Cmd {
     PrOut,
     /// SANITIZE (service action in the CDB).
     Sanitize,
+    /// EXTENDED COPY (LID1).
+    ExtendedCopy,
+    /// RECEIVE COPY RESULTS (service action in the CDB).
+    ReceiveCopyResults,
 }
 
 /// How the command is treated under a reservation held by another I_T nexus.
@@ -196,6 +200,8 @@ const RD: u8 = 0x1e;
 const WR: u8 = 0x1a;
 /// VERIFY and WRITE AND VERIFY byte 1: DPO, BYTCHK (2 bits).
 const VF: u8 = 0x16;
+/// SYNCHRONIZE CACHE byte 1: IMMED, and the obsolete SYNC_NV some initiators still set.
+const SC: u8 = 0x06;
 /// GROUP NUMBER.
 const GRP: u8 = 0x1f;
 const FF: u8 = 0xff;
@@ -224,7 +230,7 @@ pub(crate) static COMMANDS: &[CmdInfo] = &[
     e(O::WRITE_AND_VERIFY_10, None, C::WriteAndVerify, &[0x2e, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
     e(O::VERIFY_10, None, C::Verify, &[0x2f, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::PRE_FETCH_10, None, C::PreFetch, &[0x34, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
-    e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, SC, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
     e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
     e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
@@ -244,6 +250,10 @@ pub(crate) static COMMANDS: &[CmdInfo] = &[
     e(O::PERSISTENT_RESERVE_OUT, Some(4), C::PrOut, &[0x5f, 4, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::PERSISTENT_RESERVE_OUT, Some(5), C::PrOut, &[0x5f, 5, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::PERSISTENT_RESERVE_OUT, Some(6), C::PrOut, &[0x5f, 6, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::PERSISTENT_RESERVE_OUT, Some(7), C::PrOut, &[0x5f, 7, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    e(O::EXTENDED_COPY, Some(0x00), C::ExtendedCopy, &[0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Write).medium().needs(Needs::ScratchBlock),
+    e(O::RECEIVE_COPY_RESULTS, Some(0x00), C::ReceiveCopyResults, &[0x84, 0x00, FF, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Read).needs(Needs::ScratchBlock),
+    e(O::RECEIVE_COPY_RESULTS, Some(0x03), C::ReceiveCopyResults, &[0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Read).needs(Needs::ScratchBlock),
     e(O::READ_16, None, C::Read, &[0x88, RD, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::COMPARE_AND_WRITE, None, C::CompareAndWrite, &[0x89, WR, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, GRP, 0], Write).medium().needs(Needs::ScratchTwoBlocks),
     e(O::WRITE_16, None, C::Write, &[0x8a, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
@@ -251,7 +261,7 @@ pub(crate) static COMMANDS: &[CmdInfo] = &[
     e(O::WRITE_AND_VERIFY_16, None, C::WriteAndVerify, &[0x8e, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::VERIFY_16, None, C::Verify, &[0x8f, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::PRE_FETCH_16, None, C::PreFetch, &[0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
-    e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, SC, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_SAME_16, None, C::WriteSame, &[0x93, 0x09, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium().needs(Needs::ScratchBlock),
     e(O::WRITE_ATOMIC_16, None, C::WriteAtomic, &[0x9c, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, FF, FF, GRP, 0], Write).medium().needs(Needs::Atomic),
     e(O::SERVICE_ACTION_IN_16, Some(SAI_READ_CAPACITY_16), C::ReadCapacity16, &[0x9e, SAI_READ_CAPACITY_16, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x01, 0], Status).medium(),

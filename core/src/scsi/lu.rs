@@ -14,6 +14,7 @@ use super::sense::{AdditionalSense, Sense, SenseKey};
 use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
 use super::ua::{UnitAttention, UnitAttentions};
 use super::window::{measure, Window};
+use super::xcopy::{CopyPeers, CopyStatus, NoPeers};
 
 /// Task management resets that reach a logical unit (RFC 7143 §11.5.1, SAM-5 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub struct LogicalUnit<D, const NEXUS: usize = 16, const SCRATCH: usize = 4096> 
     /// Per nexus: PREVENT ALLOW MEDIUM REMOVAL state (SBC-3 §5.13).
     pub(crate) prevent: [bool; NEXUS],
     pub(crate) scratch: Scratch<SCRATCH>,
+    /// Result of the last EXTENDED COPY that kept its list identifier.
+    pub(crate) copy_status: Option<CopyStatus>,
     next_tag: u32,
 }
 
@@ -79,6 +82,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 buf: [0; SCRATCH],
                 owner: None,
             },
+            copy_status: None,
             next_tag: 0,
         }
     }
@@ -209,7 +213,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             unmap: self.thin(),
             write_same: self.scratch_blocks() > 0,
             tpgs: true,
-            third_party_copy: false,
+            third_party_copy: self.scratch_blocks() > 0,
         }
     }
 
@@ -353,6 +357,8 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::PrIn => self.start_pr_in(info, cmd),
             Cmd::PrOut => self.start_pr_out(info, cmd),
             Cmd::Sanitize => self.start_sanitize(info, cmd),
+            Cmd::ExtendedCopy => self.start_xcopy(info, cmd),
+            Cmd::ReceiveCopyResults => self.start_receive_copy_results(info, cmd),
         }
     }
 
@@ -407,6 +413,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::ReportTargetPortGroups => self.rtpg_data(task, w),
             Cmd::ReportSupportedOpcodes => self.rsoc_data(task, w),
             Cmd::PrIn => self.res.pr_in_data(task, &self.id, w),
+            Cmd::ReceiveCopyResults => self.copy_results_data(task, w),
             _ => {}
         }
     }
@@ -499,6 +506,12 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
     /// or, for commands that act on their whole data (COMPARE AND WRITE, WRITE SAME,
     /// parameter lists), the outcome of acting now.
     pub fn finish(&mut self, task: &ScsiTask) -> Completion {
+        self.finish_with_peers(task, &mut NoPeers)
+    }
+
+    /// As [`finish`](Self::finish), letting an EXTENDED COPY reach other logical units of the
+    /// target through `peers`.
+    pub fn finish_with_peers(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
         if task.op == Op::Buffered {
             if self.scratch.owner != Some(task.tag) {
                 return Completion::BUSY;
@@ -506,7 +519,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             let out = if task.sense.is_some() {
                 Ok(())
             } else {
-                self.finish_buffered(task)
+                self.finish_buffered(task, peers)
             };
             self.scratch.owner = None;
             if let Err(c) = out {
@@ -528,7 +541,11 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         task.completion()
     }
 
-    fn finish_buffered(&mut self, task: &ScsiTask) -> Result<(), Completion> {
+    fn finish_buffered(
+        &mut self,
+        task: &ScsiTask,
+        peers: &mut dyn CopyPeers,
+    ) -> Result<(), Completion> {
         let len = usize::try_from(task.len).unwrap_or(0);
         let r = match task.cmd {
             Cmd::CompareAndWrite => self.finish_compare_and_write(task, len),
@@ -537,6 +554,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
             Cmd::Sanitize => self.finish_sanitize(task, len),
+            Cmd::ExtendedCopy => return self.finish_xcopy(len, peers),
             Cmd::PrOut => {
                 let params = self.scratch.buf.get(..len).unwrap_or(&[]);
                 let port = self.id.relative_port_id;

@@ -9,12 +9,23 @@
 //!   [`LogicalUnit::read_data`] into buffers of any size at any offset, then send
 //!   [`LogicalUnit::finish`].
 //! - [`Start::DataOut`]: fetch `len` bytes from the initiator (immediate data, R2T/Data-Out or
-//!   iSER RDMA Read) in pieces of any size, hand each to [`LogicalUnit::write_data`], then send
-//!   [`LogicalUnit::finish`].
+//!   iSER RDMA Read) in pieces of any size and order, hand each to
+//!   [`LogicalUnit::write_data`], then send [`LogicalUnit::finish`].
 //!
-//! Everything is fixed-size: no allocation, nothing panics on any CDB, and the data for a
-//! command is never held whole in memory (only COMPARE AND WRITE, WRITE SAME and parameter lists
-//! use the logical unit's small const-generic scratch buffer).
+//! A task aborted before `finish` (ABORT TASK, LUN reset, connection loss) is handed to
+//! [`LogicalUnit::abort`]. `len` never exceeds the Expected Data Transfer Length; the
+//! completion's [`Residual`] reports under- and overflow (RFC 7143 §11.4.5).
+//!
+//! Everything is fixed-size: no allocation, nothing panics on any CDB, and data is streamed
+//! straight between transport buffers and the device. Only commands that must see their whole
+//! data before acting (COMPARE AND WRITE, WRITE SAME, WRITE ATOMIC, UNMAP, MODE SELECT,
+//! PERSISTENT RESERVE OUT, SANITIZE, EXTENDED COPY) use the logical unit's const-generic
+//! scratch buffer, one command at a time (others get BUSY meanwhile).
+//!
+//! Also here: unit attentions per I_T nexus ([`UnitAttention`], [`LogicalUnit::reset`],
+//! [`LogicalUnit::nexus_lost`]), RESERVE(6) and persistent reservations ([`PrState`], named
+//! initiator ports via [`LogicalUnit::set_initiator_port`]), and EXTENDED COPY between logical
+//! units through the [`CopyPeers`] hook ([`LogicalUnit::finish_with_peers`]).
 //!
 //! Commands that belong to the target rather than a logical unit (REPORT LUNS) and the answers
 //! for a LUN that does not exist live in [`target`]; route with [`target::is_target_command`].
@@ -32,6 +43,7 @@ mod inquiry;
 mod lu;
 mod mode;
 mod pr;
+mod pr_in;
 mod provisioning;
 mod ramdisk;
 mod rsoc;
@@ -42,6 +54,7 @@ mod task;
 mod ua;
 mod unit;
 mod window;
+mod xcopy;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +68,7 @@ pub use ramdisk::{RamDisk, RamDiskError};
 pub use sense::{AdditionalSense, BufferTooSmall, Sense, SenseKey, SenseSpecific};
 pub use task::{BlockIo, CommandRequest, NexusId, ScsiTask, Start};
 pub use ua::UnitAttention;
+pub use xcopy::{CopyPeers, NoPeers};
 
 /// SCSI operation codes this crate knows by name (SPC-4 Annex D, SBC-3 §5).
 pub use commands::Opcode;

@@ -1,18 +1,13 @@
 //! Reservations: SPC-2 RESERVE(6)/RELEASE(6) and persistent reservations (SPC-4 §5.13,
-//! PERSISTENT RESERVE IN §6.13 and OUT §6.14), with the command access rules of SPC-4
-//! table 46. State lives in fixed arrays; [`PrState`] is plain data for saving (APTPL).
+//! PERSISTENT RESERVE OUT §6.14), with the command access rules of SPC-4 table 46. State lives in fixed arrays; [`PrState`] is plain data for saving (APTPL).
 
 use super::cdb;
 use super::commands::{Access, Cmd, CmdInfo};
 use super::completion::Completion;
-use super::device::BlockDevice;
-use super::identity::{FixedStr, LuIdentity};
-use super::lu::LogicalUnit;
+use super::identity::FixedStr;
 use super::sense::{AdditionalSense, Sense};
-use super::task::{CommandRequest, Op, Start};
 use super::task::{NexusId, ScsiTask};
 use super::ua::{UnitAttention, UnitAttentions};
-use super::window::Window;
 
 /// Longest initiator port name: iSCSI name (223) + ",i,0x" + 12 hex digits of ISID.
 pub const PORT_NAME_LEN: usize = 240;
@@ -97,9 +92,9 @@ impl<const N: usize> Default for PrState<N> {
 /// All reservation state of a logical unit.
 #[derive(Debug)]
 pub(crate) struct Reservations<const N: usize> {
-    pr: PrState<N>,
+    pub(crate) pr: PrState<N>,
     /// Holder of the SPC-2 RESERVE(6) reservation.
-    reserve6: Option<NexusId>,
+    pub(crate) reserve6: Option<NexusId>,
     /// Initiator port name per nexus slot (empty: a synthetic per-slot name is used).
     ports: [FixedStr<PORT_NAME_LEN>; N],
 }
@@ -176,7 +171,7 @@ impl<const N: usize> Reservations<N> {
             .position(|r| r.is_some_and(|r| r.initiator_port == port))
     }
 
-    fn key_of(&self, i: usize) -> u64 {
+    pub(crate) fn key_of(&self, i: usize) -> u64 {
         self.pr
             .registrations
             .get(i)
@@ -258,87 +253,11 @@ impl<const N: usize> Reservations<N> {
         }
     }
 
-    /// PERSISTENT RESERVE IN parameter data for `task`.
-    pub(crate) fn pr_in_data(&self, task: &ScsiTask, id: &LuIdentity, w: &mut Window<'_>) {
-        let sa = task.cdb[1] & 0x1f;
-        let regs = || {
-            self.pr
-                .registrations
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| r.map(|r| (i, r)))
-        };
-        match sa {
-            0 => {
-                // READ KEYS
-                w.be32(self.pr.generation);
-                let n = regs().count();
-                w.be32(u32::try_from(n.saturating_mul(8)).unwrap_or(0));
-                for (_, r) in regs() {
-                    w.be64(r.key);
-                }
-            }
-            1 => {
-                // READ RESERVATION
-                w.be32(self.pr.generation);
-                match self.pr.reservation {
-                    None => w.be32(0),
-                    Some(res) => {
-                        w.be32(16);
-                        w.be64(res.holder.map_or(0, |h| self.key_of(h)));
-                        w.be32(0);
-                        w.u8(0);
-                        w.u8(res.kind.0 & 0x0f); // SCOPE 0h (logical unit), TYPE
-                        w.be16(0);
-                    }
-                }
-            }
-            2 => {
-                // REPORT CAPABILITIES: CRH, ATP_C, PTPL_C; TMV; all six types.
-                w.be16(8);
-                w.u8(0x10 | 0x04 | 0x01);
-                w.u8(0x80 | u8::from(self.pr.aptpl));
-                w.put(&[0xea, 0x01, 0, 0]);
-            }
-            _ => {
-                // READ FULL STATUS
-                w.be32(self.pr.generation);
-                let total: usize = regs()
-                    .map(|(_, r)| 24usize.saturating_add(transport_id_len(&r.initiator_port)))
-                    .sum();
-                w.be32(u32::try_from(total).unwrap_or(0));
-                for (i, r) in regs() {
-                    let holder = self.pr.reservation.is_some_and(|res| match res.holder {
-                        None => true,
-                        Some(h) => h == i,
-                    });
-                    w.be64(r.key);
-                    w.be32(0);
-                    w.u8(0x02 | u8::from(holder)); // ALL_TG_PT (one port), R_HOLDER
-                    w.u8(if holder {
-                        self.pr.reservation.map_or(0, |res| res.kind.0 & 0x0f)
-                    } else {
-                        0
-                    });
-                    w.be32(0);
-                    w.be16(if r.relative_port_id == 0 {
-                        id.relative_port_id
-                    } else {
-                        r.relative_port_id
-                    });
-                    let tid = transport_id_len(&r.initiator_port);
-                    w.be32(u32::try_from(tid).unwrap_or(0));
-                    transport_id(&r.initiator_port, w);
-                }
-            }
-        }
-    }
-
     /// Checks the PERSISTENT RESERVE OUT CDB fields that do not need the parameter list.
     pub(crate) fn check_pr_out_cdb(c: &[u8]) -> Result<(), Sense> {
         let sa = cdb::u8_at(c, 1) & 0x1f;
         let scope_type = cdb::u8_at(c, 2);
-        if matches!(sa, 1 | 2 | 4 | 5) {
+        if matches!(sa, 1 | 2 | 4 | 5 | 7) {
             if scope_type >> 4 != 0 {
                 return Err(Sense::invalid_field_in_cdb(2, Some(7)));
             }
@@ -346,7 +265,10 @@ impl<const N: usize> Reservations<N> {
                 return Err(Sense::invalid_field_in_cdb(2, Some(3)));
             }
         }
-        if cdb::be32(c, 5) != 24 {
+        let plen = cdb::be32(c, 5);
+        // REGISTER AND MOVE carries a TransportID (at least 20 bytes) after the 24.
+        let ok = if sa == 7 { plen >= 44 } else { plen == 24 };
+        if !ok {
             return Err(Sense::illegal_request(
                 AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
             ));
@@ -354,7 +276,7 @@ impl<const N: usize> Reservations<N> {
         Ok(())
     }
 
-    /// Executes PERSISTENT RESERVE OUT with its 24-byte parameter list.
+    /// Executes PERSISTENT RESERVE OUT with its parameter list (24 bytes, more for REGISTER AND MOVE).
     pub(crate) fn pr_out<const M: usize>(
         &mut self,
         task: &ScsiTask,
@@ -385,6 +307,9 @@ impl<const N: usize> Reservations<N> {
         let kind = PrType(task.cdb[2] & 0x0f);
         let rk = cdb::be64(p, 0);
         let sark = cdb::be64(p, 8);
+        if sa == 7 {
+            return self.register_and_move(task.nexus, p, rk, sark);
+        }
         let flags = cdb::u8_at(p, 20);
         if flags & 0x08 != 0 {
             // SPEC_I_PT is not supported (SIP_C 0).
@@ -454,6 +379,106 @@ impl<const N: usize> Reservations<N> {
                 }
             }
         }
+    }
+
+    /// REGISTER AND MOVE (SPC-4 §5.13.8): the holder hands its reservation to the I_T nexus
+    /// named by the TransportID, registering it with SARK; UNREG unregisters the issuer.
+    fn register_and_move(
+        &mut self,
+        nexus: NexusId,
+        p: &[u8],
+        rk: u64,
+        sark: u64,
+    ) -> Result<(), PrError> {
+        if self.reserve6.is_some_and(|h| h != nexus) {
+            return Err(PrError::Conflict);
+        }
+        let Some(me) = self.registration_of(nexus) else {
+            return Err(PrError::Conflict);
+        };
+        if self.key_of(me) != rk {
+            return Err(PrError::Conflict);
+        }
+        let Some(res) = self.pr.reservation else {
+            return Err(PrError::Conflict);
+        };
+        if res.holder != Some(me) {
+            return Err(PrError::Conflict);
+        }
+        if sark == 0 {
+            return Err(Sense::invalid_field_in_parameter_list(8, None).into());
+        }
+        let flags = cdb::u8_at(p, 17);
+        let rel_port = cdb::be16(p, 18);
+        let tid_len = cdb::be32(p, 20) as usize;
+        let tid = p
+            .get(24..24usize.saturating_add(tid_len))
+            .ok_or(Sense::illegal_request(
+                AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
+            ))?;
+        if cdb::u8_at(tid, 0) & 0x0f != 5 {
+            // Only iSCSI TransportIDs.
+            return Err(Sense::invalid_field_in_parameter_list(24, Some(3)).into());
+        }
+        let name_bytes = tid.get(4..).unwrap_or(&[]);
+        let end = name_bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(name_bytes.len());
+        let dest = core::str::from_utf8(name_bytes.get(..end).unwrap_or(&[]))
+            .ok()
+            .and_then(FixedStr::<PORT_NAME_LEN>::new)
+            .filter(|n| !n.is_empty())
+            .ok_or(Sense::invalid_field_in_parameter_list(28, None))?;
+        if self
+            .pr
+            .registrations
+            .get(me)
+            .copied()
+            .flatten()
+            .map(|r| r.initiator_port)
+            == Some(dest)
+        {
+            return Err(Sense::invalid_field_in_parameter_list(28, None).into());
+        }
+        let existing = self
+            .pr
+            .registrations
+            .iter()
+            .position(|r| r.is_some_and(|r| r.initiator_port == dest));
+        let to = match existing {
+            Some(i) => i,
+            None => {
+                let i = self
+                    .pr
+                    .registrations
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or(Sense::illegal_request(
+                        AdditionalSense::INSUFFICIENT_REGISTRATION_RESOURCES,
+                    ))?;
+                if let Some(slot) = self.pr.registrations.get_mut(i) {
+                    *slot = Some(Registration {
+                        key: sark,
+                        initiator_port: dest,
+                        relative_port_id: rel_port,
+                    });
+                }
+                i
+            }
+        };
+        self.pr.reservation = Some(PrReservation {
+            kind: res.kind,
+            holder: Some(to),
+        });
+        if flags & 0x02 != 0 {
+            if let Some(r) = self.pr.registrations.get_mut(me) {
+                *r = None;
+            }
+        }
+        self.pr.aptpl = flags & 0x01 != 0;
+        self.pr.generation = self.pr.generation.wrapping_add(1);
+        Ok(())
     }
 
     fn is_holder(&self, i: usize) -> bool {
@@ -601,50 +626,5 @@ impl<const N: usize> Reservations<N> {
         }
         self.pr.generation = self.pr.generation.wrapping_add(1);
         Ok(())
-    }
-}
-
-/// Length of the TransportID for an initiator port name (SPC-4 §7.6.4.6): 4-byte header and
-/// the NUL-terminated name padded to a multiple of 4, at least 20 bytes.
-fn transport_id_len(port: &FixedStr<PORT_NAME_LEN>) -> usize {
-    (port.len().saturating_add(4) & !3)
-        .saturating_add(4)
-        .max(20)
-}
-
-/// iSCSI TransportID: FORMAT CODE 01b (initiator port name with ",i,0x" ISID) when the name
-/// has one, else 00b (device name).
-fn transport_id(port: &FixedStr<PORT_NAME_LEN>, w: &mut Window<'_>) {
-    let name = port.as_bytes();
-    let with_isid = name.windows(5).any(|x| x == b",i,0x");
-    let total = transport_id_len(port);
-    w.u8(if with_isid { 0x45 } else { 0x05 });
-    w.u8(0);
-    w.be16(u16::try_from(total.saturating_sub(4)).unwrap_or(0));
-    w.put(name);
-    w.zeros(total.saturating_sub(4).saturating_sub(name.len()));
-}
-
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
-    /// PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES, READ FULL
-    /// STATUS (the table routes other service actions to INVALID FIELD IN CDB).
-    pub(crate) fn start_pr_in(
-        &mut self,
-        info: &CmdInfo,
-        cmd: &CommandRequest<'_>,
-    ) -> Result<Start, Sense> {
-        Ok(self.generated(info, cmd, u32::from(cdb::be16(cmd.cdb, 7)), None))
-    }
-
-    /// PERSISTENT RESERVE OUT: CDB checks now, the 24-byte parameter list through the scratch
-    /// buffer, the service action in `finish`.
-    pub(crate) fn start_pr_out(
-        &mut self,
-        info: &CmdInfo,
-        cmd: &CommandRequest<'_>,
-    ) -> Result<Start, Sense> {
-        Reservations::<N>::check_pr_out_cdb(cmd.cdb)?;
-        let task = self.new_task(info, Op::Buffered, cmd);
-        self.start_buffered(task, 24, cmd.expected_write_len)
     }
 }

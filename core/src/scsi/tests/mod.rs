@@ -13,6 +13,7 @@ mod props;
 mod provisioning;
 mod rw;
 mod unit_cmds;
+mod xcopy;
 
 pub(crate) const BS: u32 = 512;
 pub(crate) const BLOCKS: u64 = 64;

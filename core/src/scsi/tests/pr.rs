@@ -251,3 +251,69 @@ fn test_registrations_survive_nexus_loss_and_restore() {
     .1;
     assert_eq!(w.status, Status::RESERVATION_CONFLICT);
 }
+
+fn register_and_move(
+    lu: &mut TestLu,
+    n: u16,
+    rk: u64,
+    sark: u64,
+    flags: u8,
+    dest: &str,
+) -> Completion {
+    let mut name = dest.as_bytes().to_vec();
+    name.push(0);
+    while name.len() % 4 != 0 || name.len() < 16 {
+        name.push(0);
+    }
+    let mut tid = vec![0x45, 0];
+    tid.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    tid.extend_from_slice(&name);
+    let mut p = vec![0u8; 24];
+    p[0..8].copy_from_slice(&rk.to_be_bytes());
+    p[8..16].copy_from_slice(&sark.to_be_bytes());
+    p[17] = flags;
+    p[18..20].copy_from_slice(&1u16.to_be_bytes());
+    p[20..24].copy_from_slice(&(tid.len() as u32).to_be_bytes());
+    p.extend_from_slice(&tid);
+    let plen = (p.len() as u32).to_be_bytes();
+    let cdb = [0x5f, 7, 1, 0, 0, plen[0], plen[1], plen[2], plen[3], 0];
+    run_on(lu, NexusId(n), &cdb, 0, &p).1
+}
+
+#[test]
+fn test_register_and_move() {
+    let mut lu = two();
+    let b = "iqn.2024-01.test:b,i,0x00023d000002";
+    // Only the holder may move.
+    assert!(prout(&mut lu, 0, 0, 0, 0, 0xa, 0).is_good());
+    assert_eq!(
+        register_and_move(&mut lu, 0, 0xa, 0xb, 0, b).status,
+        Status::RESERVATION_CONFLICT
+    );
+    assert!(prout(&mut lu, 0, 1, 1, 0xa, 0, 0).is_good());
+    // SARK 0 and moving to oneself are parameter errors.
+    assert_eq!(
+        code(&register_and_move(&mut lu, 0, 0xa, 0, 0, b)).1,
+        AdditionalSense::INVALID_FIELD_IN_PARAMETER_LIST
+    );
+    let a = "iqn.2024-01.test:a,i,0x00023d000001";
+    assert_eq!(
+        code(&register_and_move(&mut lu, 0, 0xa, 0xb, 0, a)).1,
+        AdditionalSense::INVALID_FIELD_IN_PARAMETER_LIST
+    );
+    // Move with UNREG: nexus 1 now holds with key 0xb, nexus 0 is gone.
+    assert!(register_and_move(&mut lu, 0, 0xa, 0xb, 0x02, b).is_good());
+    assert_eq!(reservation(&mut lu), Some((0xb, 1)));
+    assert_eq!(keys(&mut lu).1, vec![0xb]);
+    let w = run_on(
+        &mut lu,
+        NexusId(1),
+        &cdb10(0x2a, 0, 0, 1),
+        0,
+        &vec![0; BS as usize],
+    )
+    .1;
+    assert!(w.is_good());
+    let w = run(&mut lu, &cdb10(0x2a, 0, 0, 1), 0, &vec![0; BS as usize]).1;
+    assert_eq!(w.status, Status::RESERVATION_CONFLICT);
+}
