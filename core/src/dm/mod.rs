@@ -45,11 +45,23 @@ pub enum DmOp {
     PostRecv { id: WrId, buf: BufRef },
     /// Send a message (iSER header + iSCSI PDU, or Hello/HelloReply) from `buf`. With
     /// `invalidate`, use Send with Invalidate of that remote STag (RFC 7145 §7.3.4).
-    Send { id: WrId, buf: BufRef, invalidate: Option<u32> },
+    Send {
+        id: WrId,
+        buf: BufRef,
+        invalidate: Option<u32>,
+    },
     /// RDMA Write `buf` to the remote buffer (SCSI read data to the initiator).
-    RdmaWrite { id: WrId, buf: BufRef, remote: RemoteBuf },
+    RdmaWrite {
+        id: WrId,
+        buf: BufRef,
+        remote: RemoteBuf,
+    },
     /// RDMA Read from the remote buffer into `buf` (SCSI write data from the initiator).
-    RdmaRead { id: WrId, buf: BufRef, remote: RemoteBuf },
+    RdmaRead {
+        id: WrId,
+        buf: BufRef,
+        remote: RemoteBuf,
+    },
     /// Tear the connection down (disconnect, flush every posted work request).
     Disconnect,
 }
@@ -78,7 +90,11 @@ pub enum WcStatus {
 pub enum DmEvent {
     /// A receive completed: `len` bytes arrived in the posted buffer; `invalidated` is the STag
     /// the peer invalidated with Send with Invalidate, if any.
-    Recv { id: WrId, len: u32, invalidated: Option<u32> },
+    Recv {
+        id: WrId,
+        len: u32,
+        invalidated: Option<u32>,
+    },
     /// A Send, RDMA Write or RDMA Read completed (successfully or not).
     Done { id: WrId, status: WcStatus },
     /// A receive completed with an error (flush on disconnect).

@@ -119,6 +119,12 @@ pub struct ScsiTask {
 }
 
 impl ScsiTask {
+    /// Whether the target rather than a logical unit answers this task (REPORT LUNS, SPC-4
+    /// §6.33): route its `read_data`/`finish` to [`super::target`] even when its LUN exists.
+    pub fn is_target_task(&self) -> bool {
+        matches!(self.cmd, Cmd::ReportLuns)
+    }
+
     pub(crate) fn new(cmd: Cmd, op: Op, cdb: &[u8], nexus: NexusId) -> ScsiTask {
         let mut c = [0u8; 16];
         for (d, s) in c.iter_mut().zip(cdb) {

@@ -113,6 +113,10 @@ pub trait TargetBackend {
         data: &[u8],
     ) -> Result<(), Completion>;
 
+    /// A started task ends without `scsi_finish` (aborted, failed in its data phase, or its
+    /// connection went away): the logical unit releases what the task held.
+    fn scsi_abort(&mut self, target: TargetId, lun: Lun, task: &ScsiTask);
+
     /// Ends a task whose data phase is over and gives its status.
     fn scsi_finish(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) -> Completion;
 

@@ -166,6 +166,10 @@ impl TargetBackend for ConnBackend {
         self.daemon.scsi_write(target.0, lun, task, offset, data)
     }
 
+    fn scsi_abort(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) {
+        self.daemon.scsi_abort(target.0, lun, task);
+    }
+
     fn scsi_finish(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) -> Completion {
         self.daemon.scsi_finish(target.0, lun, task)
     }

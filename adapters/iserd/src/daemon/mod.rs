@@ -115,14 +115,6 @@ fn not_supported() -> Completion {
     ))
 }
 
-/// Whether a task was begun by `scsi::target` rather than a logical unit. The core's
-/// `ScsiTask` keeps its command private, so this reads its `Debug` form; only REPORT LUNS goes
-/// to the target for a LUN that exists.
-// TODO(core): replace with a public `ScsiTask` accessor when the core offers one.
-fn is_target_task(task: &ScsiTask) -> bool {
-    format!("{task:?}").contains("cmd: ReportLuns")
-}
-
 impl Daemon {
     /// Opens every LUN's storage and builds the targets.
     pub fn new(config: Config) -> Result<Daemon, StorageError> {
@@ -230,7 +222,7 @@ impl Daemon {
         buf: &mut [u8],
     ) -> Result<usize, Completion> {
         match self.lun_state(t, lun) {
-            Some(l) if !is_target_task(task) => lock(&l.lu).read_data(task, offset, buf),
+            Some(l) if !task.is_target_task() => lock(&l.lu).read_data(task, offset, buf),
             _ => scsi::target::read_data(task, self.lun_fields(t), offset, buf),
         }
     }
@@ -253,8 +245,17 @@ impl Daemon {
     /// Ends a command's data phase.
     pub fn scsi_finish(&self, t: TargetIndex, lun: Lun, task: &ScsiTask) -> Completion {
         match self.lun_state(t, lun) {
-            Some(l) if !is_target_task(task) => lock(&l.lu).finish(task),
+            Some(l) if !task.is_target_task() => lock(&l.lu).finish(task),
             _ => scsi::target::finish(task),
+        }
+    }
+
+    /// Releases what a task that will not be finished holds in its logical unit.
+    pub fn scsi_abort(&self, t: TargetIndex, lun: Lun, task: &ScsiTask) {
+        if let Some(l) = self.lun_state(t, lun) {
+            if !task.is_target_task() {
+                lock(&l.lu).abort(task);
+            }
         }
     }
 

@@ -69,7 +69,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             PduRepr::NopOut(nop) => self.handle_nop_out(&nop, pdu.data),
             PduRepr::TaskMgmtRequest(tmf) if !discovery => self.handle_tmf(&tmf, backend),
             PduRepr::TextRequest(req) => self.handle_text(&req, pdu.data, backend),
-            PduRepr::LogoutRequest(req) => self.handle_logout(&req),
+            PduRepr::LogoutRequest(req) => self.handle_logout(&req, backend),
             PduRepr::LoginRequest(_) => {
                 // §11.12: a Login Request in the full feature phase is a protocol error.
                 self.reject(RejectReason::PROTOCOL_ERROR, header, 0);
@@ -313,7 +313,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             // 0 the command fails and the connection carries on. Later Data-Out of the task is
             // dropped.
             debug!("Data-Out out of sequence: failing the task");
-            self.set_response(slot, DATA_PHASE_ERROR, 0);
+            self.fail_task(slot, DATA_PHASE_ERROR, 0, backend);
             return;
         }
         if !in_range {
@@ -363,7 +363,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             // §11.5.1: abort the task with the referenced tag on this connection.
             match self.tasks.slot_of(Itt(tmf.referenced_task_tag)) {
                 Some(slot) => {
-                    let _ = self.tasks.remove(slot);
+                    self.drop_task(slot, backend);
                     TaskMgmtResponse::FUNCTION_COMPLETE
                 }
                 // §11.5.1 b/c: a task we do not hold is "function complete" only when its
@@ -387,14 +387,14 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             if !backend.task_management(target, tmf.lun, f.0, session.nexus) {
                 TaskMgmtResponse::LUN_DOES_NOT_EXIST
             } else {
-                self.abort_tasks(|t| t.lun == tmf.lun);
+                self.abort_tasks(|t| t.lun == tmf.lun, backend);
                 TaskMgmtResponse::FUNCTION_COMPLETE
             }
         } else if f == TaskMgmtFunction::TARGET_WARM_RESET
             || f == TaskMgmtFunction::TARGET_COLD_RESET
         {
             let _ = backend.task_management(target, tmf.lun, f.0, session.nexus);
-            self.abort_tasks(|_| true);
+            self.abort_tasks(|_| true, backend);
             TaskMgmtResponse::FUNCTION_COMPLETE
         } else {
             TaskMgmtResponse::FUNCTION_NOT_SUPPORTED
@@ -405,11 +405,35 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         });
     }
 
-    fn abort_tasks(&mut self, mut matches: impl FnMut(&Task) -> bool) {
-        self.tasks.retain(|_, t| !matches(t), |_, _| {});
+    /// Drops every task `matches` selects, releasing what they hold in the SCSI layer.
+    pub(super) fn abort_tasks<B: TargetBackend>(
+        &mut self,
+        mut matches: impl FnMut(&Task) -> bool,
+        backend: &mut B,
+    ) {
+        let target = self.session.and_then(|s| s.target);
+        self.tasks.retain(
+            |_, t| !matches(t),
+            |_, t| {
+                if let (Some(target), Some(scsi)) = (target, t.scsi) {
+                    backend.scsi_abort(target, t.lun, &scsi);
+                }
+            },
+        );
     }
 
-    fn handle_logout(&mut self, req: &LogoutRequestRepr) {
+    /// Drops one task, releasing what it holds in the SCSI layer.
+    fn drop_task<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
+        if let (Some(target), Some((_, t))) =
+            (self.session.and_then(|s| s.target), self.tasks.remove(slot))
+        {
+            if let Some(scsi) = t.scsi {
+                backend.scsi_abort(target, t.lun, &scsi);
+            }
+        }
+    }
+
+    fn handle_logout<B: TargetBackend>(&mut self, req: &LogoutRequestRepr, backend: &mut B) {
         if !self.accept_cmd_sn(req.immediate, req.cmd_sn) {
             return;
         }
@@ -423,7 +447,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         } else {
             LogoutResponse::RECOVERY_NOT_SUPPORTED
         };
-        self.abort_tasks(|_| true);
+        self.abort_tasks(|_| true, backend);
         self.enqueue(TxItem::LogoutResponse {
             itt: req.itt,
             response: response.0,
@@ -445,6 +469,24 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 exp_data_sn,
             });
         }
+    }
+
+    /// Sets the status of a task in the table; its data phase ends. A task that had started in
+    /// the SCSI layer and did not reach `scsi_finish` is aborted there.
+    fn fail_task<B: TargetBackend>(
+        &mut self,
+        slot: TaskSlot,
+        completion: Completion,
+        exp_data_sn: u32,
+        backend: &mut B,
+    ) {
+        if let (Some(target), Some(t)) = (self.session.and_then(|s| s.target), self.tasks.get(slot))
+        {
+            if let Some(scsi) = t.scsi {
+                backend.scsi_abort(target, t.lun, &scsi);
+            }
+        }
+        self.set_response(slot, completion, exp_data_sn);
     }
 
     /// Sets the status of a task in the table; its data phase ends.
@@ -520,7 +562,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             match backend.scsi_read(target, task.lun, &scsi, task.done, dst) {
                 Ok(_) => {}
                 Err(completion) => {
-                    self.set_response(slot, completion, task.sn);
+                    self.fail_task(slot, completion, task.sn, backend);
                     return Emitted::Skip;
                 }
             }

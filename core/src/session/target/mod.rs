@@ -441,7 +441,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     fn close<B: TargetBackend>(&mut self, backend: &mut B, reason: CloseReason) {
-        self.tasks.retain(|_, _| false, |_, _| {});
+        self.abort_tasks(|_| true, backend);
         if let Some(s) = self.session.take() {
             if s.tsih != 0 {
                 backend.end_session(s.tsih);
