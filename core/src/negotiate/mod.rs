@@ -26,7 +26,7 @@ pub use iser::IserPolicy;
 pub use keys::{Key, KeyDef, Role, KEYS};
 pub use negotiated::Negotiated;
 pub use negotiator::{LoginStage, Negotiator};
-pub use policy::{PolicyAnswer, TcpPolicy, TransportPolicy, Verdict};
+pub use policy::{AnyPolicy, PolicyAnswer, TcpPolicy, TransportPolicy, Verdict};
 pub use value::{AuthMethod, Digest, SessionType, TaskReporting};
 
 use crate::wire::text::TextWriter;

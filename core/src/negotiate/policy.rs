@@ -73,3 +73,55 @@ pub trait TransportPolicy {
 pub struct TcpPolicy;
 
 impl TransportPolicy for TcpPolicy {}
+
+/// Either transport's policy, chosen per connection (a portal serves both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AnyPolicy {
+    /// iSCSI/TCP.
+    Tcp(TcpPolicy),
+    /// iSER.
+    Iser(super::IserPolicy),
+}
+
+impl TransportPolicy for AnyPolicy {
+    fn configure(&self, config: &mut LocalConfig<'_>) {
+        match self {
+            AnyPolicy::Tcp(p) => p.configure(config),
+            AnyPolicy::Iser(p) => p.configure(config),
+        }
+    }
+
+    fn begin_step(&mut self) {
+        match self {
+            AnyPolicy::Tcp(p) => p.begin_step(),
+            AnyPolicy::Iser(p) => p.begin_step(),
+        }
+    }
+
+    fn on_offer(
+        &mut self,
+        role: Role,
+        key: &KeyDef,
+        value: &str,
+    ) -> Result<Verdict, ProtocolFault> {
+        match self {
+            AnyPolicy::Tcp(p) => p.on_offer(role, key, value),
+            AnyPolicy::Iser(p) => p.on_offer(role, key, value),
+        }
+    }
+
+    fn transit_allowed(&self) -> bool {
+        match self {
+            AnyPolicy::Tcp(p) => p.transit_allowed(),
+            AnyPolicy::Iser(p) => p.transit_allowed(),
+        }
+    }
+
+    fn check(&self, negotiated: &Negotiated) -> Result<(), ProtocolFault> {
+        match self {
+            AnyPolicy::Tcp(p) => p.check(negotiated),
+            AnyPolicy::Iser(p) => p.check(negotiated),
+        }
+    }
+}

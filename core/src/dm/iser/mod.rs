@@ -1,2 +1,6 @@
 //! The iSER datamover (RFC 7145): control PDUs behind the 28-byte iSER header in Sends, SCSI
 //! read data by RDMA Write, write data by RDMA Read, Hello/HelloReply.
+
+mod target;
+
+pub use target::{IserConfig, IserError, IserTarget};

@@ -5,6 +5,7 @@
 use super::task::{Phase, R2tState, Task};
 use super::tx::TxItem;
 use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
+use crate::negotiate::Role;
 use crate::scsi::{CommandRequest, Completion, Start};
 use crate::session::backend::TargetBackend;
 use crate::task::{Itt, SerialNumber, TaskSlot};
@@ -24,6 +25,12 @@ const RESERVED_TAG: u32 = crate::wire::RESERVED_TAG;
 const DATA_PHASE_ERROR: Completion = Completion::check(crate::scsi::Sense::new(
     crate::scsi::SenseKey::ABORTED_COMMAND,
     crate::scsi::AdditionalSense(0x4b00),
+));
+
+/// ABORTED COMMAND, INTERNAL TARGET FAILURE: the datamover could not move the task's data.
+pub(super) const TRANSPORT_FAILURE: Completion = Completion::check(crate::scsi::Sense::new(
+    crate::scsi::SenseKey::ABORTED_COMMAND,
+    crate::scsi::AdditionalSense::INTERNAL_TARGET_FAILURE,
 ));
 
 /// TASK SET FULL: no task slot left (the CmdSN window should have prevented it, SAM-5 §5.3.1).
@@ -201,7 +208,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Takes in-order write data for a task; data beyond what the command moves is discarded.
-    fn accept_write_data<B: TargetBackend>(
+    pub(super) fn accept_write_data<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
         offset: u32,
@@ -242,7 +249,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
-    fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
+    pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
         let max_r2t = self
             .params
             .max_outstanding_r2t
@@ -259,6 +266,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 let completion = backend.scsi_finish(target, task.lun, &scsi);
                 self.set_response(slot, completion, 0);
             }
+            return;
+        }
+        if self.mode == super::DataMode::Rdma {
+            // The iSER datamover fetches the rest by RDMA Read (`next_get`).
             return;
         }
         if let Some(task) = self.tasks.get_mut(slot) {
@@ -473,7 +484,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Sets the status of a task in the table; its data phase ends. A task that had started in
     /// the SCSI layer and did not reach `scsi_finish` is aborted there.
-    fn fail_task<B: TargetBackend>(
+    pub(super) fn fail_task<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
         completion: Completion,
@@ -490,7 +501,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Sets the status of a task in the table; its data phase ends.
-    fn set_response(&mut self, slot: TaskSlot, completion: Completion, exp_data_sn: u32) {
+    pub(super) fn set_response(
+        &mut self,
+        slot: TaskSlot,
+        completion: Completion,
+        exp_data_sn: u32,
+    ) {
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;
@@ -539,7 +555,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             return Emitted::Skip;
         };
         let digests = self.tx_digests;
-        let max_seg = self.params.initiator_max_recv_data_segment_length.max(512) as usize;
+        let max_seg = self
+            .params
+            .max_send_data_segment_length(Role::Target)
+            .max(512) as usize;
         let room = buf
             .len()
             .saturating_sub(pdu_len_for(0, digests))

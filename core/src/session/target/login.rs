@@ -6,10 +6,12 @@
 
 use super::tx::TxItem;
 use super::{
-    data_offset, pdu_len_for, seal_pdu, CloseReason, Emitted, SessionInfo, Stage, TargetConn,
+    data_offset, pdu_len_for, seal_pdu, CloseReason, DataMode, Emitted, SessionInfo, Stage,
+    TargetConn,
 };
 use crate::negotiate::{
-    AuthMethod, Digest, LocalConfig, LoginStage, NegotiationError, Negotiator, Role, SessionType,
+    AnyPolicy, AuthMethod, Digest, LocalConfig, LoginStage, NegotiationError, Negotiator, Role,
+    SessionType,
 };
 use crate::session::backend::{
     AuthPolicy, ChapCredentials, TargetBackend, TargetId, CHAP_ALGORITHMS,
@@ -45,7 +47,7 @@ enum Chap {
 /// The login state of a target connection.
 #[derive(Debug)]
 pub(crate) struct LoginState {
-    negotiator: Option<Negotiator<'static>>,
+    negotiator: Option<Negotiator<'static, AnyPolicy>>,
     request: TextAssembler<MAX_REQUEST_TEXT>,
     /// Pending response text and how much of it was sent.
     response: [u8; MAX_RESPONSE_TEXT],
@@ -144,7 +146,25 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         c.immediate_data = self.config.immediate_data;
         c.max_outstanding_r2t = self.config.max_outstanding_r2t;
         c.target_portal_group_tag = None;
+        if self.mode == DataMode::Rdma {
+            // RFC 7145 §6: RDMAExtensions=Yes, and the iSER receive segment lengths.
+            c.rdma_extensions = true;
+            c.header_digests = NO_DIGESTS;
+            c.data_digests = NO_DIGESTS;
+            c.target_recv_data_segment_length = self.config.max_recv_data_segment_length;
+        }
         c
+    }
+
+    fn policy(&self) -> AnyPolicy {
+        match self.mode {
+            DataMode::Pdus => AnyPolicy::Tcp(crate::negotiate::TcpPolicy),
+            DataMode::Rdma => AnyPolicy::Iser(crate::negotiate::IserPolicy::new(
+                self.config.max_recv_data_segment_length,
+                self.config.max_recv_data_segment_length,
+                0,
+            )),
+        }
     }
 
     pub(super) fn fail_login_status<B: TargetBackend>(
@@ -413,7 +433,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let policy = self.auth_policy_copy(backend);
         let mut config = self.local_config(&policy);
         config.target_portal_group_tag = target.map(|t| backend.portal_group_tag(t));
-        let negotiator = Negotiator::new_tcp(Role::Target, config).map_err(status_of)?;
+        let negotiator = Negotiator::new(Role::Target, config, self.policy()).map_err(status_of)?;
         self.login.negotiator = Some(negotiator);
         Ok(())
     }
@@ -565,7 +585,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     pub(super) fn emit_text_response(&mut self, buf: &mut [u8]) -> Emitted {
         let digests = self.tx_digests;
-        let max_seg = self.params.initiator_max_recv_data_segment_length.max(512) as usize;
+        let max_seg = self
+            .params
+            .max_send_data_segment_length(Role::Target)
+            .max(512) as usize;
         let remaining = self
             .login
             .response_len

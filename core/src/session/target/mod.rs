@@ -7,9 +7,11 @@
 
 mod ffp;
 mod login;
+mod rdma;
 mod task;
 mod tx;
 
+pub use rdma::{GetData, PutData, TaskRef};
 pub use task::MAX_R2T_PER_TASK;
 pub use tx::PING_DATA_MAX;
 
@@ -120,6 +122,15 @@ pub enum CloseReason {
     ConnectionLost,
 }
 
+/// How SCSI data crosses the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DataMode {
+    /// In Data-In, R2T and Data-Out PDUs (iSCSI/TCP).
+    Pdus,
+    /// By RDMA Write and Read, asked for through [`TargetConn::poll_data_request`] (iSER).
+    Rdma,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     Login,
@@ -143,6 +154,7 @@ pub(crate) struct SessionInfo {
 #[derive(Debug)]
 pub struct TargetConn<const TASKS: usize> {
     config: TargetConfig,
+    mode: DataMode,
     stage: Stage,
     login: LoginState,
     session: Option<SessionInfo>,
@@ -156,6 +168,8 @@ pub struct TargetConn<const TASKS: usize> {
     txq: TxQueue<32>,
     /// Where the round-robin over tasks with output resumes.
     next_task: usize,
+    /// Where the round-robin over tasks with RDMA data to move resumes.
+    next_data: usize,
     ping_data: [u8; PING_DATA_MAX],
     next_ttt: u32,
     last_rx: Instant,
@@ -166,8 +180,19 @@ pub struct TargetConn<const TASKS: usize> {
 }
 
 impl<const TASKS: usize> TargetConn<TASKS> {
-    /// A new connection accepted at `now`. `entropy` seeds CHAP challenges and the initial StatSN.
+    /// A new iSCSI/TCP connection accepted at `now`. `entropy` seeds CHAP challenges and the
+    /// initial StatSN.
     pub fn new(config: &TargetConfig, entropy: [u8; 32], now: Instant) -> Self {
+        Self::with_mode(config, DataMode::Pdus, entropy, now)
+    }
+
+    /// A new connection whose datamover is iSER: the login negotiates RDMAExtensions=Yes under
+    /// the iSER key policy, and SCSI data moves by RDMA (see [`Self::poll_data_request`]).
+    pub fn new_iser(config: &TargetConfig, entropy: [u8; 32], now: Instant) -> Self {
+        Self::with_mode(config, DataMode::Rdma, entropy, now)
+    }
+
+    fn with_mode(config: &TargetConfig, mode: DataMode, entropy: [u8; 32], now: Instant) -> Self {
         let mut config = *config;
         config.max_outstanding_r2t = config.max_outstanding_r2t.clamp(1, MAX_R2T_PER_TASK as u16);
         config.queue_depth = config.queue_depth.clamp(1, TASKS.max(1) as u32);
@@ -175,6 +200,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         TargetConn {
             login: LoginState::new(entropy),
             config,
+            mode,
             stage: Stage::Login,
             session: None,
             params: Negotiated::new(),
@@ -185,6 +211,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             tasks: TaskTable::new(),
             txq: TxQueue::new(),
             next_task: 0,
+            next_data: 0,
             ping_data: [0; PING_DATA_MAX],
             next_ttt: 1,
             last_rx: now,
@@ -351,10 +378,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         buf: &mut [u8],
     ) -> Transmit {
+        let rdma = self.mode == DataMode::Rdma;
         loop {
             let Some(slot) = self
                 .tasks
-                .next_where(self.next_task, |t| t.wants_transmit())
+                .next_where(self.next_task, |t| t.wants_transmit(rdma))
             else {
                 return Transmit::Idle;
             };
@@ -456,7 +484,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         match self.stage {
             // RFC 7143 §13.12: during login the default 8192 applies.
             Stage::Login => LOGIN_MAX_RECV_DATA_SEGMENT_LENGTH,
-            _ => self.config.max_recv_data_segment_length as usize,
+            _ => self
+                .params
+                .max_recv_data_segment_length(crate::negotiate::Role::Target)
+                as usize,
         }
     }
 

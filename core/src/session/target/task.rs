@@ -83,13 +83,14 @@ impl Task {
         }
     }
 
-    /// Whether the task has a PDU to send.
-    pub(crate) fn wants_transmit(&self) -> bool {
+    /// Whether the task has a PDU to send. Under RDMA only its status goes as a PDU.
+    pub(crate) fn wants_transmit(&self, rdma: bool) -> bool {
         self.response.is_some()
-            || match self.phase {
-                Phase::Read => self.done < self.len,
-                Phase::Write => self.r2ts_unsent > 0,
-            }
+            || (!rdma
+                && match self.phase {
+                    Phase::Read => self.done < self.len,
+                    Phase::Write => self.r2ts_unsent > 0,
+                })
     }
 
     pub(crate) fn outstanding_r2ts(&self) -> usize {

@@ -1,0 +1,620 @@
+//! The iSER target engine (RFC 7145 §7, §9): one per RDMA connection, sans-IO. It owns a
+//! [`TargetConn`] running in RDMA mode and turns its work into [`DmOp`]s: control PDUs behind the
+//! 28-byte iSER header in Sends (Send with Invalidate of the initiator's STag for a SCSI
+//! Response, unless the peer's CM private data forbids it), read data by RDMA Write to the Read
+//! STag, write data by RDMA Read from the Write STag, Hello answered with HelloReply.
+//!
+//! All buffers come from one registered region the adapter owns, carved into fixed-size pieces by
+//! a [`RegionPool`]; the region is passed in as a byte slice on every call.
+//!
+//! Poll order for the caller: after every [`IserTarget::handle_event`], post what
+//! [`IserTarget::poll_op`] returns until it returns `None`, in order (RC ordering is what keeps a
+//! SCSI Response behind its RDMA Writes).
+
+use crate::conn::{AnyConn, ConnEvent, ConnParams};
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
+use crate::pool::{BufHandle, RegionPool};
+use crate::session::target::{TaskRef, Transmit};
+use crate::session::{TargetBackend, TargetConfig, TargetConn};
+use crate::time::Instant;
+use crate::wire::{
+    CmPrivateData, HelloReplyRepr, HelloRepr, IserHeader, IserHeaderRepr, IserMessage, IserOpcode,
+    Opcode, ISER_HEADER_LEN, ISER_VERSION,
+};
+
+/// Sizing of an iSER connection's buffers and queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct IserConfig {
+    /// Size of each registered buffer: it holds a whole control message (iSER header, BHS and a
+    /// data segment of TargetRecvDataSegmentLength) and is the unit of RDMA data transfers.
+    pub buf_size: u32,
+    /// Receives kept posted (RFC 7145 §6: at least MaxOutstandingUnexpectedPDUs plus the
+    /// expected responses).
+    pub recv_depth: u16,
+    /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
+    pub max_rdma_reads: u16,
+}
+
+impl Default for IserConfig {
+    fn default() -> Self {
+        IserConfig {
+            buf_size: 128 * 1024 + 512,
+            recv_depth: 32,
+            max_rdma_reads: 16,
+        }
+    }
+}
+
+/// What a buffer is doing while its work request is posted.
+#[derive(Clone, Copy, Debug)]
+enum Usage {
+    Recv,
+    Send,
+    Write,
+    Read {
+        task: TaskRef,
+        offset: u32,
+        len: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Posted {
+    handle: BufHandle,
+    usage: Usage,
+}
+
+/// STags a SCSI Command advertised, kept until its SCSI Response is sent.
+#[derive(Clone, Copy, Debug)]
+struct TaskStags {
+    itt: u32,
+    read: Option<RemoteBuf>,
+    write: Option<RemoteBuf>,
+}
+
+/// Why the engine ended a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum IserError {
+    /// A message the RFC does not allow here (HelloReply at a target, a malformed iSER header,
+    /// a PDU longer than its message).
+    Protocol,
+    /// A SCSI command needs an STag its iSER header did not carry (RFC 7145 §7.3.3).
+    MissingStag,
+    /// A work request failed (the queue pair is in the error state).
+    WorkRequest(WcStatus),
+    /// The buffer pool or the op queue ran dry where the engine cannot wait.
+    Resources,
+}
+
+/// The target side of one iSER connection. `TASKS` bounds the commands in flight, `BUFS` the
+/// registered buffers.
+#[derive(Debug)]
+pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
+    conn: TargetConn<TASKS>,
+    stage: Option<AnyConn<()>>,
+    config: IserConfig,
+    peer_cm: CmPrivateData,
+    pool: RegionPool<BUFS>,
+    posted: [Option<Posted>; BUFS],
+    stags: [Option<TaskStags>; TASKS],
+    recv_posted: u16,
+    reads_in_flight: u16,
+    sends_in_flight: u16,
+    hello_reply: Option<HelloReplyRepr>,
+    ord: u16,
+    error: Option<IserError>,
+    disconnect_sent: bool,
+}
+
+impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
+    /// A connection whose channel was just established; `peer_cm` is the initiator's CM private
+    /// data (RFC 7145 §9.1 / Linux `iser_cm_hdr`).
+    pub fn new(
+        target: &TargetConfig,
+        config: IserConfig,
+        peer_cm: CmPrivateData,
+        entropy: [u8; 32],
+        now: Instant,
+    ) -> Self {
+        let mut target = *target;
+        // Control PDUs must fit a buffer after the iSER header.
+        let overhead = ISER_HEADER_LEN.saturating_add(crate::session::target::pdu_overhead());
+        let max_data = config.buf_size.saturating_sub(overhead as u32);
+        target.max_recv_data_segment_length =
+            target.max_recv_data_segment_length.min(max_data).max(512);
+        target.allow_digests = false;
+        let mut params = ConnParams::target(0);
+        params.ord = config.max_rdma_reads;
+        let stage = AnyConn::Allocated(crate::conn::Conn::new(params, ()));
+        let (stage, _) = stage.step(
+            ConnEvent::Connect(crate::conn::CmFlags {
+                zbva_not_supported: peer_cm.zbva_not_supported,
+                send_inv_not_supported: peer_cm.send_inv_not_supported,
+            }),
+            now,
+        );
+        IserTarget {
+            conn: TargetConn::new_iser(&target, entropy, now),
+            stage,
+            config,
+            peer_cm,
+            pool: RegionPool::new(config.buf_size as usize),
+            posted: [None; BUFS],
+            stags: [None; TASKS],
+            recv_posted: 0,
+            reads_in_flight: 0,
+            sends_in_flight: 0,
+            hello_reply: None,
+            ord: config.max_rdma_reads,
+            error: None,
+            disconnect_sent: false,
+        }
+    }
+
+    /// Bytes of registered memory the adapter must provide: `BUFS` buffers of `buf_size`.
+    pub fn region_len(&self) -> usize {
+        self.pool.region_len().unwrap_or(usize::MAX)
+    }
+
+    /// The session engine (negotiated parameters, counters).
+    pub fn session(&self) -> &TargetConn<TASKS> {
+        &self.conn
+    }
+
+    /// The connection's stage in the iSER lifecycle.
+    pub fn stage(&self) -> Option<crate::conn::StageKind> {
+        self.stage.as_ref().map(|s| s.stage())
+    }
+
+    /// Why the engine ended the connection, if it did.
+    pub fn error(&self) -> Option<IserError> {
+        self.error
+    }
+
+    /// Whether the connection is over and every buffer is back.
+    pub fn is_closed(&self) -> bool {
+        (self.conn.is_closed() || self.error.is_some()) && self.pool.in_use() == 0
+    }
+
+    /// When [`Self::handle_timeout`] wants to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+
+    /// Runs the session's timers.
+    pub fn handle_timeout<B: TargetBackend>(&mut self, backend: &mut B, now: Instant) {
+        self.conn.handle_timeout(backend, now);
+    }
+
+    /// Buffers in use (posted or holding data).
+    pub fn buffers_in_use(&self) -> usize {
+        self.pool.in_use()
+    }
+
+    /// Handles a completion or connection event.
+    pub fn handle_event<B: TargetBackend>(
+        &mut self,
+        event: DmEvent,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) {
+        match event {
+            DmEvent::Recv {
+                id,
+                len,
+                invalidated: _,
+            } => {
+                let Some(posted) = self.take_posted(id) else {
+                    return;
+                };
+                self.recv_posted = self.recv_posted.saturating_sub(1);
+                self.handle_message(posted.handle, len, region, backend, now);
+                self.release(posted.handle);
+            }
+            DmEvent::Done { id, status } => {
+                let Some(posted) = self.take_posted(id) else {
+                    return;
+                };
+                match posted.usage {
+                    Usage::Send => self.sends_in_flight = self.sends_in_flight.saturating_sub(1),
+                    Usage::Read { task, offset, len } => {
+                        self.reads_in_flight = self.reads_in_flight.saturating_sub(1);
+                        if status == WcStatus::Success {
+                            if let Some(data) = self.slice(&posted.handle, len, region) {
+                                self.conn.got_data(task, offset, data, backend);
+                            }
+                        } else {
+                            self.conn.get_failed(task, backend);
+                        }
+                    }
+                    Usage::Write | Usage::Recv => {}
+                }
+                self.release(posted.handle);
+                if status != WcStatus::Success {
+                    self.fail(IserError::WorkRequest(status), backend);
+                }
+            }
+            DmEvent::RecvError { id, status } => {
+                if let Some(posted) = self.take_posted(id) {
+                    self.recv_posted = self.recv_posted.saturating_sub(1);
+                    self.release(posted.handle);
+                }
+                self.fail(IserError::WorkRequest(status), backend);
+            }
+            DmEvent::Disconnected => {
+                self.conn.connection_lost(backend);
+                self.close_stage(now);
+            }
+        }
+    }
+
+    /// The next work request to post, or `None`.
+    pub fn poll_op<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<DmOp> {
+        if self.error.is_some() || self.conn.is_closed() {
+            return self.poll_shutdown(now);
+        }
+        self.track_login(now);
+        if let Some(op) = self.poll_recv() {
+            return Some(op);
+        }
+        if let Some(op) = self.poll_hello_reply(region) {
+            return Some(op);
+        }
+        if let Some(op) = self.poll_put(region, backend) {
+            return Some(op);
+        }
+        if let Some(op) = self.poll_get() {
+            return Some(op);
+        }
+        self.poll_control(region, backend, now)
+    }
+
+    // ---- receive side ----
+
+    fn handle_message<B: TargetBackend>(
+        &mut self,
+        handle: BufHandle,
+        len: u32,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) {
+        let Some(start) = self.pool.offset(&handle).ok() else {
+            return;
+        };
+        let end = start.saturating_add(len as usize);
+        let Some(msg) = region.get(start..end) else {
+            return self.fail(IserError::Protocol, backend);
+        };
+        match IserMessage::parse(msg) {
+            Ok(IserMessage::Hello(hello)) => self.answer_hello(hello),
+            Ok(IserMessage::Control { header, pdu }) => {
+                let pdu_len = pdu.len();
+                self.note_stags(&header, pdu);
+                // Peers may leave the data segment unpadded; pad it in place (the buffer is
+                // larger than any message) so the PDU parser sees a whole PDU.
+                let padded = crate::wire::padded_len(pdu_len);
+                let pdu_start = start.saturating_add(ISER_HEADER_LEN);
+                let Some(pad) = region
+                    .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
+                else {
+                    return self.fail(IserError::Protocol, backend);
+                };
+                pad.fill(0);
+                let Some(pdu) = region.get(pdu_start..pdu_start.saturating_add(padded)) else {
+                    return;
+                };
+                let used = self.conn.handle_bytes(pdu, backend, now);
+                if used < pdu_len && !self.conn.is_closed() {
+                    // One message carries exactly one whole PDU (RFC 7145 §7.2).
+                    self.fail(IserError::Protocol, backend);
+                }
+            }
+            _ => self.fail(IserError::Protocol, backend),
+        }
+    }
+
+    /// RFC 7145 §9.3–9.4: reject when no version is common; otherwise agree on ours and answer
+    /// with our ORD capped by the initiator's IRD.
+    fn answer_hello(&mut self, hello: HelloRepr) {
+        let ok = hello.min_ver <= ISER_VERSION && hello.max_ver >= ISER_VERSION;
+        self.ord = self.config.max_rdma_reads.min(hello.iser_ird.max(1));
+        self.hello_reply = Some(HelloReplyRepr {
+            reject: !ok,
+            max_ver: ISER_VERSION,
+            cur_ver: if ok { ISER_VERSION } else { 0 },
+            iser_ord: if ok { self.ord } else { 0 },
+        });
+    }
+
+    /// Records the STags of a SCSI Command (RFC 7145 §7.3.3: R with a read, W with a write
+    /// beyond the unsolicited data).
+    fn note_stags(&mut self, header: &IserHeaderRepr, pdu: &[u8]) {
+        let is_command = pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_COMMAND);
+        if !is_command {
+            return;
+        }
+        let Some(itt) = pdu
+            .get(16..20)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+        else {
+            return;
+        };
+        let entry = TaskStags {
+            itt,
+            read: header
+                .read_stag
+                .map(|(stag, addr)| RemoteBuf { stag, addr }),
+            write: header
+                .write_stag
+                .map(|(stag, addr)| RemoteBuf { stag, addr }),
+        };
+        self.forget_stags(itt);
+        if let Some(slot) = self.stags.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(entry);
+        }
+    }
+
+    fn stags_of(&self, itt: u32) -> Option<TaskStags> {
+        self.stags.iter().flatten().find(|s| s.itt == itt).copied()
+    }
+
+    fn forget_stags(&mut self, itt: u32) {
+        for slot in self.stags.iter_mut() {
+            if slot.is_some_and(|s| s.itt == itt) {
+                *slot = None;
+            }
+        }
+    }
+
+    // ---- transmit side ----
+
+    fn poll_recv(&mut self) -> Option<DmOp> {
+        if self.recv_posted >= self.config.recv_depth {
+            return None;
+        }
+        let (id, buf) = self.alloc(Usage::Recv)?;
+        self.recv_posted = self.recv_posted.saturating_add(1);
+        Some(DmOp::PostRecv { id, buf })
+    }
+
+    fn poll_hello_reply(&mut self, region: &mut [u8]) -> Option<DmOp> {
+        let reply = self.hello_reply?;
+        let (id, buf) = self.alloc(Usage::Send)?;
+        let dst = region.get_mut(buf.offset as usize..)?;
+        let n = reply.emit(dst).ok()?;
+        self.hello_reply = None;
+        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
+        Some(DmOp::Send {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: n as u32,
+            },
+            invalidate: None,
+        })
+    }
+
+    /// Buffers kept back from data transfers so control messages and receives always find one.
+    fn data_buffers_left(&self) -> bool {
+        let reserve =
+            usize::from(self.config.recv_depth.saturating_sub(self.recv_posted)).saturating_add(2);
+        self.pool.available() > reserve
+    }
+
+    fn poll_put<B: TargetBackend>(&mut self, region: &mut [u8], backend: &mut B) -> Option<DmOp> {
+        if !self.data_buffers_left() {
+            return None;
+        }
+        let (id, buf) = self.alloc(Usage::Write)?;
+        let put = region
+            .get_mut(buf.offset as usize..(buf.offset as usize).saturating_add(buf.len as usize))
+            .and_then(|dst| self.conn.next_put(dst, backend));
+        let Some(put) = put else {
+            self.release_id(id);
+            return None;
+        };
+        let Some(remote) = self.stags_of(put.itt).and_then(|s| s.read) else {
+            self.release_id(id);
+            self.fail(IserError::MissingStag, backend);
+            return None;
+        };
+        Some(DmOp::RdmaWrite {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: put.len,
+            },
+            remote: RemoteBuf {
+                stag: remote.stag,
+                addr: remote.addr.wrapping_add(u64::from(put.offset)),
+            },
+        })
+    }
+
+    fn poll_get(&mut self) -> Option<DmOp> {
+        if self.reads_in_flight >= self.ord || !self.data_buffers_left() {
+            return None;
+        }
+        let get = self.conn.next_get(self.config.buf_size)?;
+        let remote = self.stags_of(get.itt).and_then(|s| s.write);
+        let usage = Usage::Read {
+            task: get.task,
+            offset: get.offset,
+            len: get.len,
+        };
+        let (id, buf) = self.alloc(usage)?;
+        let Some(remote) = remote else {
+            self.release_id(id);
+            self.error = Some(IserError::MissingStag);
+            return None;
+        };
+        self.reads_in_flight = self.reads_in_flight.saturating_add(1);
+        Some(DmOp::RdmaRead {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: get.len,
+            },
+            remote: RemoteBuf {
+                stag: remote.stag,
+                addr: remote.addr.wrapping_add(u64::from(get.offset)),
+            },
+        })
+    }
+
+    fn poll_control<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<DmOp> {
+        let (id, buf) = self.alloc(Usage::Send)?;
+        let start = buf.offset as usize;
+        let pdu_start = start.saturating_add(ISER_HEADER_LEN);
+        let end = start.saturating_add(buf.len as usize);
+        let written = match region.get_mut(pdu_start..end) {
+            Some(dst) => self.conn.poll_transmit(backend, now, dst),
+            None => Transmit::Idle,
+        };
+        let n = match written {
+            Transmit::Written(n) => n,
+            Transmit::Idle => {
+                self.release_id(id);
+                return None;
+            }
+            Transmit::NeedSpace(_) => {
+                self.release_id(id);
+                self.fail(IserError::Resources, backend);
+                return None;
+            }
+        };
+        let header = IserHeaderRepr {
+            opcode: IserOpcode::ISCSI_CTRL,
+            write_stag: None,
+            read_stag: None,
+        };
+        let emitted = region
+            .get_mut(start..pdu_start)
+            .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
+        if emitted != Some(true) {
+            self.release_id(id);
+            self.fail(IserError::Resources, backend);
+            return None;
+        }
+        // A SCSI Response ends its task: its STags are invalidated remotely (Send with
+        // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
+        let mut invalidate = None;
+        let pdu = region
+            .get(pdu_start..pdu_start.saturating_add(n))
+            .unwrap_or_default();
+        if pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_RESPONSE) {
+            let itt = pdu
+                .get(16..20)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes);
+            if let Some(stags) = itt.and_then(|itt| self.stags_of(itt)) {
+                if !self.peer_cm.send_inv_not_supported {
+                    invalidate = stags.read.or(stags.write).map(|r| r.stag);
+                }
+                self.forget_stags(stags.itt);
+            }
+        }
+        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
+        Some(DmOp::Send {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: (ISER_HEADER_LEN.saturating_add(n)) as u32,
+            },
+            invalidate,
+        })
+    }
+
+    fn poll_shutdown(&mut self, now: Instant) -> Option<DmOp> {
+        // Let the last Sends (a Logout Response) complete before tearing down.
+        if self.sends_in_flight > 0 && self.error.is_none() {
+            return None;
+        }
+        if self.disconnect_sent {
+            return None;
+        }
+        self.disconnect_sent = true;
+        self.close_stage(now);
+        Some(DmOp::Disconnect)
+    }
+
+    // ---- bookkeeping ----
+
+    /// Moves the typestate to LoggedIn once the login completes (the target side never waits
+    /// for a Hello: real initiators do not send one).
+    fn track_login(&mut self, now: Instant) {
+        if self.conn.is_full_feature()
+            && self.stage.as_ref().map(|s| s.stage()) == Some(crate::conn::StageKind::Connected)
+        {
+            if let Some(stage) = self.stage.take() {
+                let (next, _) = stage.step(ConnEvent::EnableDatamover, now);
+                self.stage = next;
+            }
+        }
+    }
+
+    fn close_stage(&mut self, now: Instant) {
+        if let Some(stage) = self.stage.take() {
+            let (next, _) = stage.step(ConnEvent::Close, now);
+            self.stage = next;
+        }
+    }
+
+    fn fail<B: TargetBackend>(&mut self, error: IserError, backend: &mut B) {
+        if self.error.is_none() {
+            warn!("iSER connection failed: {:?}", error);
+            self.error = Some(error);
+        }
+        self.conn.connection_lost(backend);
+    }
+
+    fn alloc(&mut self, usage: Usage) -> Option<(WrId, BufRef)> {
+        let handle = self.pool.alloc(self.config.buf_size as usize).ok()?;
+        let offset = self.pool.offset(&handle).ok()?;
+        let index = handle.index();
+        let slot = self.posted.get_mut(index)?;
+        *slot = Some(Posted { handle, usage });
+        Some((
+            WrId(index as u64),
+            BufRef {
+                offset: offset as u32,
+                len: self.config.buf_size,
+            },
+        ))
+    }
+
+    fn take_posted(&mut self, id: WrId) -> Option<Posted> {
+        self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
+    }
+
+    fn release(&mut self, handle: BufHandle) {
+        let _ = self.pool.free(handle);
+    }
+
+    fn release_id(&mut self, id: WrId) {
+        if let Some(posted) = self.take_posted(id) {
+            self.release(posted.handle);
+        }
+    }
+
+    fn slice<'r>(&self, handle: &BufHandle, len: u32, region: &'r [u8]) -> Option<&'r [u8]> {
+        let start = self.pool.offset(handle).ok()?;
+        region.get(start..start.saturating_add(len as usize))
+    }
+}

@@ -1,0 +1,135 @@
+//! The session side of an RDMA datamover (iSER, RFC 7145 §7.3): instead of Data-In and R2T
+//! PDUs, a task's data is put to the initiator (RDMA Write, illumos `it_buf_tx_to_ini`) and got
+//! from it (RDMA Read, `it_buf_rx_from_ini`) through these calls. Immediate and unsolicited
+//! Data-Out still arrive as PDUs. The SCSI Response goes as a PDU once the data phase is over.
+
+use super::task::Phase;
+use super::{DataMode, TargetConn};
+use crate::session::backend::TargetBackend;
+use crate::task::TaskSlot;
+
+/// A task, as the datamover refers to it between a request and its completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TaskRef(TaskSlot);
+
+/// Read data placed in the datamover's buffer, to be RDMA-written to the initiator's Read STag
+/// at its base offset plus `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PutData {
+    /// Initiator Task Tag, which keys the STags the command advertised.
+    pub itt: u32,
+    /// Offset of the data in the task's buffer.
+    pub offset: u32,
+    /// Bytes placed at the start of the buffer.
+    pub len: u32,
+}
+
+/// Write data to fetch by RDMA Read from the initiator's Write STag at its base offset plus
+/// `offset`; hand it to [`TargetConn::got_data`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GetData {
+    /// The task.
+    pub task: TaskRef,
+    /// Initiator Task Tag, which keys the STags the command advertised.
+    pub itt: u32,
+    /// Offset of the data in the task's buffer.
+    pub offset: u32,
+    /// Bytes to fetch.
+    pub len: u32,
+}
+
+impl<const TASKS: usize> TargetConn<TASKS> {
+    /// Fills `buf` with the next piece of some read task's data (round robin over tasks) and says
+    /// where it goes. After the last piece of a task its status is queued for
+    /// [`Self::poll_transmit`], so the caller must post the RDMA Write before it sends that PDU
+    /// (the RC queue pair keeps the order). `None` when no read data is pending.
+    pub fn next_put<B: TargetBackend>(
+        &mut self,
+        buf: &mut [u8],
+        backend: &mut B,
+    ) -> Option<PutData> {
+        if self.mode != DataMode::Rdma || buf.is_empty() {
+            return None;
+        }
+        let target = self.session.and_then(|s| s.target)?;
+        loop {
+            let slot = self.tasks.next_where(self.next_data, |t| {
+                t.phase == Phase::Read && t.response.is_none() && t.done < t.len
+            })?;
+            self.next_data = slot.index().wrapping_add(1);
+            let task = *self.tasks.get(slot)?;
+            let scsi = task.scsi?;
+            let len = (task.len.saturating_sub(task.done) as usize).min(buf.len());
+            let dst = buf.get_mut(..len)?;
+            if let Err(completion) = backend.scsi_read(target, task.lun, &scsi, task.done, dst) {
+                self.fail_task(slot, completion, 0, backend);
+                continue;
+            }
+            let put = PutData {
+                itt: task.itt,
+                offset: task.done,
+                len: len as u32,
+            };
+            let done = task.done.saturating_add(len as u32);
+            if let Some(t) = self.tasks.get_mut(slot) {
+                t.done = done;
+            }
+            if done >= task.len {
+                let completion = backend.scsi_finish(target, task.lun, &scsi);
+                self.set_response(slot, completion, 0);
+            }
+            return Some(put);
+        }
+    }
+
+    /// The next piece of write data to fetch, at most `max_len` bytes (round robin over tasks).
+    pub fn next_get(&mut self, max_len: u32) -> Option<GetData> {
+        if self.mode != DataMode::Rdma || max_len == 0 {
+            return None;
+        }
+        let slot = self.tasks.next_where(self.next_data, |t| {
+            t.phase == Phase::Write && t.response.is_none() && t.solicited_to < t.len
+        })?;
+        self.next_data = slot.index().wrapping_add(1);
+        let task = self.tasks.get_mut(slot)?;
+        let len = task.len.saturating_sub(task.solicited_to).min(max_len);
+        let get = GetData {
+            task: TaskRef(slot),
+            itt: task.itt,
+            offset: task.solicited_to,
+            len,
+        };
+        task.solicited_to = task.solicited_to.saturating_add(len);
+        Some(get)
+    }
+
+    /// Data fetched for a [`GetData`] arrived. RDMA Reads on one queue pair complete in order,
+    /// so pieces arrive in offset order.
+    pub fn got_data<B: TargetBackend>(
+        &mut self,
+        task: TaskRef,
+        offset: u32,
+        data: &[u8],
+        backend: &mut B,
+    ) {
+        let TaskRef(slot) = task;
+        if self.tasks.get(slot).is_none() {
+            // The task was aborted while its data was in flight.
+            return;
+        }
+        self.accept_write_data(slot, offset, data, backend);
+        self.progress_write(slot, backend);
+    }
+
+    /// A [`GetData`] failed (the RDMA Read did not complete): the task fails; the connection is
+    /// normally on its way down anyway (a failed RDMA operation moves the queue pair to error).
+    pub fn get_failed<B: TargetBackend>(&mut self, task: TaskRef, backend: &mut B) {
+        let TaskRef(slot) = task;
+        if self.tasks.get(slot).is_some() {
+            self.fail_task(slot, super::ffp::TRANSPORT_FAILURE, 0, backend);
+        }
+    }
+}
