@@ -127,7 +127,7 @@ pub enum CloseReason {
 pub(crate) enum DataMode {
     /// In Data-In, R2T and Data-Out PDUs (iSCSI/TCP).
     Pdus,
-    /// By RDMA Write and Read, asked for through [`TargetConn::poll_data_request`] (iSER).
+    /// By RDMA Write and Read, asked for through [`TargetConn::next_put`] and [`TargetConn::next_get`] (iSER).
     Rdma,
 }
 
@@ -187,7 +187,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// A new connection whose datamover is iSER: the login negotiates RDMAExtensions=Yes under
-    /// the iSER key policy, and SCSI data moves by RDMA (see [`Self::poll_data_request`]).
+    /// the iSER key policy, and SCSI data moves by RDMA (see [`Self::next_put`], [`Self::next_get`]).
     pub fn new_iser(config: &TargetConfig, entropy: [u8; 32], now: Instant) -> Self {
         Self::with_mode(config, DataMode::Rdma, entropy, now)
     }
