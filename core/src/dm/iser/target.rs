@@ -129,13 +129,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let mut params = ConnParams::target(0);
         params.ord = config.max_rdma_reads;
         let stage = AnyConn::Allocated(crate::conn::Conn::new(params, ()));
-        let (stage, _) = stage.step(
-            ConnEvent::Connect(crate::conn::CmFlags {
-                zbva_not_supported: peer_cm.zbva_not_supported,
-                send_inv_not_supported: peer_cm.send_inv_not_supported,
-            }),
-            now,
-        );
+        let (stage, _) = stage.step(ConnEvent::Connect(peer_cm), now);
         IserTarget {
             conn: TargetConn::new_iser(&target, entropy, now),
             stage,
