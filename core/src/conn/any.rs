@@ -404,7 +404,7 @@ mod tests {
             2 => Just(Ev::ReplyOk),
             1 => Just(Ev::ReplyReject),
             1 => Just(Ev::ReplyBadVersion),
-            1 => (0u8..3, 0u8..3).prop_map(|(min, max)| Ev::Hello { min, max }),
+            1 => (ISER_VERSION - 1..ISER_VERSION + 2, ISER_VERSION - 1..ISER_VERSION + 2).prop_map(|(min, max)| Ev::Hello { min, max }),
             2 => (0u64..700).prop_map(Ev::Advance),
             4 => Just(Ev::Begin),
             3 => any::<usize>().prop_map(Ev::End),
@@ -436,7 +436,7 @@ mod tests {
                 let deadline = slots[i].as_ref().and_then(|c| c.poll_timeout());
                 let params = slots[i].as_ref().map(|c| *c.params());
                 let outstanding = slots[i].as_ref().map_or(0, |c| c.outstanding());
-                let reply = |reject, cur| HelloReplyRepr { reject, max_ver: 1, cur_ver: cur, iser_ord: 4 };
+                let reply = |reject, cur| HelloReplyRepr { reject, max_ver: ISER_VERSION, cur_ver: cur, iser_ord: 4 };
                 let event = match e {
                     Ev::New { initiator, send_hello, max_tasks } => {
                         if slots[i].is_none() {
@@ -451,9 +451,9 @@ mod tests {
                     }
                     Ev::Connect => Some(ConnEvent::Connect(CmPrivateData { zbva_not_supported: true, send_inv_not_supported: false })),
                     Ev::Enable => Some(ConnEvent::EnableDatamover),
-                    Ev::ReplyOk => Some(ConnEvent::HelloReply(reply(false, 1))),
-                    Ev::ReplyReject => Some(ConnEvent::HelloReply(reply(true, 1))),
-                    Ev::ReplyBadVersion => Some(ConnEvent::HelloReply(reply(false, 2))),
+                    Ev::ReplyOk => Some(ConnEvent::HelloReply(reply(false, ISER_VERSION))),
+                    Ev::ReplyReject => Some(ConnEvent::HelloReply(reply(true, ISER_VERSION))),
+                    Ev::ReplyBadVersion => Some(ConnEvent::HelloReply(reply(false, ISER_VERSION + 1))),
                     Ev::Hello { min, max } => Some(ConnEvent::Hello(HelloRepr { min_ver: min, max_ver: max, iser_ird: 2 })),
                     Ev::Advance(ms) => {
                         now = now + Duration::from_millis(ms);
@@ -517,7 +517,7 @@ mod tests {
                     (Ev::Advance(_), b, out) => { prop_assert_eq!(out, StepOutcome::Done); prop_assert_eq!(after, b); }
                     (Ev::Hello { min, max }, Some(S::LoggedIn), out) if params.unwrap().role == Role::Target => {
                         let StepOutcome::SendHelloReply(r) = out else { panic!("{out:?}") };
-                        prop_assert_eq!(r.reject, !(*min <= 1 && 1 <= *max));
+                        prop_assert_eq!(r.reject, !(*min <= ISER_VERSION && ISER_VERSION <= *max));
                         prop_assert_eq!(after, Some(S::LoggedIn));
                     }
                     (Ev::Begin, Some(S::LoggedIn), StepOutcome::TaskBegun(t)) => {

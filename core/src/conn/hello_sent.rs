@@ -101,8 +101,8 @@ mod tests {
     fn ok_reply() -> HelloReplyRepr {
         HelloReplyRepr {
             reject: false,
-            max_ver: 1,
-            cur_ver: 1,
+            max_ver: ISER_VERSION,
+            cur_ver: ISER_VERSION,
             iser_ord: 4,
         }
     }
@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(
             c.hello_outcome(),
             Some(HelloOutcome {
-                version: 1,
+                version: ISER_VERSION,
                 peer_ord: 4
             })
         );

@@ -6,8 +6,7 @@
 use crate::time::Duration;
 use crate::wire::{CmPrivateData, HelloRepr};
 
-/// The iSER version defined by RFC 7145 (illumos sends MaxVer = MinVer = 1 in its Hello).
-pub const ISER_VERSION: u8 = 1;
+pub use crate::wire::ISER_VERSION;
 
 /// How long an initiator waits for the HelloReply after sending a Hello (0.5 s, as illumos'
 /// `it_ini_enable_datamover`).

@@ -9,6 +9,8 @@ mod ffp;
 mod login;
 mod rdma;
 mod task;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 pub use rdma::{GetData, PutData, TaskRef};
