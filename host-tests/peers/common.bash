@@ -11,6 +11,8 @@ INI2=iqn.2026-11.rs.iserd:initiator2
 start_iserd() {
   local work=$1; shift
   (cd "$ROOT" && cargo build --release -q -p iserd)
+  : >"$work/iserd.out"
+  : >"$work/iserd.log"
   "$TARGET_DIR/release/iserd" --listen 127.0.0.1:0 --target-name "$IQN" "$@" \
     >"$work/iserd.out" 2>"$work/iserd.log" &
   IserdPid=$!
