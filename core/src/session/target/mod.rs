@@ -264,7 +264,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Largest PDU this connection may receive, for sizing the receive buffer.
     pub fn max_rx_pdu_len(&self) -> usize {
-        pdu_overhead().saturating_add(self.config.max_recv_data_segment_length as usize)
+        pdu_overhead()
+            .saturating_add(crate::wire::frame::MAX_AHS_LEN)
+            .saturating_add(self.config.max_recv_data_segment_length as usize)
     }
 
     /// Consumes whole PDUs from the front of `bytes`; returns how many bytes were consumed. When it
