@@ -138,10 +138,7 @@ impl<'b> TcpLink<'b> {
         now: Instant,
     ) -> Result<(), LinkError<W::Error>> {
         let mut len = 0usize;
-        loop {
-            let Some(room) = self.tx.get_mut(len..) else {
-                break;
-            };
+        while let Some(room) = self.tx.get_mut(len..) {
             match engine.poll_transmit(backend, now, room) {
                 Transmit::Written(0) | Transmit::Idle => break,
                 Transmit::Written(n) => len = len.saturating_add(n).min(self.tx.len()),
