@@ -18,6 +18,7 @@ start_iserd() {
   IserdPid=$!
   for _ in $(seq 1 100); do
     ADDR=$(sed -n 's/^listening on \([0-9.:]*\).*/\1/p' "$work/iserd.out" | head -n1)
+    ADDR6=$(sed -n 's/^listening on \(\[[0-9a-f:]*\]:[0-9]*\).*/\1/p' "$work/iserd.out" | head -n1)
     [ -n "$ADDR" ] && return 0
     kill -0 "$IserdPid" 2>/dev/null || break
     sleep 0.1
