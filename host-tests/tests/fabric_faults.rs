@@ -140,7 +140,11 @@ fn test_delay_shows_the_peer_recv_before_the_send_completion() {
     for i in 0..4 {
         f.post(b, recv(i, i as u32 * 16, 16)).unwrap();
     }
-    f.inject(Fault::Delay { endpoint: a, ops: 1 }).unwrap();
+    f.inject(Fault::Delay {
+        endpoint: a,
+        ops: 1,
+    })
+    .unwrap();
     f.post(a, send(10, 0, 4)).unwrap();
     // Not delayed itself, but must stay behind the held completion (send-queue order).
     f.post(a, send(11, 0, 4)).unwrap();
@@ -168,7 +172,11 @@ fn test_release_cancels_the_rest_of_a_delay() {
     let (mut f, a, b) = Fabric::pair(config());
     f.post(b, recv(1, 0, 16)).unwrap();
     f.post(b, recv(2, 0, 16)).unwrap();
-    f.inject(Fault::Delay { endpoint: a, ops: 5 }).unwrap();
+    f.inject(Fault::Delay {
+        endpoint: a,
+        ops: 5,
+    })
+    .unwrap();
     f.post(a, send(3, 0, 1)).unwrap();
     assert_eq!(f.release_all(), 1);
     f.post(a, send(4, 0, 1)).unwrap();
@@ -183,7 +191,11 @@ fn test_held_completions_survive_a_broken_connection() {
     let (mut f, a, b) = Fabric::pair(config());
     f.post(b, recv(1, 0, 16)).unwrap();
     f.post(a, recv(2, 0, 16)).unwrap();
-    f.inject(Fault::Delay { endpoint: a, ops: 1 }).unwrap();
+    f.inject(Fault::Delay {
+        endpoint: a,
+        ops: 1,
+    })
+    .unwrap();
     f.post(a, send(3, 0, 1)).unwrap();
     // Receiver not ready: the failure queues behind the held success.
     f.post(a, send(4, 0, 1)).unwrap();
@@ -271,4 +283,21 @@ fn test_inject_on_a_foreign_endpoint() {
     ] {
         assert_eq!(f.inject(fault), Err(FabricError::NoSuchEndpoint));
     }
+}
+
+#[test]
+fn test_fail_next_with_flushed_still_breaks_the_pair() {
+    let (mut f, a, b) = Fabric::pair(config());
+    f.post(b, recv(1, 0, 8)).unwrap();
+    f.inject(Fault::FailNext {
+        endpoint: a,
+        kind: WcStatus::Flushed,
+    })
+    .unwrap();
+    f.post(a, send(2, 0, 8)).unwrap();
+    assert_eq!(
+        f.drain(a),
+        [done(2, WcStatus::Flushed), DmEvent::Disconnected]
+    );
+    assert_eq!(f.drain(b), [flushed_recv(1), DmEvent::Disconnected]);
 }

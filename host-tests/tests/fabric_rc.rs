@@ -2,6 +2,9 @@
 //! Send with Invalidate, RDMA Read/Write bounds and permissions, STag lifetime, flush on
 //! disconnect (the RC behaviour RFC 7145 §5 relies on).
 
+// Test harness helpers outside `#[test]` functions: failing loudly is their job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use host_tests::fabric::{
     Access, EndpointId, Fabric, FabricConfig, FabricError, QpState, Stag, ADDR_STRIDE, BASE_ADDR,
 };
@@ -52,7 +55,13 @@ fn fill(f: &mut Fabric, ep: EndpointId, offset: usize, data: &[u8]) {
 }
 
 /// Both QPs are in the error state and the connection is reported gone exactly once each.
-fn assert_broken(f: &mut Fabric, a: EndpointId, b: EndpointId, a_events: &[DmEvent], b_events: &[DmEvent]) {
+fn assert_broken(
+    f: &mut Fabric,
+    a: EndpointId,
+    b: EndpointId,
+    a_events: &[DmEvent],
+    b_events: &[DmEvent],
+) {
     assert_eq!(f.drain(a), a_events);
     assert_eq!(f.drain(b), b_events);
     for ep in [a, b] {
@@ -121,9 +130,26 @@ fn test_send_both_directions_and_zero_length() {
     f.post(b, recv(2, 0, 0)).unwrap();
     f.post(a, send(3, 8, 0)).unwrap();
     // `a` sent into `b`'s zero-length receive, which fits.
-    assert_eq!(f.drain(b), [DmEvent::Recv { id: WrId(2), len: 0, invalidated: None }]);
+    assert_eq!(
+        f.drain(b),
+        [DmEvent::Recv {
+            id: WrId(2),
+            len: 0,
+            invalidated: None
+        }]
+    );
     f.post(b, send(4, 0, 8)).unwrap();
-    assert_eq!(f.drain(a), [done(3, WcStatus::Success), DmEvent::Recv { id: WrId(1), len: 8, invalidated: None }]);
+    assert_eq!(
+        f.drain(a),
+        [
+            done(3, WcStatus::Success),
+            DmEvent::Recv {
+                id: WrId(1),
+                len: 8,
+                invalidated: None
+            }
+        ]
+    );
     assert_eq!(f.drain(b), [done(4, WcStatus::Success)]);
 }
 
@@ -269,8 +295,10 @@ fn test_rdma_write_and_read_absolute() {
     assert_eq!(w.addr, BASE_ADDR + ADDR_STRIDE + 1000);
     fill(&mut f, a, 0, b"scsi read data");
     fill(&mut f, b, 2050, b"scsi write data");
-    f.post(a, rdma_write(1, buf(0, 14), Stag(w.stag), w.addr + 86)).unwrap();
-    f.post(a, rdma_read(2, buf(100, 15), Stag(r.stag), r.addr + 50)).unwrap();
+    f.post(a, rdma_write(1, buf(0, 14), Stag(w.stag), w.addr + 86))
+        .unwrap();
+    f.post(a, rdma_read(2, buf(100, 15), Stag(r.stag), r.addr + 50))
+        .unwrap();
     assert_eq!(
         f.drain(a),
         [done(1, WcStatus::Success), done(2, WcStatus::Success)]
@@ -280,7 +308,12 @@ fn test_rdma_write_and_read_absolute() {
     assert_eq!(&f.region(a)[100..115], b"scsi write data");
     let c = f.counters(a);
     assert_eq!(
-        (c.rdma_writes, c.rdma_write_bytes, c.rdma_reads, c.rdma_read_bytes),
+        (
+            c.rdma_writes,
+            c.rdma_write_bytes,
+            c.rdma_reads,
+            c.rdma_read_bytes
+        ),
         (1, 14, 1, 15)
     );
     assert_eq!(c.bytes_moved(), 29);
@@ -296,11 +329,15 @@ fn test_rdma_zero_based() {
     let w = f.register_remote(b, 1000, 100, Access::READ_WRITE).unwrap();
     assert_eq!(w.addr, 0);
     fill(&mut f, a, 0, b"abc");
-    f.post(a, rdma_write(1, buf(0, 3), Stag(w.stag), 97)).unwrap();
+    f.post(a, rdma_write(1, buf(0, 3), Stag(w.stag), 97))
+        .unwrap();
     assert_eq!(&f.region(b)[1097..1100], b"abc");
     // The absolute address is now outside the registration.
-    f.post(a, rdma_write(2, buf(0, 3), Stag(w.stag), BASE_ADDR + ADDR_STRIDE + 1000))
-        .unwrap();
+    f.post(
+        a,
+        rdma_write(2, buf(0, 3), Stag(w.stag), BASE_ADDR + ADDR_STRIDE + 1000),
+    )
+    .unwrap();
     assert_eq!(
         f.drain(a),
         [
@@ -318,18 +355,72 @@ fn test_rdma_violations() {
     // (description, local buffer, which STag, address, write?)
     let cases: &[(&str, BufRef, usize, u64, bool)] = &[
         ("write one byte before", buf(0, 4), 0, b_base + 999, true),
-        ("write one byte past the end", buf(0, 4), 0, b_base + 1097, true),
-        ("write longer than the registration", buf(0, 101), 0, b_base + 1000, true),
-        ("write at an address wrapping u64", buf(0, 4), 0, u64::MAX - 1, true),
-        ("read a write-only registration", buf(0, 4), 0, b_base + 1000, false),
-        ("write a read-only registration", buf(0, 4), 1, b_base + 2000, true),
+        (
+            "write one byte past the end",
+            buf(0, 4),
+            0,
+            b_base + 1097,
+            true,
+        ),
+        (
+            "write longer than the registration",
+            buf(0, 101),
+            0,
+            b_base + 1000,
+            true,
+        ),
+        (
+            "write at an address wrapping u64",
+            buf(0, 4),
+            0,
+            u64::MAX - 1,
+            true,
+        ),
+        (
+            "read a write-only registration",
+            buf(0, 4),
+            0,
+            b_base + 1000,
+            false,
+        ),
+        (
+            "write a read-only registration",
+            buf(0, 4),
+            1,
+            b_base + 2000,
+            true,
+        ),
         ("read past the end", buf(0, 2), 1, b_base + 2099, false),
-        ("zero-length read past the end", buf(0, 0), 1, b_base + 2101, false),
+        (
+            "zero-length read past the end",
+            buf(0, 0),
+            1,
+            b_base + 2101,
+            false,
+        ),
         ("write with no access", buf(0, 1), 2, b_base + 3000, true),
         ("read with no access", buf(0, 1), 2, b_base + 3000, false),
-        ("write with an invalidated STag", buf(0, 1), 3, b_base + 1000, true),
-        ("write with a never issued STag", buf(0, 1), 4, b_base + 1000, true),
-        ("write with the requester's own STag", buf(0, 1), 5, BASE_ADDR, true),
+        (
+            "write with an invalidated STag",
+            buf(0, 1),
+            3,
+            b_base + 1000,
+            true,
+        ),
+        (
+            "write with a never issued STag",
+            buf(0, 1),
+            4,
+            b_base + 1000,
+            true,
+        ),
+        (
+            "write with the requester's own STag",
+            buf(0, 1),
+            5,
+            BASE_ADDR,
+            true,
+        ),
     ];
     for &(what, local, which, addr, write) in cases {
         let (mut f, a, b) = small();

@@ -381,18 +381,19 @@ impl Fabric {
             _ => return Err(FabricError::Unsupported),
         };
         let is_recv = matches!(op, DmOp::PostRecv { .. });
+        // (status, whether the connection breaks now)
         let fail = if e.state == QpState::Error {
-            Some(WcStatus::Flushed)
+            Some((WcStatus::Flushed, false))
         } else {
-            e.fail_next.take()
+            e.fail_next.take().map(|status| (status, true))
         };
-        if let Some(status) = fail {
+        if let Some((status, breaks)) = fail {
             if is_recv {
                 e.complete_recv_error(id, status);
             } else {
                 e.complete_sq(id, status);
             }
-            if status != WcStatus::Flushed {
+            if breaks {
                 self.break_pair(ep.0);
             }
             return Ok(());
