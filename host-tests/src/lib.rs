@@ -1,1 +1,3 @@
 //! Shared helpers for the host test suites.
+
+pub mod fabric;
