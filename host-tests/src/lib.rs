@@ -1,3 +1,4 @@
 //! Shared helpers for the host test suites.
 
 pub mod fabric;
+pub mod ram_target;
