@@ -397,11 +397,10 @@ fn iser_write_by_rdma_read_and_read_by_rdma_write_round_trip() {
     assert_eq!(c.rdma_write_bytes, written);
     assert_eq!(c.rdma_read_bytes, written - 512 - 8192);
     s.logout();
-    assert!(matches!(
-        s.target
-            .poll_op(s.fabric.region_mut(s.tgt), &mut s.backend, s.now),
-        None
-    ));
+    assert!(s
+        .target
+        .poll_op(s.fabric.region_mut(s.tgt), &mut s.backend, s.now)
+        .is_none());
     assert_eq!(s.backend.sessions_ended, 1);
 }
 
