@@ -407,7 +407,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     fn poll_put<B: TargetBackend>(&mut self, region: &mut [u8], backend: &mut B) -> Option<DmOp> {
-        if !self.data_buffers_left() {
+        if !self.conn.may_put() || !self.data_buffers_left() {
             return None;
         }
         let (id, buf) = self.alloc(Usage::Write)?;
@@ -473,6 +473,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
+        if !self.conn.may_transmit() {
+            return None;
+        }
         let (id, buf) = self.alloc(Usage::Send)?;
         let start = buf.offset as usize;
         let pdu_start = start.saturating_add(ISER_HEADER_LEN);
