@@ -17,7 +17,12 @@ use crate::wire::{
 };
 
 impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
-    pub(super) fn handle_pdu<S: InitiatorSink>(&mut self, pdu: &Pdu<'_>, now: Instant, sink: &mut S) {
+    pub(super) fn handle_pdu<S: InitiatorSink>(
+        &mut self,
+        pdu: &Pdu<'_>,
+        now: Instant,
+        sink: &mut S,
+    ) {
         let _ = now;
         let repr = match PduRepr::parse(pdu.bhs) {
             Ok(r) => r,
@@ -219,9 +224,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
         let Some(task) = self.tasks.get_mut(slot) else {
             return;
         };
-        let end = r
-            .buffer_offset
-            .checked_add(r.desired_data_transfer_length);
+        let end = r.buffer_offset.checked_add(r.desired_data_transfer_length);
         let valid = task.cmd_sn.is_some()
             && r.desired_data_transfer_length > 0
             && r.ttt != RESERVED_TAG

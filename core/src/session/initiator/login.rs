@@ -3,8 +3,8 @@
 //! continued responses (C bit), transit to the full feature phase, every failure reported as a
 //! [`LoginError`]. Also SendTargets in a discovery session (§4.3, Appendix C).
 
-use super::{Discovery, InitiatorConn, Stage};
 use super::event::{AuthFailure, InitiatorEvent, InitiatorSink, LoginError};
+use super::{Discovery, InitiatorConn, Stage};
 use crate::negotiate::value::parse_number;
 use crate::negotiate::{
     AuthMethod, Digest, LocalConfig, LoginStage, Negotiator, Role, SessionType, TcpPolicy,
@@ -434,7 +434,8 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
                                     .map_err(|_| auth_fail(AuthFailure::TargetNotAuthenticated))
                             })?;
                         let mut want = [0u8; MAX_DIGEST_LEN];
-                        let want_len = algorithm.response(our_id, m.secret, &our_challenge, &mut want);
+                        let want_len =
+                            algorithm.response(our_id, m.secret, &our_challenge, &mut want);
                         let ok = name == m.name
                             && chap::constant_time_eq(
                                 got.get(..got_len).unwrap_or_default(),

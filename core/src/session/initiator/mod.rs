@@ -128,8 +128,13 @@ enum Logout {
 enum Discovery {
     Idle,
     /// A Text Request is due: the first (`ttt` reserved) or a continuation.
-    Queued { itt: u32, ttt: u32 },
-    Sent { itt: u32 },
+    Queued {
+        itt: u32,
+        ttt: u32,
+    },
+    Sent {
+        itt: u32,
+    },
     Done,
 }
 
@@ -189,12 +194,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         config.max_outstanding_r2t = config.max_outstanding_r2t.clamp(1, MAX_R2T as u16);
         // ISID type 10b "random" (§11.12.5): A reserved, B and C random, D a qualifier.
         let isid = [
-            0x80,
-            entropy[0],
-            entropy[1],
-            entropy[2],
-            entropy[3],
-            entropy[4],
+            0x80, entropy[0], entropy[1], entropy[2], entropy[3], entropy[4],
         ];
         let cmd_sn = u32::from_be_bytes([entropy[5], entropy[6], entropy[7], entropy[8]]);
         let first_itt = u32::from_be_bytes([entropy[9], entropy[10], entropy[11], entropy[12]]);
@@ -246,9 +246,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
 
     /// Whether SCSI commands may be submitted.
     pub fn is_full_feature(&self) -> bool {
-        self.stage == Stage::FullFeature
-            && self.logout == Logout::None
-            && !self.is_discovery()
+        self.stage == Stage::FullFeature && self.logout == Logout::None && !self.is_discovery()
     }
 
     /// Whether this is a discovery session.
@@ -296,7 +294,9 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
             .max_send_data_segment_length(Role::Initiator)
             .max(8192) as usize;
         crate::session::target::pdu_overhead()
-            .saturating_add(crate::wire::ahs::extended_cdb_ahs_len(crate::wire::ahs::MAX_CDB_LEN))
+            .saturating_add(crate::wire::ahs::extended_cdb_ahs_len(
+                crate::wire::ahs::MAX_CDB_LEN,
+            ))
             .saturating_add(seg)
     }
 
@@ -345,10 +345,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
             },
             None => return Err(SubmitError::NoSuchTask),
         };
-        let itt = self
-            .tasks
-            .itt_of(task.0)
-            .ok_or(SubmitError::NoSuchTask)?;
+        let itt = self.tasks.itt_of(task.0).ok_or(SubmitError::NoSuchTask)?;
         self.queue_tmf(Tmf {
             function: TaskMgmtFunction::ABORT_TASK,
             lun,

@@ -83,7 +83,13 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             exp_stat_sn: self.exp_stat_sn,
         };
         Some(
-            match emitted(emit_pdu(&PduRepr::NopOut(repr), &[], &[], self.digests, buf)) {
+            match emitted(emit_pdu(
+                &PduRepr::NopOut(repr),
+                &[],
+                &[],
+                self.digests,
+                buf,
+            )) {
                 Ok(n) => {
                     if let Some(s) = self.nop_replies.get_mut(at) {
                         *s = None;
@@ -108,7 +114,13 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             exp_stat_sn: self.exp_stat_sn,
         };
         Some(
-            match emitted(emit_pdu(&PduRepr::NopOut(repr), &[], &[], self.digests, buf)) {
+            match emitted(emit_pdu(
+                &PduRepr::NopOut(repr),
+                &[],
+                &[],
+                self.digests,
+                buf,
+            )) {
                 Ok(n) => {
                     self.ping = Ping::Sent { itt, deadline };
                     Transmit::Written(n)
@@ -264,7 +276,8 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
         let start = data_offset(ahs_len, self.digests);
         let imm = immediate as usize;
         let Some(dst) = buf.get_mut(start..start.saturating_add(imm)) else {
-            let needed = crate::wire::frame::padded_len(start.saturating_add(imm)).saturating_add(8);
+            let needed =
+                crate::wire::frame::padded_len(start.saturating_add(imm)).saturating_add(8);
             return Transmit::NeedSpace(needed);
         };
         if imm > 0 {
@@ -327,11 +340,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             .max_send_data_segment_length(Role::Initiator)
             .max(512) as usize;
         let start = data_offset(0, self.digests);
-        let room = buf
-            .len()
-            .saturating_sub(start)
-            .saturating_sub(3 + 4)
-            & !3;
+        let room = buf.len().saturating_sub(start).saturating_sub(3 + 4) & !3;
         let want = (end.saturating_sub(next) as usize).min(max_seg);
         if want > room && room < MIN_SEGMENT {
             return Transmit::NeedSpace(

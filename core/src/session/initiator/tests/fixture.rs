@@ -287,8 +287,10 @@ pub struct Pair<const T: usize> {
     pub chunk: usize,
     /// Transmit buffer size.
     pub tx_buf: usize,
-    /// Whether the target has seen a command outside its CmdSN window (never allowed).
+    /// PDUs the initiator sent.
     pub pdus_to_target: usize,
+    ibuf: Vec<u8>,
+    tbuf: Vec<u8>,
 }
 
 pub fn entropy(seed: u8) -> [u8; 32] {
@@ -323,6 +325,8 @@ impl<const T: usize> Pair<T> {
             chunk: 0,
             tx_buf: 1 << 20,
             pdus_to_target: 0,
+            ibuf: Vec::new(),
+            tbuf: Vec::new(),
         }
     }
 
@@ -331,7 +335,8 @@ impl<const T: usize> Pair<T> {
         for _ in 0..1_000_000 {
             let mut progress = false;
             // Initiator → target.
-            let mut buf = vec![0u8; self.tx_buf];
+            let mut buf = core::mem::take(&mut self.ibuf);
+            buf.resize(self.tx_buf, 0);
             loop {
                 match self.ini.poll_transmit(self.now, &mut buf, &mut self.host) {
                     Transmit::Written(n) => {
@@ -346,6 +351,7 @@ impl<const T: usize> Pair<T> {
                     Transmit::Idle => break,
                 }
             }
+            self.ibuf = buf;
             if !self.to_tgt.is_empty() {
                 let end = self.cut(self.to_tgt.len());
                 let used = self
@@ -355,9 +361,13 @@ impl<const T: usize> Pair<T> {
                 progress |= used > 0 || end < self.to_tgt.len() + used;
             }
             // Target → initiator.
-            let mut tbuf = vec![0u8; 1 << 20];
+            let mut tbuf = core::mem::take(&mut self.tbuf);
+            tbuf.resize(1 << 20, 0);
             loop {
-                match self.tgt.poll_transmit(&mut self.backend, self.now, &mut tbuf) {
+                match self
+                    .tgt
+                    .poll_transmit(&mut self.backend, self.now, &mut tbuf)
+                {
                     Transmit::Written(n) => {
                         self.to_ini.extend_from_slice(&tbuf[..n]);
                         progress = true;
@@ -366,6 +376,7 @@ impl<const T: usize> Pair<T> {
                     Transmit::Idle => break,
                 }
             }
+            self.tbuf = tbuf;
             if !self.to_ini.is_empty() {
                 let end = self.cut(self.to_ini.len());
                 let used = self
@@ -404,7 +415,12 @@ impl<const T: usize> Pair<T> {
     /// Logs in and checks both sides agree.
     pub fn login(&mut self) {
         self.drive();
-        assert_eq!(self.host.events.first(), Some(&Ev::LoggedIn(1)), "{:?}", self.host.events);
+        assert_eq!(
+            self.host.events.first(),
+            Some(&Ev::LoggedIn(1)),
+            "{:?}",
+            self.host.events
+        );
         self.host.events.clear();
         assert!(self.ini.is_full_feature());
         assert!(self.tgt.is_full_feature());
@@ -426,7 +442,11 @@ impl<const T: usize> Pair<T> {
     }
 
     /// Runs one command to completion.
-    pub fn run(&mut self, req: &ScsiRequest<'_>, write: Option<Vec<u8>>) -> (Result<Status, TaskError>, Vec<u8>) {
+    pub fn run(
+        &mut self,
+        req: &ScsiRequest<'_>,
+        write: Option<Vec<u8>>,
+    ) -> (Result<Status, TaskError>, Vec<u8>) {
         let h = self.submit(req, write);
         self.drive();
         let r = self.host.take_done(h).expect("command did not complete");

@@ -41,7 +41,11 @@ fn test_login_digests_when_both_allow() {
     assert_eq!(p.ini.negotiated().header_digest, Digest::Crc32c);
     assert_eq!(p.ini.negotiated().data_digest, Digest::Crc32c);
     let (r, _) = p.run(
-        &crate::session::initiator::ScsiRequest::read(crate::wire::Lun(0), &rw16(false, 0, 8), 4096),
+        &crate::session::initiator::ScsiRequest::read(
+            crate::wire::Lun(0),
+            &rw16(false, 0, 8),
+            4096,
+        ),
         None,
     );
     assert!(r.is_ok());
@@ -153,7 +157,9 @@ fn test_login_unknown_target() {
     p.drive();
     assert_eq!(
         p.host.events,
-        [Ev::LoginFailed(LoginError::Refused(LoginStatus::TARGET_NOT_FOUND))]
+        [Ev::LoginFailed(LoginError::Refused(
+            LoginStatus::TARGET_NOT_FOUND
+        ))]
     );
 }
 
