@@ -173,12 +173,14 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 }
             }
             Start::DataOut { task, len } => {
+                // §13.10 / §13.14: the initiator sends the first burst of the Expected Data
+                // Transfer Length unsolicited, even when the command moves less (`len`); the
+                // surplus is accepted and discarded, not rejected.
                 let unsolicited = if self.params.initial_r2t {
                     immediate_data.len() as u32
                 } else {
                     self.params.first_burst_length.min(edtl)
-                }
-                .min(len);
+                };
                 let t = Task {
                     itt: cmd.itt,
                     lun: cmd.lun,
