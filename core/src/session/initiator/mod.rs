@@ -568,7 +568,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
     /// Reports and drops every task; open task management requests are dropped (the `Closed`
     /// or `LoggedOut` event that follows ends them).
     fn end_all_tasks<S: InitiatorSink>(&mut self, error: TaskError, sink: &mut S) {
-        while let Some(slot) = self.tasks.next_where(0, |_| true) {
+        while let Some((slot, _)) = self.tasks.next_where(0, |_| true) {
             let _ = self.tasks.remove(slot);
             sink.event(InitiatorEvent::TaskDone {
                 task: TaskHandle(slot),
