@@ -56,6 +56,7 @@ impl Setup {
             buf_size: 128 * 1024 + 1024,
             recv_depth: 8,
             max_rdma_reads: 4,
+            send_window: 4,
         };
         let target = Target::new(&TargetConfig::default(), config, cm, [3; 32], Instant(0));
         let mut fabric = Fabric::new(FabricConfig::default());

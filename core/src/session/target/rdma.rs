@@ -99,7 +99,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             return None;
         }
         let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
-            t.phase == Phase::Write && t.response.is_none() && t.solicited_to < t.len
+            // Unsolicited Data-Out (its own stream of Sends) must be in before RDMA Reads fetch
+            // what follows it: data is taken in offset order.
+            t.phase == Phase::Write
+                && t.response.is_none()
+                && t.solicited_to < t.len
+                && t.done >= t.unsolicited
         }) else {
             self.hints.get = false;
             return None;
