@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use host_tests::fabric::{Access, EndpointId, Fabric, FabricConfig, Fault, Stag};
 use host_tests::ram_target::{RamTarget, TARGET_NAME};
-use iser_core::dm::iser::{IserConfig, IserInitiator, IserTarget, Registrar};
-use iser_core::dm::{BufRef, RemoteBuf, WcStatus};
+use iser_core::dm::iser::{IserConfig, IserInitiator, IserSubmitError, IserTarget, Registrar};
+use iser_core::dm::{BufRef, DmOp, RemoteBuf, WcStatus};
 use iser_core::session::initiator::{
     InitiatorConfig, InitiatorEvent, InitiatorSink, ScsiRequest, TaskHandle,
 };
@@ -96,10 +96,38 @@ struct World {
     events: Events,
     now: Instant,
     data_at: u32,
+    /// Lose the initiator's iSER Hello on the way (a target that ignores it).
+    drop_hello: bool,
 }
 
 impl World {
     fn new(cm: CmPrivateData) -> World {
+        Self::with_hello(cm, false)
+    }
+
+    fn with_hello(cm: CmPrivateData, hello: bool) -> World {
+        Self::build(cm, hello, false)
+    }
+
+    fn submit_err(&mut self) -> IserSubmitError {
+        let c = cdb16(0x88, 0, 1);
+        let mut reg = Registering {
+            fabric: &mut self.fabric,
+            ep: self.ini_ep,
+        };
+        self.ini
+            .submit(
+                &ScsiRequest::read(Lun(0), &c, 512),
+                BufRef {
+                    offset: self.data_at,
+                    len: 512,
+                },
+                &mut reg,
+            )
+            .unwrap_err()
+    }
+
+    fn build(cm: CmPrivateData, hello: bool, drop_hello: bool) -> World {
         let iser = IserConfig {
             buf_size: 64 * 1024,
             recv_depth: 8,
@@ -108,7 +136,8 @@ impl World {
         };
         let mut config = InitiatorConfig::new("iqn.2026-11.rs.iser:initiator", Some(TARGET_NAME));
         config.max_recv_data_segment_length = 32 * 1024;
-        let ini = IserInitiator::new(&config, iser, [9; 32], Instant(0));
+        let mut ini = IserInitiator::new(&config, iser, [9; 32], Instant(0)).with_hello(hello);
+        ini.connected(cm, Instant(0));
         let tgt = IserTarget::new(&TargetConfig::default(), iser, cm, [5; 32], Instant(0));
         let data_at = ini.control_region_len() as u32;
         let mut fabric = Fabric::new(FabricConfig::default());
@@ -124,6 +153,7 @@ impl World {
             events: Events::default(),
             now: Instant(0),
             data_at,
+            drop_hello,
         };
         w.pump();
         assert!(w.events.logged_in, "login completes");
@@ -148,8 +178,14 @@ impl World {
                 .ini
                 .poll_op(self.fabric.region_mut(self.ini_ep), self.now)
             {
-                let _ = self.fabric.post(self.ini_ep, op);
                 progress = true;
+                if let DmOp::Send { buf, .. } = op {
+                    let first = self.fabric.region(self.ini_ep)[buf.offset as usize];
+                    if self.drop_hello && first >> 4 == 0x2 {
+                        continue;
+                    }
+                }
+                let _ = self.fabric.post(self.ini_ep, op);
             }
             while let Some(ev) = self.fabric.poll(self.tgt_ep) {
                 self.tgt.handle_event(
@@ -332,6 +368,43 @@ fn iser_dropped_connection_fails_tasks_and_returns_buffers() {
     assert!(w.tgt.is_closed() && w.ini.is_closed());
     assert_eq!(w.backend.sessions_ended, 1);
     let _ = WcStatus::Success;
+}
+
+#[test]
+fn iser_hello_exchange_before_commands() {
+    let mut w = World::with_hello(CmPrivateData::LINUX_INITIATOR, true);
+    assert_eq!(
+        w.ini.stage(),
+        Some(iser_core::conn::StageKind::LoggedIn),
+        "HelloReply accepted"
+    );
+    assert_eq!(w.ini.hello_error(), None);
+    clear_ua(&mut w);
+    write_read(&mut w, 9, 8192, 1);
+}
+
+#[test]
+fn iser_hello_timeout_fails_the_connection() {
+    // A target that ignores the Hello (as tgt does): the Hello is never delivered.
+    let mut w = World::build(CmPrivateData::LINUX_INITIATOR, true, true);
+    assert_eq!(w.ini.stage(), Some(iser_core::conn::StageKind::HelloSent));
+    assert!(matches!(w.submit_err(), IserSubmitError::HelloPending));
+    let deadline = w.ini.poll_timeout().expect("a Hello deadline");
+    assert_eq!(
+        deadline,
+        Instant(500_000),
+        "500 ms after the login completed at t=0"
+    );
+    let mut deferred = Deferred::default();
+    w.ini.handle_timeout(deadline, &mut deferred, &mut w.events);
+    assert_eq!(
+        w.ini.hello_error(),
+        Some(iser_core::conn::HelloError::HelloTimeout)
+    );
+    assert!(matches!(
+        w.ini.poll_op(w.fabric.region_mut(w.ini_ep), deadline),
+        None | Some(iser_core::dm::DmOp::Disconnect)
+    ));
 }
 
 proptest! {

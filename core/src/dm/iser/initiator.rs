@@ -7,6 +7,7 @@
 //! The adapter's registered region holds the engine's control buffers first
 //! ([`IserInitiator::control_region_len`] bytes), then the caller's data buffers.
 
+use crate::conn::{AnyConn, ConnEvent, ConnParams, HelloError, StageKind, StepOutcome};
 use crate::dm::iser::IserConfig;
 use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
 use crate::pool::{BufHandle, RegionPool};
@@ -16,7 +17,10 @@ use crate::session::initiator::{
 };
 use crate::session::target::Transmit;
 use crate::time::Instant;
-use crate::wire::{IserHeader, IserHeaderRepr, IserMessage, IserOpcode, Opcode, ISER_HEADER_LEN};
+use crate::wire::{
+    CmPrivateData, HelloRepr, IserHeader, IserHeaderRepr, IserMessage, IserOpcode, Opcode,
+    ISER_HEADER_LEN,
+};
 
 /// Registers the initiator's memory for remote access by the target (verbs: a memory region or
 /// fast registration; tests: the in-memory fabric).
@@ -41,6 +45,8 @@ pub enum IserSubmitError {
     Registration,
     /// No room to track another command.
     TooManyTasks,
+    /// The iSER Hello exchange has not finished (commands wait for the HelloReply).
+    HelloPending,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +83,10 @@ pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
     sends_in_flight: u16,
     failed: bool,
     disconnect_sent: bool,
+    /// The connection's iSER stage (Connected → [HelloSent] → LoggedIn → Closing).
+    stage: Option<AnyConn<()>>,
+    hello_to_send: Option<HelloRepr>,
+    hello_error: Option<HelloError>,
 }
 
 /// Immediate and unsolicited write data comes from the caller's data buffers in the region.
@@ -165,6 +175,91 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             sends_in_flight: 0,
             failed: false,
             disconnect_sent: false,
+            stage: Some(AnyConn::Allocated(crate::conn::Conn::new(
+                ConnParams::initiator(0),
+                (),
+            ))),
+            hello_to_send: None,
+            hello_error: None,
+        }
+    }
+
+    /// Sends an iSER Hello after login and waits up to 500 ms for the HelloReply before any
+    /// command (RFC 7145 §9.3; illumos `it_ini_enable_datamover`). Real targets do not need it;
+    /// iWARP peers may.
+    pub fn with_hello(mut self, enabled: bool) -> Self {
+        let mut params = ConnParams::initiator(0);
+        params.send_hello = enabled;
+        params.ird = self.config.max_rdma_reads;
+        self.stage = Some(AnyConn::Allocated(crate::conn::Conn::new(params, ())));
+        self
+    }
+
+    /// Why the Hello exchange failed, if it did.
+    pub fn hello_error(&self) -> Option<HelloError> {
+        self.hello_error
+    }
+
+    /// The connection's iSER stage.
+    pub fn stage(&self) -> Option<StageKind> {
+        self.stage.as_ref().map(|s| s.stage())
+    }
+
+    /// The channel is up; `peer_cm` is the target's CM private data.
+    pub fn connected(&mut self, peer_cm: CmPrivateData, now: Instant) {
+        self.step(ConnEvent::Connect(peer_cm), now);
+    }
+
+    /// When [`Self::handle_timeout`] wants to run (the Hello deadline, the session's timers).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let hello = self.stage.as_ref().and_then(|s| s.poll_timeout());
+        match (hello, self.conn.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs timers due at `now`.
+    pub fn handle_timeout<S: InitiatorSink, R: Registrar>(
+        &mut self,
+        now: Instant,
+        registrar: &mut R,
+        sink: &mut S,
+    ) {
+        self.step(ConnEvent::Timeout, now);
+        if self.hello_error.is_some() && !self.failed {
+            self.fail(registrar, sink);
+            return;
+        }
+        let mut wrapped = ReleasingSink {
+            sink,
+            registrar,
+            bufs: &mut self.data,
+            invalidated: None,
+        };
+        self.conn.handle_timeout(now, &mut wrapped);
+    }
+
+    fn step(&mut self, event: ConnEvent, now: Instant) {
+        let Some(stage) = self.stage.take() else {
+            return;
+        };
+        let (next, outcome) = stage.step(event, now);
+        self.stage = next;
+        match outcome {
+            StepOutcome::SendHello(h) => self.hello_to_send = Some(h),
+            StepOutcome::HelloFailed(e) => self.hello_error = Some(e),
+            _ => {}
+        }
+    }
+
+    /// Moves the stage on once the login completes: straight to LoggedIn, or HelloSent.
+    fn track_login(&mut self, now: Instant) {
+        if self.conn.is_full_feature() && self.stage() == Some(StageKind::Allocated) {
+            self.step(ConnEvent::Connect(CmPrivateData::default()), now);
+        }
+        if self.conn.is_full_feature() && self.stage() == Some(StageKind::Connected) {
+            self.step(ConnEvent::EnableDatamover, now);
         }
     }
 
@@ -201,6 +296,9 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         data: BufRef,
         registrar: &mut R,
     ) -> Result<TaskHandle, IserSubmitError> {
+        if self.stage() == Some(StageKind::HelloSent) {
+            return Err(IserSubmitError::HelloPending);
+        }
         let len = req.read_len.max(req.write_len);
         if len > 0 && ((data.offset as usize) < self.control_region_len() || data.len < len) {
             return Err(IserSubmitError::BadBuffer);
@@ -346,8 +444,12 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     self.failed = true;
                 }
             }
-            // HelloReply only answers a Hello, which this engine does not send (real targets
-            // ignore it; RFC 7145 §9.3 makes it optional in practice).
+            Ok(IserMessage::HelloReply(reply)) => {
+                self.step(ConnEvent::HelloReply(reply), now);
+                if self.hello_error.is_some() {
+                    self.fail(registrar, sink);
+                }
+            }
             _ => self.failed = true,
         }
     }
@@ -366,6 +468,31 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                 self.recv_posted = self.recv_posted.saturating_add(1);
                 return Some(DmOp::PostRecv { id, buf });
             }
+        }
+        self.track_login(now);
+        if let Some(hello) = self.hello_to_send {
+            if self.sends_in_flight < self.config.send_window {
+                let (id, buf) = self.alloc(Usage::Send)?;
+                let n = region
+                    .get_mut(buf.offset as usize..)
+                    .and_then(|dst| hello.emit(dst).ok());
+                let Some(n) = n else {
+                    self.release(id);
+                    self.failed = true;
+                    return None;
+                };
+                self.hello_to_send = None;
+                self.sends_in_flight = self.sends_in_flight.saturating_add(1);
+                return Some(DmOp::Send {
+                    id,
+                    buf: BufRef {
+                        offset: buf.offset,
+                        len: n as u32,
+                    },
+                    invalidate: None,
+                });
+            }
+            return None;
         }
         self.poll_control(region, now)
     }
