@@ -128,41 +128,43 @@ pub fn run(url: &TargetUrl, spec: &Spec, opts: &Options) -> Result<Report, Error
         let opts = opts.clone();
         let spec = *spec;
         let barrier = barrier.clone();
-        handles.push(std::thread::spawn(move || -> Result<(BenchJob, f64), Error> {
-            let opened = open_lun(&url, &opts);
-            // Everyone waits for everyone, logged in or not, so a failure cannot hang the rest.
-            barrier.wait();
-            let (mut s, lun, blocks, block_len) = opened?;
-            s.host.discard_reads = true;
-            let blocks_per_io = (spec.bs / u64::from(block_len)).max(1) as u32;
-            let usable = if spec.size == 0 {
-                blocks
-            } else {
-                (spec.size / u64::from(block_len)).min(blocks)
-            };
-            let slots = usable / u64::from(blocks_per_io);
-            if slots == 0 {
-                return Err(Error::Other("the LUN is smaller than one I/O".into()));
-            }
-            let start = Instant::now();
-            let mut job = BenchJob {
-                rw: spec.rw,
-                rng: Rng::new(spec.seed ^ (i as u64).wrapping_mul(0x9e37_79b9)),
-                blocks_per_io,
-                slots,
-                cursor: slots * i as u64 / sessions as u64,
-                deadline: start + spec.time,
-                read_pct: spec.read_pct.min(100),
-                pattern: vec![0x5a; (blocks_per_io * block_len) as usize],
-                latencies: Vec::with_capacity(1 << 16),
-                reads: 0,
-                writes: 0,
-            };
-            s.pipeline(lun, block_len, spec.qd, &mut job)?;
-            let secs = start.elapsed().as_secs_f64();
-            s.logout()?;
-            Ok((job, secs))
-        }));
+        handles.push(std::thread::spawn(
+            move || -> Result<(BenchJob, f64), Error> {
+                let opened = open_lun(&url, &opts);
+                // Everyone waits for everyone, logged in or not, so a failure cannot hang the rest.
+                barrier.wait();
+                let (mut s, lun, blocks, block_len) = opened?;
+                s.host.discard_reads = true;
+                let blocks_per_io = (spec.bs / u64::from(block_len)).max(1) as u32;
+                let usable = if spec.size == 0 {
+                    blocks
+                } else {
+                    (spec.size / u64::from(block_len)).min(blocks)
+                };
+                let slots = usable / u64::from(blocks_per_io);
+                if slots == 0 {
+                    return Err(Error::Other("the LUN is smaller than one I/O".into()));
+                }
+                let start = Instant::now();
+                let mut job = BenchJob {
+                    rw: spec.rw,
+                    rng: Rng::new(spec.seed ^ (i as u64).wrapping_mul(0x9e37_79b9)),
+                    blocks_per_io,
+                    slots,
+                    cursor: slots * i as u64 / sessions as u64,
+                    deadline: start + spec.time,
+                    read_pct: spec.read_pct.min(100),
+                    pattern: vec![0x5a; (blocks_per_io * block_len) as usize],
+                    latencies: Vec::with_capacity(1 << 16),
+                    reads: 0,
+                    writes: 0,
+                };
+                s.pipeline(lun, block_len, spec.qd, &mut job)?;
+                let secs = start.elapsed().as_secs_f64();
+                s.logout()?;
+                Ok((job, secs))
+            },
+        ));
     }
     let mut all = Vec::new();
     let (mut reads, mut writes) = (0u64, 0u64);

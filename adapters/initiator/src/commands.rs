@@ -30,14 +30,15 @@ pub fn prepare(url: &TargetUrl, opts: &Options) -> Result<Options, Error> {
 }
 
 fn need_target(url: &TargetUrl) -> Result<&str, Error> {
-    url.target
-        .as_deref()
-        .ok_or_else(|| Error::Other("the URL names no target: iscsi://host[:port]/target-iqn/lun".into()))
+    url.target.as_deref().ok_or_else(|| {
+        Error::Other("the URL names no target: iscsi://host[:port]/target-iqn/lun".into())
+    })
 }
 
 fn need_lun(url: &TargetUrl) -> Result<u16, Error> {
-    url.lun
-        .ok_or_else(|| Error::Other("the URL names no LUN: iscsi://host[:port]/target-iqn/lun".into()))
+    url.lun.ok_or_else(|| {
+        Error::Other("the URL names no LUN: iscsi://host[:port]/target-iqn/lun".into())
+    })
 }
 
 /// Opens a session to the URL's target and its LUN: (session, lun, blocks, block length).
@@ -74,7 +75,8 @@ pub fn ls(url: &TargetUrl, opts: &Options) -> Result<(), Error> {
     let targets: Vec<String> = match &url.target {
         Some(t) => vec![t.clone()],
         None => {
-            let mut names: Vec<String> = discover(url, &opts)?.into_iter().map(|(n, _)| n).collect();
+            let mut names: Vec<String> =
+                discover(url, &opts)?.into_iter().map(|(n, _)| n).collect();
             names.dedup();
             names
         }
@@ -83,8 +85,8 @@ pub fn ls(url: &TargetUrl, opts: &Options) -> Result<(), Error> {
         if i > 0 {
             println!();
         }
-        println!("{t}");
         let mut s = Session::open(&url.portal(), Some(t), &opts)?;
+        println!("{t}");
         let luns = match url.lun {
             Some(l) => vec![l],
             None => s.report_luns()?,
@@ -125,7 +127,12 @@ fn ls_lun(s: &mut Session, lun: u16) -> Result<(), Error> {
             println!("    serial: {serial}");
         }
     }
-    if let Ok(d) = s.command_ok("INQUIRY VPD 83h", lun, &scsi::inquiry(Some(0x83), 1024), 1024) {
+    if let Ok(d) = s.command_ok(
+        "INQUIRY VPD 83h",
+        lun,
+        &scsi::inquiry(Some(0x83), 1024),
+        1024,
+    ) {
         for id in scsi::parse_device_identification(&d) {
             println!("    id: {id}");
         }
@@ -217,7 +224,13 @@ pub fn read(url: &TargetUrl, path: &str, bs: u64, qd: usize, opts: &Options) -> 
 }
 
 /// `write <file> <url>`: a file onto the LUN from LBA 0 (the last block padded with zeros).
-pub fn write(path: &str, url: &TargetUrl, bs: u64, qd: usize, opts: &Options) -> Result<u64, Error> {
+pub fn write(
+    path: &str,
+    url: &TargetUrl,
+    bs: u64,
+    qd: usize,
+    opts: &Options,
+) -> Result<u64, Error> {
     let file = File::open(path).map_err(|e| Error::Io {
         verb: "open the input file",
         source: e,
@@ -305,7 +318,12 @@ impl Job for Verify {
         self.at += 1;
         let c = self.chunks[i];
         if self.write {
-            chunk_data(self.seed, c.lba, c.blocks as usize * self.block_len as usize, buf);
+            chunk_data(
+                self.seed,
+                c.lba,
+                c.blocks as usize * self.block_len as usize,
+                buf,
+            );
             self.chunks[i].crc = iser_core::wire::crc32c(buf);
         }
         Some(IoReq {
@@ -343,7 +361,9 @@ pub fn verify(
     let (mut s, lun, blocks, block_len) = open_lun(url, opts)?;
     let region = (size / u64::from(block_len)).min(blocks);
     if region == 0 {
-        return Err(Error::Other("nothing to verify: --size is below one block".into()));
+        return Err(Error::Other(
+            "nothing to verify: --size is below one block".into(),
+        ));
     }
     let max_blocks = chunk_blocks(max_io, block_len);
     let mut rng = Rng::new(seed);

@@ -132,11 +132,21 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             commands::print_discovery(&entries);
         }
         Command::Ls { url: u } => commands::ls(&url(&u)?, &opts)?,
-        Command::Read { url: u, file, bs, qd } => {
+        Command::Read {
+            url: u,
+            file,
+            bs,
+            qd,
+        } => {
             let n = commands::read(&url(&u)?, &file, bs, qd, &opts)?;
             eprintln!("read {} into {file}", human_bytes(n));
         }
-        Command::Write { file, url: u, bs, qd } => {
+        Command::Write {
+            file,
+            url: u,
+            bs,
+            qd,
+        } => {
             let n = commands::write(&file, &url(&u)?, bs, qd, &opts)?;
             eprintln!("wrote {} from {file}", human_bytes(n));
         }

@@ -166,7 +166,10 @@ pub fn parse_device_identification(data: &[u8]) -> Vec<String> {
 pub fn describe_sense(sense: &[u8]) -> String {
     match Sense::parse(sense) {
         Some(s) => {
-            let key = s.key.name().map_or_else(|| format!("{:#x}", s.key.0), str::to_string);
+            let key = s
+                .key
+                .name()
+                .map_or_else(|| format!("{:#x}", s.key.0), str::to_string);
             let code = describe_asc(s.code);
             format!(
                 "{key}, {code} (ASC/ASCQ {:02x}/{:02x})",
@@ -240,8 +243,9 @@ mod tests {
 
     #[test]
     fn sense_text() {
-        let s = iser_core::scsi::Sense::illegal_request(AdditionalSense::LOGICAL_UNIT_NOT_SUPPORTED)
-            .to_bytes();
+        let s =
+            iser_core::scsi::Sense::illegal_request(AdditionalSense::LOGICAL_UNIT_NOT_SUPPORTED)
+                .to_bytes();
         assert!(is_lun_not_supported(&s));
         let t = describe_sense(&s);
         assert!(t.starts_with("ILLEGAL_REQUEST"), "{t}");

@@ -40,7 +40,10 @@ pub enum Error {
     /// TCP connect failed.
     Connect { portal: String, source: io::Error },
     /// A socket call failed.
-    Io { verb: &'static str, source: io::Error },
+    Io {
+        verb: &'static str,
+        source: io::Error,
+    },
     /// The target refused the login.
     LoginRefused { target: String, status: LoginStatus },
     /// The login failed on our side.
@@ -50,11 +53,20 @@ pub enum Error {
     /// The connection ended.
     Closed { why: String },
     /// A SCSI command ended with a status other than GOOD.
-    Scsi { what: String, status: ScsiStatus, response: ScsiResponseCode, sense: Vec<u8> },
+    Scsi {
+        what: String,
+        status: ScsiStatus,
+        response: ScsiResponseCode,
+        sense: Vec<u8>,
+    },
     /// A task ended without status.
     Task { what: String, error: TaskError },
     /// The LUN of the URL does not exist.
-    LunMissing { lun: u16, target: String, available: Vec<u16> },
+    LunMissing {
+        lun: u16,
+        target: String,
+        available: Vec<u16>,
+    },
     /// Anything else.
     Other(String),
 }
@@ -85,9 +97,17 @@ impl fmt::Display for Error {
                 sense,
             } => {
                 if *response != ScsiResponseCode::COMMAND_COMPLETED {
-                    write!(f, "{what}: target failure (iSCSI response {:#04x})", response.0)
+                    write!(
+                        f,
+                        "{what}: target failure (iSCSI response {:#04x})",
+                        response.0
+                    )
                 } else if *status == ScsiStatus::CHECK_CONDITION {
-                    write!(f, "{what}: CHECK CONDITION: {}", scsi::describe_sense(sense))
+                    write!(
+                        f,
+                        "{what}: CHECK CONDITION: {}",
+                        scsi::describe_sense(sense)
+                    )
                 } else {
                     write!(f, "{what}: SCSI status {status:?}")
                 }
@@ -134,28 +154,52 @@ pub fn class_text(c: StatusClass) -> &'static str {
 /// RFC 7143 §11.13.5 status details in words.
 pub fn detail_text(s: LoginStatus) -> String {
     let known = [
-        (LoginStatus::TARGET_MOVED_TEMPORARILY, "target moved temporarily"),
-        (LoginStatus::TARGET_MOVED_PERMANENTLY, "target moved permanently"),
+        (
+            LoginStatus::TARGET_MOVED_TEMPORARILY,
+            "target moved temporarily",
+        ),
+        (
+            LoginStatus::TARGET_MOVED_PERMANENTLY,
+            "target moved permanently",
+        ),
         (LoginStatus::INITIATOR_ERROR, "initiator error"),
-        (LoginStatus::AUTHENTICATION_FAILURE, "authentication failure"),
-        (LoginStatus::AUTHORIZATION_FAILURE, "authorization failure (not allowed to access the target)"),
+        (
+            LoginStatus::AUTHENTICATION_FAILURE,
+            "authentication failure",
+        ),
+        (
+            LoginStatus::AUTHORIZATION_FAILURE,
+            "authorization failure (not allowed to access the target)",
+        ),
         (LoginStatus::TARGET_NOT_FOUND, "target not found"),
         (LoginStatus::TARGET_REMOVED, "target removed"),
         (LoginStatus::UNSUPPORTED_VERSION, "unsupported version"),
         (LoginStatus::TOO_MANY_CONNECTIONS, "too many connections"),
         (LoginStatus::MISSING_PARAMETER, "missing parameter"),
-        (LoginStatus::CANT_INCLUDE_IN_SESSION, "cannot include in session"),
-        (LoginStatus::SESSION_TYPE_NOT_SUPPORTED, "session type not supported"),
-        (LoginStatus::SESSION_DOES_NOT_EXIST, "session does not exist"),
-        (LoginStatus::INVALID_DURING_LOGIN, "invalid request during login"),
+        (
+            LoginStatus::CANT_INCLUDE_IN_SESSION,
+            "cannot include in session",
+        ),
+        (
+            LoginStatus::SESSION_TYPE_NOT_SUPPORTED,
+            "session type not supported",
+        ),
+        (
+            LoginStatus::SESSION_DOES_NOT_EXIST,
+            "session does not exist",
+        ),
+        (
+            LoginStatus::INVALID_DURING_LOGIN,
+            "invalid request during login",
+        ),
         (LoginStatus::TARGET_ERROR, "target error"),
         (LoginStatus::SERVICE_UNAVAILABLE, "service unavailable"),
         (LoginStatus::OUT_OF_RESOURCES, "out of resources"),
     ];
-    known
-        .iter()
-        .find(|(k, _)| *k == s)
-        .map_or_else(|| format!("detail {:#04x}", s.detail), |(_, t)| t.to_string())
+    known.iter().find(|(k, _)| *k == s).map_or_else(
+        || format!("detail {:#04x}", s.detail),
+        |(_, t)| t.to_string(),
+    )
 }
 
 fn login_error_text(e: &LoginError) -> String {
@@ -262,7 +306,11 @@ impl InitiatorSink for Host {
 impl WriteSource for Host {
     fn write_data(&mut self, task: TaskHandle, offset: u32, buf: &mut [u8]) {
         let at = offset as usize;
-        match self.bufs.get(task.index()).and_then(|b| b.get(at..at + buf.len())) {
+        match self
+            .bufs
+            .get(task.index())
+            .and_then(|b| b.get(at..at + buf.len()))
+        {
             Some(src) => buf.copy_from_slice(src),
             None => buf.fill(0),
         }
@@ -284,7 +332,9 @@ pub struct Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").field("target", &self.target).finish()
+        f.debug_struct("Session")
+            .field("target", &self.target)
+            .finish()
     }
 }
 
@@ -338,12 +388,16 @@ impl Session {
             portal: portal.to_string(),
             source: last.unwrap_or_else(|| io::Error::other("no address")),
         })?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| Error::Io { verb: "setsockopt(TCP_NODELAY)", source: e })?;
+        stream.set_nodelay(true).map_err(|e| Error::Io {
+            verb: "setsockopt(TCP_NODELAY)",
+            source: e,
+        })?;
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(|e| Error::Io { verb: "setsockopt(SO_RCVTIMEO)", source: e })?;
+            .map_err(|e| Error::Io {
+                verb: "setsockopt(SO_RCVTIMEO)",
+                source: e,
+            })?;
 
         let mut cfg = InitiatorConfig::new(keep(&opts.initiator_name), target.map(keep));
         cfg.chap = opts.chap.as_ref().map(|(n, s)| ChapCredentials {
@@ -359,7 +413,11 @@ impl Session {
         cfg.login_timeout = iser_core::time::Duration(opts.timeout.as_micros() as u64);
         cfg.max_outstanding_r2t = 4;
         let epoch = Instant::now();
-        let conn = Box::new(InitiatorConn::new(&cfg, random_bytes(), iser_core::time::Instant(0)));
+        let conn = Box::new(InitiatorConn::new(
+            &cfg,
+            random_bytes(),
+            iser_core::time::Instant(0),
+        ));
         let rx_len = conn.max_rx_pdu_len().max(1 << 20);
         let mut s = Session {
             stream,
@@ -465,7 +523,13 @@ impl Session {
                 return Ok(());
             }
             Ok(n) => self.rx_len += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => {
                 self.conn.connection_lost(&mut self.host);
                 return Err(Error::Io {
@@ -565,15 +629,19 @@ impl Session {
             None if read_len > 0 => ScsiRequest::read(lun, cdb, read_len),
             None => ScsiRequest::no_data(lun, cdb),
         };
-        let h = self.conn.submit(&req).map_err(|e| Error::Other(format!("submit: {e:?}")))?;
+        let h = self
+            .conn
+            .submit(&req)
+            .map_err(|e| Error::Other(format!("submit: {e:?}")))?;
         let slot = h.index();
         self.host.bufs[slot] = match write {
             Some(w) => w,
             None => vec![0u8; read_len as usize],
         };
-        self.wait_for(&format!("command {:#04x}", cdb.first().copied().unwrap_or(0)), |host| {
-            host.done.iter().any(|(s, _)| *s == slot)
-        })?;
+        self.wait_for(
+            &format!("command {:#04x}", cdb.first().copied().unwrap_or(0)),
+            |host| host.done.iter().any(|(s, _)| *s == slot),
+        )?;
         let at = self
             .host
             .done
@@ -611,7 +679,9 @@ impl Session {
                 sense: s.sense,
             });
         }
-        Err(Error::Other(format!("{what}: unit attention did not clear")))
+        Err(Error::Other(format!(
+            "{what}: unit attention did not clear"
+        )))
     }
 
     /// LUNs the target reports.
@@ -654,7 +724,13 @@ impl Session {
     }
 
     /// Keeps up to `qd` reads and writes of `job` in flight until it has no more.
-    pub fn pipeline<J: Job>(&mut self, lun: u16, block_len: u32, qd: usize, job: &mut J) -> Result<(), Error> {
+    pub fn pipeline<J: Job>(
+        &mut self,
+        lun: u16,
+        block_len: u32,
+        qd: usize,
+        job: &mut J,
+    ) -> Result<(), Error> {
         let qd = qd.clamp(1, MAX_TASKS);
         let lun_field = Lun::from_index(lun).unwrap_or(Lun(0));
         let mut slots: Vec<Option<(IoReq, Instant)>> = vec![None; MAX_TASKS];
@@ -710,7 +786,10 @@ impl Session {
                         req.lba
                     )
                 };
-                let status = result.map_err(|error| Error::Task { what: what(), error })?;
+                let status = result.map_err(|error| Error::Task {
+                    what: what(),
+                    error,
+                })?;
                 if !status.is_good() {
                     return Err(Error::Scsi {
                         what: what(),

@@ -148,8 +148,8 @@ mod tests {
 
     #[test]
     fn full_url() {
-        let u = TargetUrl::parse("iscsi://alice%s3cret@10.0.0.1:3270/iqn.2026-01.test:lun/1")
-            .unwrap();
+        let u =
+            TargetUrl::parse("iscsi://alice%s3cret@10.0.0.1:3270/iqn.2026-01.test:lun/1").unwrap();
         assert_eq!(u.transport, Transport::Tcp);
         assert_eq!(u.chap, Some(("alice".into(), "s3cret".into())));
         assert_eq!(u.host, "10.0.0.1");
@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn portal_forms() {
         let u = TargetUrl::parse("127.0.0.1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.target), ("127.0.0.1", 3260, None));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target),
+            ("127.0.0.1", 3260, None)
+        );
         let u = TargetUrl::parse("iscsi://[::1]:3300/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 3300));
         assert_eq!(u.portal(), "[::1]:3300");

@@ -287,6 +287,11 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
             // A response to nothing.
             return Err(LoginError::ProtocolError);
         };
+        // A refusal is reported as such even when the target does not echo the fields (tgt
+        // leaves the ISID zero in some error responses).
+        if !resp.status.is_success() {
+            return Err(LoginError::Refused(resp.status));
+        }
         if resp.itt != self.login.itt || resp.isid.0 != self.isid {
             return Err(LoginError::ProtocolError);
         }
@@ -304,9 +309,6 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         {
             self.exp_cmd_sn = resp.exp_cmd_sn;
             self.max_cmd_sn = resp.max_cmd_sn;
-        }
-        if !resp.status.is_success() {
-            return Err(LoginError::Refused(resp.status));
         }
         if resp.csg != req.csg {
             return Err(LoginError::ProtocolError);
