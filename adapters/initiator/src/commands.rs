@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::scsi;
 use crate::session::{Error, IoReq, Job, Options, Session};
-use crate::url::{parse_target_address, TargetUrl, Transport};
+use crate::url::{TargetUrl, Transport};
 use crate::util::{human_bytes, Progress, Rng};
 
 /// Refuses what this build cannot do and fills CHAP from the URL.
@@ -415,13 +415,4 @@ pub fn verify(
         seed,
         mismatches,
     })
-}
-
-/// Resolves a SendTargets address to a portal, falling back to the URL's.
-pub fn portal_of(url: &TargetUrl, address: Option<&str>) -> String {
-    match address.and_then(parse_target_address) {
-        Some((h, p)) if h.contains(':') => format!("[{h}]:{p}"),
-        Some((h, p)) => format!("{h}:{p}"),
-        None => url.portal(),
-    }
 }

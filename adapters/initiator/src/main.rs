@@ -42,12 +42,12 @@ struct Cli {
 enum Command {
     /// List the targets a portal offers (SendTargets=All).
     Discover {
-        /// host[:port] or iscsi://[user%secret@]host[:port]
+        /// `host[:port]` or `iscsi://[user%secret@]host[:port]`
         portal: String,
     },
     /// List LUNs with type, capacity, serial number and identifiers.
     Ls {
-        /// iscsi://host[:port]/target-iqn[/lun]; without a target, every discovered one.
+        /// `iscsi://host[:port]/target-iqn[/lun]`; without a target, every discovered one.
         url: String,
     },
     /// Copy a LUN into a file.
