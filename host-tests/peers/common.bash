@@ -11,11 +11,14 @@ INI2=iqn.2026-11.rs.iserd:initiator2
 start_iserd() {
   local work=$1; shift
   (cd "$ROOT" && cargo build --release -q -p iserd)
+  : >"$work/iserd.out"
+  : >"$work/iserd.log"
   "$TARGET_DIR/release/iserd" --listen 127.0.0.1:0 --target-name "$IQN" "$@" \
     >"$work/iserd.out" 2>"$work/iserd.log" &
   IserdPid=$!
   for _ in $(seq 1 100); do
     ADDR=$(sed -n 's/^listening on \([0-9.:]*\).*/\1/p' "$work/iserd.out" | head -n1)
+    ADDR6=$(sed -n 's/^listening on \(\[[0-9a-f:]*\]:[0-9]*\).*/\1/p' "$work/iserd.out" | head -n1)
     [ -n "$ADDR" ] && return 0
     kill -0 "$IserdPid" 2>/dev/null || break
     sleep 0.1

@@ -10,7 +10,10 @@ done
 
 work=$(mktemp -d)
 trap 'stop_iserd || true; rm -rf "$work"' EXIT
-start_iserd "$work" --ram-lun 64M
+# IPv6 on loopback when the machine has ::1 (some containers disable IPv6).
+v6=()
+grep -qs '^0\{31\}1 ' /proc/net/if_inet6 && v6=(--listen '[::1]:0')
+start_iserd "$work" --ram-lun 64M "${v6[@]}"
 url="iscsi://$ADDR/$IQN/0"
 echo "iserd at $ADDR"
 
@@ -27,6 +30,13 @@ check() { # name command...
 check discovery bash -c "iscsi-ls -s iscsi://$ADDR | grep -q '$IQN'"
 check inquiry bash -c "iscsi-inq '$url' | grep -q 'Peripheral Device Type'"
 check readcapacity16 bash -c "iscsi-readcapacity16 '$url' | grep -q 'Total size:67108864'"
+if [ -n "${ADDR6:-}" ]; then
+  check ipv6 bash -c "iscsi-ls -s iscsi://$ADDR6 | grep -q '$IQN' && iscsi-inq 'iscsi://$ADDR6/$IQN/0' | grep -q DIRECT_ACCESS"
+elif [ "${#v6[@]}" -gt 0 ]; then
+  echo "FAIL ipv6: iserd did not report a [::1] portal"; fail=1
+else
+  echo "SKIP ipv6: this machine has no ::1"
+fi
 
 # Suites for the commands of the TCP target issue; more join as the SCSI layer grows.
 SUITES=${SUITES:-"iSCSI SCSI.TestUnitReady SCSI.Inquiry SCSI.ReadCapacity10 SCSI.ReadCapacity16

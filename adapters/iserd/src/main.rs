@@ -78,5 +78,19 @@ fn run(config: iserd::config::Config) -> Result<(), Box<dyn std::error::Error>> 
             .join(", ")
     );
     server.run();
+    // Every connection has ended: make what file LUNs acknowledged durable before exiting.
+    for target in &daemon.targets {
+        for lun in &target.luns {
+            let mut lu = iserd::daemon::lock(&lun.lu);
+            if let Err(e) = iser_core::scsi::BlockDevice::flush(lu.device_mut()) {
+                log::error!(
+                    "{} LUN {}: flush at shutdown failed: {e:?}",
+                    target.name,
+                    lun.id
+                );
+            }
+        }
+    }
+    log::info!("stopped");
     Ok(())
 }

@@ -4,10 +4,9 @@
 
 use super::hello::HelloError;
 use super::stage::{Allocated, Closing, Connected, HelloSent, LoggedIn, StageKind};
-use super::{
-    CmFlags, Conn, ConnParams, Enabled, HelloParams, HelloReplyParams, Role, Step, TaskToken,
-};
+use super::{Conn, ConnParams, Enabled, Role, Step, TaskToken};
 use crate::time::Instant;
+use crate::wire::{CmPrivateData, HelloReplyRepr, HelloRepr};
 
 /// A connection in whichever stage it is in.
 #[derive(Debug)]
@@ -29,14 +28,14 @@ pub enum AnyConn<R = ()> {
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConnEvent {
-    /// Channel established with these peer CM flags (`Allocated::connect`).
-    Connect(CmFlags),
+    /// Channel established with this peer CM private data (`Allocated::connect`).
+    Connect(CmPrivateData),
     /// Login done (`Connected::enable_datamover`).
     EnableDatamover,
     /// A HelloReply arrived (`HelloSent::handle_hello_reply`).
-    HelloReply(HelloReplyParams),
+    HelloReply(HelloReplyRepr),
     /// A Hello arrived (target, `LoggedIn::answer_hello`).
-    Hello(HelloParams),
+    Hello(HelloRepr),
     /// Time passed (`HelloSent::handle_timeout`; nothing elsewhere).
     Timeout,
     /// Start a task (`LoggedIn::begin_task`).
@@ -59,9 +58,9 @@ pub enum StepOutcome<R> {
     /// Applied; the stage may have changed (see [`AnyConn::stage`]).
     Done,
     /// Now in `HelloSent`: send this Hello.
-    SendHello(HelloParams),
+    SendHello(HelloRepr),
     /// Send this HelloReply (stage unchanged).
-    SendHelloReply(HelloReplyParams),
+    SendHelloReply(HelloReplyRepr),
     /// A task began; hand the token back with [`ConnEvent::EndTask`].
     TaskBegun(TaskToken),
     /// The Hello exchange failed; now in `Closing`.
@@ -259,6 +258,7 @@ impl<R> AnyConn<R> {
 mod tests {
     use super::super::*;
     use crate::time::{Duration, Instant};
+    use crate::wire::{CmPrivateData, HelloReplyRepr, HelloRepr};
     use proptest::prelude::*;
     use std::cell::Cell;
     use std::rc::Rc;
@@ -273,7 +273,7 @@ mod tests {
         assert!(a.as_logged_in_mut().is_none());
         let a = a.try_into_logged_in().unwrap_err();
         let c = a.try_into_allocated().unwrap();
-        let a: AnyConn<u8> = c.connect(CmFlags::default()).into();
+        let a: AnyConn<u8> = c.connect(CmPrivateData::default()).into();
         assert_eq!(a.stage(), StageKind::Connected);
         assert_eq!(*a.resources(), 3);
     }
@@ -284,7 +284,7 @@ mod tests {
         let now = Instant(0);
         let s = &mut slot;
         assert_eq!(
-            AnyConn::step_slot(s, ConnEvent::Connect(CmFlags::default()), now),
+            AnyConn::step_slot(s, ConnEvent::Connect(CmPrivateData::default()), now),
             StepOutcome::Done
         );
         assert_eq!(
@@ -325,7 +325,7 @@ mod tests {
         let mut slot = Some(AnyConn::new(p, ()));
         let s = &mut slot;
         let t0 = Instant(100);
-        let _ = AnyConn::step_slot(s, ConnEvent::Connect(CmFlags::default()), t0);
+        let _ = AnyConn::step_slot(s, ConnEvent::Connect(CmPrivateData::default()), t0);
         assert_eq!(
             AnyConn::step_slot(s, ConnEvent::EnableDatamover, t0),
             StepOutcome::SendHello(p.local_hello())
@@ -341,7 +341,7 @@ mod tests {
     fn test_any_initiator_refuses_hello() {
         let mut slot = Some(AnyConn::new(ConnParams::initiator(2), ()));
         let s = &mut slot;
-        let _ = AnyConn::step_slot(s, ConnEvent::Connect(CmFlags::default()), Instant(0));
+        let _ = AnyConn::step_slot(s, ConnEvent::Connect(CmPrivateData::default()), Instant(0));
         let _ = AnyConn::step_slot(s, ConnEvent::EnableDatamover, Instant(0));
         let h = ConnParams::initiator(9).local_hello();
         assert_eq!(
@@ -404,7 +404,7 @@ mod tests {
             2 => Just(Ev::ReplyOk),
             1 => Just(Ev::ReplyReject),
             1 => Just(Ev::ReplyBadVersion),
-            1 => (0u8..3, 0u8..3).prop_map(|(min, max)| Ev::Hello { min, max }),
+            1 => (ISER_VERSION - 1..ISER_VERSION + 2, ISER_VERSION - 1..ISER_VERSION + 2).prop_map(|(min, max)| Ev::Hello { min, max }),
             2 => (0u64..700).prop_map(Ev::Advance),
             4 => Just(Ev::Begin),
             3 => any::<usize>().prop_map(Ev::End),
@@ -436,7 +436,7 @@ mod tests {
                 let deadline = slots[i].as_ref().and_then(|c| c.poll_timeout());
                 let params = slots[i].as_ref().map(|c| *c.params());
                 let outstanding = slots[i].as_ref().map_or(0, |c| c.outstanding());
-                let reply = |reject, cur| HelloReplyParams { reject, max_version: 1, cur_version: cur, ord: 4 };
+                let reply = |reject, cur| HelloReplyRepr { reject, max_ver: ISER_VERSION, cur_ver: cur, iser_ord: 4 };
                 let event = match e {
                     Ev::New { initiator, send_hello, max_tasks } => {
                         if slots[i].is_none() {
@@ -449,12 +449,12 @@ mod tests {
                         }
                         None
                     }
-                    Ev::Connect => Some(ConnEvent::Connect(CmFlags { zbva_not_supported: true, send_inv_not_supported: false })),
+                    Ev::Connect => Some(ConnEvent::Connect(CmPrivateData { zbva_not_supported: true, send_inv_not_supported: false })),
                     Ev::Enable => Some(ConnEvent::EnableDatamover),
-                    Ev::ReplyOk => Some(ConnEvent::HelloReply(reply(false, 1))),
-                    Ev::ReplyReject => Some(ConnEvent::HelloReply(reply(true, 1))),
-                    Ev::ReplyBadVersion => Some(ConnEvent::HelloReply(reply(false, 2))),
-                    Ev::Hello { min, max } => Some(ConnEvent::Hello(HelloParams { min_version: min, max_version: max, ird: 2 })),
+                    Ev::ReplyOk => Some(ConnEvent::HelloReply(reply(false, ISER_VERSION))),
+                    Ev::ReplyReject => Some(ConnEvent::HelloReply(reply(true, ISER_VERSION))),
+                    Ev::ReplyBadVersion => Some(ConnEvent::HelloReply(reply(false, ISER_VERSION + 1))),
+                    Ev::Hello { min, max } => Some(ConnEvent::Hello(HelloRepr { min_ver: min, max_ver: max, iser_ird: 2 })),
                     Ev::Advance(ms) => {
                         now = now + Duration::from_millis(ms);
                         Some(ConnEvent::Timeout)
@@ -517,7 +517,7 @@ mod tests {
                     (Ev::Advance(_), b, out) => { prop_assert_eq!(out, StepOutcome::Done); prop_assert_eq!(after, b); }
                     (Ev::Hello { min, max }, Some(S::LoggedIn), out) if params.unwrap().role == Role::Target => {
                         let StepOutcome::SendHelloReply(r) = out else { panic!("{out:?}") };
-                        prop_assert_eq!(r.reject, !(*min <= 1 && 1 <= *max));
+                        prop_assert_eq!(r.reject, !(*min <= ISER_VERSION && ISER_VERSION <= *max));
                         prop_assert_eq!(after, Some(S::LoggedIn));
                     }
                     (Ev::Begin, Some(S::LoggedIn), StepOutcome::TaskBegun(t)) => {

@@ -32,11 +32,12 @@ impl<R> Conn<Closing, R> {
 mod tests {
     use super::super::*;
     use crate::time::Instant;
+    use crate::wire::CmPrivateData;
 
     #[test]
     fn test_closing_drains_then_releases() {
         let mut c = match Conn::new(ConnParams::target(5), 99u64)
-            .connect(CmFlags::default())
+            .connect(CmPrivateData::default())
             .enable_datamover(Instant(0))
         {
             Enabled::LoggedIn(c) => c,

@@ -2,8 +2,9 @@
 //! Response (DESIGN §3: `it_ini_enable_datamover`, `it_tgt_enable_datamover`).
 
 use super::stage::{Closing, Connected, HelloSent, LoggedIn};
-use super::{Conn, HelloParams, Role, HELLO_TIMEOUT};
+use super::{Conn, Role, HELLO_TIMEOUT};
 use crate::time::Instant;
+use crate::wire::HelloRepr;
 
 /// Where `enable_datamover` leads.
 #[derive(Debug)]
@@ -30,8 +31,8 @@ impl<R> Conn<Connected, R> {
         }
     }
 
-    /// The Hello an initiator will send if it is configured to (plain values for `wire`).
-    pub const fn hello_to_send(&self) -> HelloParams {
+    /// The Hello an initiator will send if it is configured to.
+    pub const fn hello_to_send(&self) -> HelloRepr {
         self.params.local_hello()
     }
 
@@ -61,9 +62,10 @@ impl<R> Enabled<R> {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::super::*;
+    use crate::wire::CmPrivateData;
 
     fn connected(params: ConnParams) -> Conn<Connected, u8> {
-        Conn::new(params, 7).connect(CmFlags::default())
+        Conn::new(params, 7).connect(CmPrivateData::default())
     }
 
     #[test]
@@ -111,7 +113,7 @@ mod tests {
 
     #[test]
     fn test_allocated_connect_records_peer_flags() {
-        let flags = CmFlags {
+        let flags = CmPrivateData {
             zbva_not_supported: true,
             send_inv_not_supported: true,
         };

@@ -1,6 +1,7 @@
 //! The iSER Hello exchange rules (RFC 7145 §9.3, §9.4) as pure functions over plain values.
 
-use super::params::{ConnParams, HelloOutcome, HelloParams, HelloReplyParams};
+use super::params::{ConnParams, HelloOutcome};
+use crate::wire::{HelloReplyRepr, HelloRepr};
 
 /// Why the Hello exchange failed. The connection moves to `Closing`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,28 +32,28 @@ pub const fn common_version(a_min: u8, a_max: u8, b_min: u8, b_max: u8) -> Optio
 /// The target's answer to a Hello: the highest common version, and an iSER-ORD no larger than
 /// the initiator's iSER-IRD (so we never have more RDMA Reads in flight than it accepts).
 /// Reject (RFC 7145 §9.4) when no version is common; MaxVer then tells the initiator ours.
-pub const fn answer_hello(local: &ConnParams, peer: HelloParams) -> HelloReplyParams {
+pub const fn answer_hello(local: &ConnParams, peer: HelloRepr) -> HelloReplyRepr {
     match common_version(
         local.min_version,
         local.max_version,
-        peer.min_version,
-        peer.max_version,
+        peer.min_ver,
+        peer.max_ver,
     ) {
-        Some(v) => HelloReplyParams {
+        Some(v) => HelloReplyRepr {
             reject: false,
-            max_version: local.max_version,
-            cur_version: v,
-            ord: if local.ord < peer.ird {
+            max_ver: local.max_version,
+            cur_ver: v,
+            iser_ord: if local.ord < peer.iser_ird {
                 local.ord
             } else {
-                peer.ird
+                peer.iser_ird
             },
         },
-        None => HelloReplyParams {
+        None => HelloReplyRepr {
             reject: true,
-            max_version: local.max_version,
-            cur_version: 0,
-            ord: 0,
+            max_ver: local.max_version,
+            cur_ver: 0,
+            iser_ord: 0,
         },
     }
 }
@@ -61,18 +62,18 @@ pub const fn answer_hello(local: &ConnParams, peer: HelloParams) -> HelloReplyPa
 /// claims to support.
 pub const fn check_reply(
     local: &ConnParams,
-    reply: HelloReplyParams,
+    reply: HelloReplyRepr,
 ) -> Result<HelloOutcome, HelloError> {
     if reply.reject {
         return Err(HelloError::HelloRejected);
     }
-    let v = reply.cur_version;
-    if v < local.min_version || v > local.max_version || v > reply.max_version {
+    let v = reply.cur_ver;
+    if v < local.min_version || v > local.max_version || v > reply.max_ver {
         return Err(HelloError::BadVersion);
     }
     Ok(HelloOutcome {
         version: v,
-        peer_ord: reply.ord,
+        peer_ord: reply.iser_ord,
     })
 }
 

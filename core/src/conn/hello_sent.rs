@@ -3,12 +3,13 @@
 
 use super::hello::{check_reply, HelloError};
 use super::stage::{Closing, HelloSent, LoggedIn};
-use super::{Conn, HelloParams, HelloReplyParams, Step};
+use super::{Conn, Step};
 use crate::time::Instant;
+use crate::wire::{HelloReplyRepr, HelloRepr};
 
 impl<R> Conn<HelloSent, R> {
-    /// The Hello to send (plain values for `wire`).
-    pub const fn hello_to_send(&self) -> HelloParams {
+    /// The Hello to send.
+    pub const fn hello_to_send(&self) -> HelloRepr {
         self.params.local_hello()
     }
 
@@ -31,7 +32,7 @@ impl<R> Conn<HelloSent, R> {
     #[allow(clippy::type_complexity)]
     pub fn handle_hello_reply(
         mut self,
-        reply: HelloReplyParams,
+        reply: HelloReplyRepr,
         now: Instant,
     ) -> Result<Conn<LoggedIn, R>, (Conn<Closing, R>, HelloError)> {
         let checked = if self.expired(now) {
@@ -80,6 +81,7 @@ impl<R> Conn<HelloSent, R> {
 mod tests {
     use super::super::*;
     use crate::time::{Duration, Instant};
+    use crate::wire::{CmPrivateData, HelloReplyRepr};
 
     const T0: Instant = Instant(10_000);
 
@@ -88,7 +90,7 @@ mod tests {
         p.send_hello = true;
         p.ird = 8;
         match Conn::new(p, "qp")
-            .connect(CmFlags::default())
+            .connect(CmPrivateData::default())
             .enable_datamover(T0)
         {
             Enabled::HelloSent(c) => c,
@@ -96,12 +98,12 @@ mod tests {
         }
     }
 
-    fn ok_reply() -> HelloReplyParams {
-        HelloReplyParams {
+    fn ok_reply() -> HelloReplyRepr {
+        HelloReplyRepr {
             reject: false,
-            max_version: 1,
-            cur_version: 1,
-            ord: 4,
+            max_ver: ISER_VERSION,
+            cur_ver: ISER_VERSION,
+            iser_ord: 4,
         }
     }
 
@@ -114,7 +116,7 @@ mod tests {
         assert_eq!(
             c.hello_outcome(),
             Some(HelloOutcome {
-                version: 1,
+                version: ISER_VERSION,
                 peer_ord: 4
             })
         );
@@ -122,7 +124,7 @@ mod tests {
 
     #[test]
     fn test_hello_sent_reply_rejected() {
-        let reply = HelloReplyParams {
+        let reply = HelloReplyRepr {
             reject: true,
             ..ok_reply()
         };
@@ -135,9 +137,9 @@ mod tests {
     #[test]
     fn test_hello_sent_reply_bad_version() {
         for cur in [0u8, 2, 15] {
-            let reply = HelloReplyParams {
-                cur_version: cur,
-                max_version: 15,
+            let reply = HelloReplyRepr {
+                cur_ver: cur,
+                max_ver: 15,
                 ..ok_reply()
             };
             let (c, e) = hello_sent().handle_hello_reply(reply, T0).unwrap_err();

@@ -3,7 +3,8 @@
 
 use super::hello::answer_hello;
 use super::stage::{Closing, LoggedIn};
-use super::{Conn, HelloParams, HelloReplyParams, TaskToken};
+use super::{Conn, TaskToken};
+use crate::wire::{HelloReplyRepr, HelloRepr};
 
 /// `begin_task` refused: the connection already has `max_tasks` outstanding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,7 +34,7 @@ impl<R> Conn<LoggedIn, R> {
     /// the highest common version and an iSER-ORD capped by the initiator's iSER-IRD, or a
     /// reject when no version is common. An initiator never receives a Hello; the session layer
     /// treats one as a protocol error before calling this.
-    pub const fn answer_hello(&self, peer: HelloParams) -> HelloReplyParams {
+    pub const fn answer_hello(&self, peer: HelloRepr) -> HelloReplyRepr {
         answer_hello(&self.params, peer)
     }
 
@@ -49,11 +50,12 @@ mod tests {
     use super::super::*;
     use super::TooManyTasks;
     use crate::time::Instant;
+    use crate::wire::{CmPrivateData, HelloReplyRepr, HelloRepr};
 
     fn logged_in(mut p: ConnParams) -> Conn<LoggedIn, u32> {
         p.send_hello = false;
         match Conn::new(p, 42)
-            .connect(CmFlags::default())
+            .connect(CmPrivateData::default())
             .enable_datamover(Instant(0))
         {
             Enabled::LoggedIn(c) => c,
@@ -102,18 +104,18 @@ mod tests {
             ord: 16,
             ..ConnParams::target(1)
         });
-        let r = c.answer_hello(HelloParams {
-            max_version: 3,
-            min_version: 1,
-            ird: 4,
+        let r = c.answer_hello(HelloRepr {
+            max_ver: 3,
+            min_ver: 1,
+            iser_ird: 4,
         });
         assert_eq!(
             r,
-            HelloReplyParams {
+            HelloReplyRepr {
                 reject: false,
-                max_version: 2,
-                cur_version: 2,
-                ord: 4
+                max_ver: 2,
+                cur_ver: 2,
+                iser_ord: 4
             }
         );
     }
@@ -121,13 +123,13 @@ mod tests {
     #[test]
     fn test_logged_in_answer_hello_no_common_version_rejects() {
         let c = logged_in(ConnParams::target(1));
-        let r = c.answer_hello(HelloParams {
-            max_version: 3,
-            min_version: 2,
-            ird: 4,
+        let r = c.answer_hello(HelloRepr {
+            max_ver: 3,
+            min_ver: 2,
+            iser_ird: 4,
         });
         assert!(r.reject);
-        assert_eq!(r.max_version, ISER_VERSION);
+        assert_eq!(r.max_ver, ISER_VERSION);
         assert_eq!(c.stage(), StageKind::LoggedIn, "answering changes nothing");
     }
 

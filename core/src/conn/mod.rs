@@ -36,12 +36,13 @@ pub use connected::Enabled;
 pub use hello::{answer_hello, check_reply, common_version, HelloError};
 pub use logged_in::TooManyTasks;
 pub use params::{
-    CmFlags, ConnParams, HelloOutcome, HelloParams, HelloReplyParams, Role, DEFAULT_MAX_TASKS,
-    DEFAULT_RDMA_READ_DEPTH, HELLO_TIMEOUT, ISER_VERSION,
+    ConnParams, HelloOutcome, Role, DEFAULT_MAX_TASKS, DEFAULT_RDMA_READ_DEPTH, HELLO_TIMEOUT,
+    ISER_VERSION,
 };
 pub use stage::{Allocated, Closing, Connected, HelloSent, LoggedIn, Stage, StageKind};
 
 use crate::time::Instant;
+use crate::wire::CmPrivateData;
 
 /// The result of an input that may or may not move a connection on.
 #[derive(Debug, PartialEq, Eq)]
@@ -74,7 +75,7 @@ impl TaskToken {
 #[derive(Debug)]
 pub struct Conn<S: Stage, R = ()> {
     params: ConnParams,
-    peer_cm: CmFlags,
+    peer_cm: CmPrivateData,
     hello_deadline: Option<Instant>,
     hello: Option<HelloOutcome>,
     outstanding: u32,
@@ -118,7 +119,7 @@ impl<S: Stage, R> Conn<S, R> {
     }
 
     /// The peer's CM private data flags (all clear before `connect`).
-    pub const fn peer_cm_flags(&self) -> CmFlags {
+    pub const fn peer_cm_flags(&self) -> CmPrivateData {
         self.peer_cm
     }
 
@@ -165,7 +166,7 @@ impl<R> Conn<Allocated, R> {
     pub const fn new(params: ConnParams, resources: R) -> Self {
         Conn {
             params,
-            peer_cm: CmFlags {
+            peer_cm: CmPrivateData {
                 zbva_not_supported: false,
                 send_inv_not_supported: false,
             },
@@ -179,7 +180,7 @@ impl<R> Conn<Allocated, R> {
 
     /// The channel is established (RDMA CM ESTABLISHED / TCP connected); record the peer's CM
     /// private data flags. Login may begin.
-    pub fn connect(mut self, peer_cm: CmFlags) -> Conn<Connected, R> {
+    pub fn connect(mut self, peer_cm: CmPrivateData) -> Conn<Connected, R> {
         self.peer_cm = peer_cm;
         self.into_stage()
     }

@@ -1,11 +1,12 @@
-//! Connection parameters as plain values: role, iSER Hello/HelloReply contents (RFC 7145 §9.3,
-//! §9.4) and CM private data flags (the Linux `iser_cm_hdr`, DESIGN §4). The wire codecs live in
-//! `wire`; the integrator converts between them and these values.
+//! Connection parameters as plain values: role, our iSER versions and RDMA Read depths (RFC 7145
+//! §9.3, §9.4), the CM private data we advertise (DESIGN §4), and what the Hello exchange
+//! settled. Hello, HelloReply and CM private data themselves are the `wire` types
+//! [`HelloRepr`], [`HelloReplyRepr`](crate::wire::HelloReplyRepr) and [`CmPrivateData`].
 
 use crate::time::Duration;
+use crate::wire::{CmPrivateData, HelloRepr};
 
-/// The iSER version defined by RFC 7145 (illumos sends MaxVer = MinVer = 1 in its Hello).
-pub const ISER_VERSION: u8 = 1;
+pub use crate::wire::ISER_VERSION;
 
 /// How long an initiator waits for the HelloReply after sending a Hello (0.5 s, as illumos'
 /// `it_ini_enable_datamover`).
@@ -26,55 +27,6 @@ pub enum Role {
     Initiator,
     /// iSCSI target: answers the login and any Hello.
     Target,
-}
-
-/// Flags of the iSER CM private data (Linux `iser_cm_hdr`: one flags byte, 0x80 and 0x40).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CmFlags {
-    /// 0x80: zero-based virtual addressing not supported; the peer must be sent absolute
-    /// addresses (VA + offset). Every real initiator sets it.
-    pub zbva_not_supported: bool,
-    /// 0x40: Send with Invalidate not supported; do not invalidate the peer's STags remotely.
-    pub send_inv_not_supported: bool,
-}
-
-impl CmFlags {
-    /// Whether STags may be addressed zero-based (offsets) rather than by absolute VA.
-    pub const fn zero_based_va(&self) -> bool {
-        !self.zbva_not_supported
-    }
-
-    /// Whether responses may use Send with Invalidate on the peer's STags.
-    pub const fn send_with_invalidate(&self) -> bool {
-        !self.send_inv_not_supported
-    }
-}
-
-/// The contents of an iSER Hello message (RFC 7145 §9.3), sent by the initiator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct HelloParams {
-    /// MaxVer: highest iSER version the initiator supports.
-    pub max_version: u8,
-    /// MinVer: lowest iSER version the initiator supports.
-    pub min_version: u8,
-    /// iSER-IRD: RDMA Read requests the initiator accepts concurrently.
-    pub ird: u16,
-}
-
-/// The contents of an iSER HelloReply message (RFC 7145 §9.4), sent by the target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct HelloReplyParams {
-    /// Reject flag: the target refuses the connection (no common version).
-    pub reject: bool,
-    /// MaxVer: highest iSER version the target supports.
-    pub max_version: u8,
-    /// CurVer: the version chosen for this connection (meaningless when `reject`).
-    pub cur_version: u8,
-    /// iSER-ORD: RDMA Reads the target will issue concurrently (0 when `reject`).
-    pub ord: u16,
 }
 
 /// What a successful Hello exchange settled.
@@ -109,7 +61,7 @@ pub struct ConnParams {
     /// initiator's IRD).
     pub ord: u16,
     /// CM private data flags we advertise.
-    pub local_cm: CmFlags,
+    pub local_cm: CmPrivateData,
     /// Most tasks [`Conn::begin_task`](super::Conn::begin_task) lets be outstanding.
     pub max_tasks: u32,
 }
@@ -126,7 +78,7 @@ impl ConnParams {
             min_version: ISER_VERSION,
             ird: DEFAULT_RDMA_READ_DEPTH,
             ord: DEFAULT_RDMA_READ_DEPTH,
-            local_cm: CmFlags {
+            local_cm: CmPrivateData {
                 zbva_not_supported: true,
                 send_inv_not_supported: false,
             },
@@ -138,7 +90,7 @@ impl ConnParams {
     pub const fn target(conn_id: u32) -> Self {
         ConnParams {
             role: Role::Target,
-            local_cm: CmFlags {
+            local_cm: CmPrivateData {
                 zbva_not_supported: false,
                 send_inv_not_supported: false,
             },
@@ -147,11 +99,11 @@ impl ConnParams {
     }
 
     /// The Hello we send as initiator (RFC 7145 §9.3).
-    pub const fn local_hello(&self) -> HelloParams {
-        HelloParams {
-            max_version: self.max_version,
-            min_version: self.min_version,
-            ird: self.ird,
+    pub const fn local_hello(&self) -> HelloRepr {
+        HelloRepr {
+            max_ver: self.max_version,
+            min_ver: self.min_version,
+            iser_ird: self.ird,
         }
     }
 }

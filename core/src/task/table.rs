@@ -53,6 +53,13 @@ struct Slot<T> {
 pub struct TaskTable<T, const N: usize> {
     slots: [Slot<T>; N],
     len: usize,
+    /// Indices of the occupied slots, densely in `live[..len]`, so scans cost the tasks held,
+    /// not the capacity.
+    live: [usize; N],
+    /// Where each occupied slot sits in `live`.
+    live_pos: [usize; N],
+    /// Indices of free slots, a stack in `free[..N - len]`.
+    free: [usize; N],
 }
 
 impl<T, const N: usize> Default for TaskTable<T, N> {
@@ -70,6 +77,46 @@ impl<T, const N: usize> TaskTable<T, N> {
                 entry: None,
             }),
             len: 0,
+            live: [0; N],
+            live_pos: [0; N],
+            free: core::array::from_fn(|i| N.saturating_sub(1).saturating_sub(i)),
+        }
+    }
+
+    /// Occupied slot indices.
+    fn live_indices(&self) -> &[usize] {
+        self.live.get(..self.len).unwrap_or_default()
+    }
+
+    /// Takes a free slot index and records it as live.
+    fn take_free(&mut self) -> Option<usize> {
+        let top = N.checked_sub(self.len)?.checked_sub(1)?;
+        let index = *self.free.get(top)?;
+        *self.live.get_mut(self.len)? = index;
+        *self.live_pos.get_mut(index)? = self.len;
+        self.len = self.len.saturating_add(1);
+        Some(index)
+    }
+
+    /// Returns an occupied slot index to the free stack.
+    fn release(&mut self, index: usize) {
+        let Some(&pos) = self.live_pos.get(index) else {
+            return;
+        };
+        let Some(last) = self.len.checked_sub(1) else {
+            return;
+        };
+        let moved = self.live.get(last).copied().unwrap_or(index);
+        if let Some(p) = self.live.get_mut(pos) {
+            *p = moved;
+        }
+        if let Some(p) = self.live_pos.get_mut(moved) {
+            *p = pos;
+        }
+        self.len = last;
+        let top = N.saturating_sub(self.len).saturating_sub(1);
+        if let Some(f) = self.free.get_mut(top) {
+            *f = index;
         }
     }
 
@@ -101,15 +148,12 @@ impl<T, const N: usize> TaskTable<T, N> {
         if self.contains_itt(itt) {
             return Err((TaskError::DuplicateItt, value));
         }
-        let found = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find(|(_, s)| s.entry.is_none());
-        match found {
-            Some((index, slot)) => {
+        let Some(index) = self.take_free() else {
+            return Err((TaskError::Full, value));
+        };
+        match self.slots.get_mut(index) {
+            Some(slot) => {
                 slot.entry = Some((itt, value));
-                self.len = self.len.saturating_add(1);
                 Ok(TaskSlot {
                     index,
                     generation: slot.generation,
@@ -126,16 +170,16 @@ impl<T, const N: usize> TaskTable<T, N> {
 
     /// The slot of the task with this ITT.
     pub fn slot_of(&self, itt: Itt) -> Option<TaskSlot> {
-        self.slots
-            .iter()
-            .enumerate()
-            .find_map(|(index, s)| match &s.entry {
+        self.live_indices().iter().find_map(|&index| {
+            let s = self.slots.get(index)?;
+            match &s.entry {
                 Some((i, _)) if *i == itt => Some(TaskSlot {
                     index,
                     generation: s.generation,
                 }),
                 _ => None,
-            })
+            }
+        })
     }
 
     fn live(&self, slot: TaskSlot) -> Option<&(Itt, T)> {
@@ -188,7 +232,7 @@ impl<T, const N: usize> TaskTable<T, N> {
         }
         let entry = s.entry.take()?;
         s.generation = s.generation.wrapping_add(1);
-        self.len = self.len.saturating_sub(1);
+        self.release(slot.index);
         Some(entry)
     }
 
@@ -205,7 +249,16 @@ impl<T, const N: usize> TaskTable<T, N> {
         mut keep: impl FnMut(Itt, &mut T) -> bool,
         mut removed: impl FnMut(Itt, T),
     ) {
-        for s in self.slots.iter_mut() {
+        // Backwards, so a removal's swap only moves an entry already visited.
+        let mut pos = self.len;
+        while let Some(p) = pos.checked_sub(1) {
+            pos = p;
+            let Some(&index) = self.live.get(p) else {
+                continue;
+            };
+            let Some(s) = self.slots.get_mut(index) else {
+                continue;
+            };
             let drop_it = match &mut s.entry {
                 Some((itt, t)) => !keep(*itt, t),
                 None => false,
@@ -213,33 +266,45 @@ impl<T, const N: usize> TaskTable<T, N> {
             if drop_it {
                 if let Some((itt, t)) = s.entry.take() {
                     s.generation = s.generation.wrapping_add(1);
-                    self.len = self.len.saturating_sub(1);
+                    self.release(index);
                     removed(itt, t);
                 }
             }
         }
     }
 
-    /// The first outstanding task at or after slot index `start` (wrapping around) for which
-    /// `pred` holds: a round-robin cursor for fair service.
-    pub fn next_where(&self, start: usize, mut pred: impl FnMut(&T) -> bool) -> Option<TaskSlot> {
-        let n = self.slots.len();
+    /// Round-robin search: the first held task, starting at position `cursor` of the held
+    /// tasks and wrapping around, for which `pred` holds; with the cursor to pass next time.
+    /// Costs the number of tasks held, not the capacity.
+    pub fn next_where(
+        &self,
+        cursor: usize,
+        mut pred: impl FnMut(&T) -> bool,
+    ) -> Option<(TaskSlot, usize)> {
+        let n = self.len;
         if n == 0 {
             return None;
         }
-        let start = start.checked_rem(n).unwrap_or(0);
-        let (head, tail) = self.slots.split_at(start);
-        tail.iter()
-            .enumerate()
-            .map(|(i, s)| (i.wrapping_add(start), s))
-            .chain(head.iter().enumerate())
-            .find_map(|(index, s)| match &s.entry {
-                Some((_, t)) if pred(t) => Some(TaskSlot {
-                    index,
-                    generation: s.generation,
-                }),
-                _ => None,
-            })
+        let mut pos = cursor.checked_rem(n).unwrap_or(0);
+        for _ in 0..n {
+            let index = self.live.get(pos).copied().unwrap_or(0);
+            if let Some(slot) = self.slots.get(index) {
+                if let Some((_, t)) = &slot.entry {
+                    if pred(t) {
+                        let slot = TaskSlot {
+                            index,
+                            generation: slot.generation,
+                        };
+                        return Some((slot, pos.wrapping_add(1)));
+                    }
+                }
+            }
+            pos = pos.wrapping_add(1);
+            if pos == n {
+                pos = 0;
+            }
+        }
+        None
     }
 
     /// Outstanding tasks in slot order.
@@ -325,11 +390,17 @@ mod tests {
         let a = t.insert(Itt(1), 10).unwrap();
         let b = t.insert(Itt(2), 11).unwrap();
         let c = t.insert(Itt(3), 12).unwrap();
-        assert_eq!(t.next_where(0, |_| true), Some(a));
-        assert_eq!(t.next_where(a.index() + 1, |_| true), Some(b));
-        assert_eq!(t.next_where(c.index() + 1, |_| true), Some(a));
-        assert_eq!(t.next_where(1, |v| *v == 10), Some(a));
+        assert_eq!(t.next_where(0, |_| true), Some((a, 1)));
+        assert_eq!(t.next_where(1, |_| true), Some((b, 2)));
+        assert_eq!(t.next_where(3, |_| true), Some((a, 1)), "the cursor wraps");
+        assert_eq!(t.next_where(1, |v| *v == 10), Some((a, 1)));
         assert_eq!(t.next_where(0, |v| *v == 99), None);
+        t.remove(b).unwrap();
+        assert_eq!(
+            t.next_where(1, |_| true),
+            Some((c, 2)),
+            "removal keeps the rest reachable"
+        );
     }
 
     #[test]
@@ -340,6 +411,7 @@ mod tests {
         }
         let mut gone = Vec::new();
         t.retain(|_, v| *v % 2 == 0, |itt, v| gone.push((itt, v)));
+        gone.sort();
         assert_eq!(gone, [(Itt(1), 1), (Itt(3), 3)]);
         assert_eq!(t.len(), 2);
         let left: Vec<_> = t.iter().map(|(_, i, v)| (i, *v)).collect();

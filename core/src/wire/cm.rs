@@ -18,7 +18,7 @@ const ZBVA_NOT_SUPPORTED: u8 = 0x80;
 const SEND_INV_NOT_SUPPORTED: u8 = 0x40;
 
 /// iSER CM private data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CmPrivateData {
     /// 0x80: the sender cannot use zero-based virtual addresses; STag offsets are absolute.
@@ -69,6 +69,16 @@ impl CmPrivateData {
     /// Length [`CmPrivateData::emit`] writes.
     pub const fn buffer_len(&self) -> usize {
         CM_PRIVATE_DATA_LEN
+    }
+
+    /// Whether STags may be addressed zero-based (offsets) rather than by absolute VA.
+    pub const fn zero_based_va(&self) -> bool {
+        !self.zbva_not_supported
+    }
+
+    /// Whether responses may use Send with Invalidate on the peer's STags.
+    pub const fn send_with_invalidate(&self) -> bool {
+        !self.send_inv_not_supported
     }
 }
 

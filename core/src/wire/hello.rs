@@ -71,7 +71,7 @@ fn start(
 }
 
 /// An iSER Hello Message (RFC 7145 §9.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HelloRepr {
     /// MaxVer (4 bits): highest iSER version the initiator supports.
@@ -108,7 +108,7 @@ impl HelloRepr {
 }
 
 /// An iSER HelloReply Message (RFC 7145 §9.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HelloReplyRepr {
     /// Rej: the target rejects the Hello (e.g., no common version); it then closes the

@@ -103,7 +103,7 @@ impl Server {
                     source,
                 })?;
                 log::info!(
-                    "listening on {addr} ({}, portal group {})",
+                    "listening on {addr} ({}, portal group {}); try: iscsi-ls -s iscsi://{addr}",
                     l.kind(),
                     p.group_tag
                 );

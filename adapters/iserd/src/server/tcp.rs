@@ -2,12 +2,14 @@
 //! buffer grown to what the next PDU needs, the core's `TargetConn` fed whole PDUs, output
 //! batched into one large send buffer per `write_all`, read timeouts from the engine's timers.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iser_core::session::{CloseReason, TargetConfig, TargetConn, Transmit};
+use embedded_io_adapters::std::FromStd;
+use iser_core::session::{CloseReason, TargetConfig, TargetConn};
+use iser_tcp::{LinkError, TcpLink};
 
 use crate::config::{self, Limits};
 use crate::daemon::backend::ConnBackend;
@@ -67,20 +69,18 @@ fn entropy() -> [u8; 32] {
 
 type Engine = TargetConn<TASKS>;
 
+/// One connection: the socket, the engine and its daemon backend; bytes move through
+/// [`iser_tcp::TcpLink`].
 struct Conn {
     daemon: Arc<Daemon>,
-    stream: TcpStream,
+    stream: FromStd<TcpStream>,
     peer: SocketAddr,
     engine: Box<Engine>,
     backend: ConnBackend,
-    rx: Vec<u8>,
-    rx_start: usize,
-    rx_end: usize,
-    tx: Vec<u8>,
     read_timeout: Option<Duration>,
 }
 
-/// Serves one accepted connection until it closes; returns when the socket is done.
+/// Serves one accepted connection until it ends (logout, error, peer gone, shutdown).
 pub fn serve(daemon: Arc<Daemon>, stream: TcpStream, group_tag: u16) {
     let peer = stream
         .peer_addr()
@@ -114,117 +114,52 @@ pub fn serve(daemon: Arc<Daemon>, stream: TcpStream, group_tag: u16) {
         daemon.now(),
     ));
     log::debug!("connection from {peer} to {local}");
+    let mut rx = vec![0u8; engine.max_rx_pdu_len().clamp(RX_INITIAL, MAX_PDU_BUF)];
+    let mut tx = vec![0u8; SEND_BATCH];
     let mut c = Conn {
         daemon,
-        stream,
+        stream: FromStd::new(stream),
         peer,
         engine,
         backend,
-        rx: vec![0u8; RX_INITIAL],
-        rx_start: 0,
-        rx_end: 0,
-        tx: vec![0u8; SEND_BATCH],
         read_timeout: None,
     };
-    let result = c.run();
+    let mut link = TcpLink::new(&mut rx, &mut tx);
+    let result = c.run(&mut link);
     c.finish(result);
 }
 
 impl Conn {
-    fn run(&mut self) -> io::Result<()> {
+    fn run(&mut self, link: &mut TcpLink<'_>) -> io::Result<()> {
         loop {
-            let progressed = self.process_input();
-            self.flush()?;
+            let now = self.daemon.now();
+            let progressed = link.process_input(&mut self.engine, &mut self.backend, now);
+            link.flush_to(&mut self.stream, &mut self.engine, &mut self.backend, now)
+                .map_err(io_error)?;
             if self.engine.is_closed() || self.daemon.is_shutting_down() {
                 return Ok(());
             }
-            let buffered = self.rx_end.saturating_sub(self.rx_start);
-            if progressed && buffered >= self.engine.rx_needed() && buffered > 0 {
-                // A whole PDU is waiting that the engine could not take before its output
-                // drained: offer it again before blocking.
+            if progressed && link.input_ready(&self.engine) {
                 continue;
             }
-            self.read()?;
+            self.set_read_timeout()?;
+            match link.read_from(&mut self.stream, &self.engine) {
+                Ok(_) => {}
+                Err(LinkError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(io_error(e)),
+            }
             self.run_timers();
         }
     }
 
-    /// Feeds buffered bytes to the engine; true if it consumed any.
-    fn process_input(&mut self) -> bool {
-        let mut any = false;
-        while self.rx_start < self.rx_end {
-            let now = self.daemon.now();
-            let Some(bytes) = self.rx.get(self.rx_start..self.rx_end) else {
-                break;
-            };
-            let n = self.engine.handle_bytes(bytes, &mut self.backend, now);
-            if n == 0 {
-                break;
-            }
-            any = true;
-            self.rx_start = self.rx_start.saturating_add(n).min(self.rx_end);
-        }
-        if self.rx_start == self.rx_end {
-            self.rx_start = 0;
-            self.rx_end = 0;
-        }
-        any
-    }
-
-    /// Gathers every PDU the engine has into the send buffer, writing it out when full.
-    fn flush(&mut self) -> io::Result<()> {
-        let mut len = 0usize;
-        loop {
-            let now = self.daemon.now();
-            let Some(room) = self.tx.get_mut(len..) else {
-                break;
-            };
-            match self.engine.poll_transmit(&mut self.backend, now, room) {
-                Transmit::Written(0) | Transmit::Idle => break,
-                Transmit::Written(n) => len = len.saturating_add(n).min(self.tx.len()),
-                Transmit::NeedSpace(n) => {
-                    if len > 0 {
-                        self.write_out(len)?;
-                        len = 0;
-                    } else if n > self.tx.len() && n <= MAX_PDU_BUF {
-                        self.tx.resize(n, 0);
-                    } else {
-                        return Err(io::Error::other(format!(
-                            "engine asked for {n} bytes of send buffer (have {})",
-                            self.tx.len()
-                        )));
-                    }
-                }
-            }
-        }
-        if len > 0 {
-            self.write_out(len)?;
-        }
-        Ok(())
-    }
-
-    fn write_out(&mut self, len: usize) -> io::Result<()> {
-        let data = self.tx.get(..len).unwrap_or(&[]);
-        self.stream.write_all(data)
-    }
-
-    /// One blocking read, bounded by the engine's next timer.
-    fn read(&mut self) -> io::Result<()> {
-        let need = self.engine.rx_needed().max(iser_core::wire::BHS_LEN);
-        if need > MAX_PDU_BUF {
-            return Err(io::Error::other(format!(
-                "peer announced a {need}-byte PDU"
-            )));
-        }
-        // Keep room for the next PDU: compact, then grow.
-        if self.rx.len().saturating_sub(self.rx_start) < need || self.rx_end == self.rx.len() {
-            self.rx.copy_within(self.rx_start..self.rx_end, 0);
-            self.rx_end = self.rx_end.saturating_sub(self.rx_start);
-            self.rx_start = 0;
-        }
-        if self.rx.len() < need {
-            self.rx.resize(need, 0);
-        }
+    /// The socket's read timeout follows the engine's next timer (keepalive, login timeout).
+    fn set_read_timeout(&mut self) -> io::Result<()> {
         let wait = match self.engine.poll_timeout() {
             Some(t) => self
                 .daemon
@@ -234,33 +169,10 @@ impl Conn {
             None => MAX_WAIT,
         };
         if self.read_timeout != Some(wait) {
-            self.stream.set_read_timeout(Some(wait))?;
+            self.stream.inner().set_read_timeout(Some(wait))?;
             self.read_timeout = Some(wait);
         }
-        let Some(room) = self.rx.get_mut(self.rx_end..) else {
-            return Ok(());
-        };
-        match self.stream.read(room) {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "peer closed the connection",
-            )),
-            Ok(n) => {
-                self.rx_end = self.rx_end.saturating_add(n).min(self.rx.len());
-                Ok(())
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     fn run_timers(&mut self) {
@@ -273,7 +185,7 @@ impl Conn {
     fn finish(mut self, result: io::Result<()>) {
         let reason = self.engine.close_reason();
         self.engine.connection_lost(&mut self.backend);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.inner().shutdown(Shutdown::Both);
         let peer = self.peer;
         match (reason, result) {
             (Some(CloseReason::Logout), _) => log::debug!("{peer}: closed after logout"),
@@ -289,5 +201,22 @@ impl Conn {
         }
         let s = self.engine.stats();
         log::debug!("{peer}: {s:?}");
+    }
+}
+
+/// A link error as an I/O error, for the log line.
+fn io_error(e: LinkError<io::Error>) -> io::Error {
+    match e {
+        LinkError::Io(e) => e,
+        LinkError::Eof => {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed the connection")
+        }
+        LinkError::PduTooLarge { needed, capacity } => io::Error::other(format!(
+            "peer announced a {needed}-byte PDU (buffer {capacity})"
+        )),
+        LinkError::TxBufferTooSmall { needed } => {
+            io::Error::other(format!("engine needs a {needed}-byte send buffer"))
+        }
+        _ => io::Error::other("link error"),
     }
 }

@@ -34,6 +34,10 @@ pub struct IserConfig {
     pub recv_depth: u16,
     /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
     pub max_rdma_reads: u16,
+    /// Sends posted and not yet completed at most: the peer must have a receive posted for
+    /// each (RFC 7145 §6: it sizes its receives from MaxOutstandingUnexpectedPDUs and the
+    /// commands it has outstanding); keep it at or below the peer's receive depth.
+    pub send_window: u16,
 }
 
 impl Default for IserConfig {
@@ -42,6 +46,7 @@ impl Default for IserConfig {
             buf_size: 128 * 1024 + 512,
             recv_depth: 32,
             max_rdma_reads: 16,
+            send_window: 16,
         }
     }
 }
@@ -129,13 +134,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let mut params = ConnParams::target(0);
         params.ord = config.max_rdma_reads;
         let stage = AnyConn::Allocated(crate::conn::Conn::new(params, ()));
-        let (stage, _) = stage.step(
-            ConnEvent::Connect(crate::conn::CmFlags {
-                zbva_not_supported: peer_cm.zbva_not_supported,
-                send_inv_not_supported: peer_cm.send_inv_not_supported,
-            }),
-            now,
-        );
+        let (stage, _) = stage.step(ConnEvent::Connect(peer_cm), now);
         IserTarget {
             conn: TargetConn::new_iser(&target, entropy, now),
             stage,
@@ -390,6 +389,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     fn poll_hello_reply(&mut self, region: &mut [u8]) -> Option<DmOp> {
         let reply = self.hello_reply?;
+        if self.sends_in_flight >= self.config.send_window {
+            return None;
+        }
         let (id, buf) = self.alloc(Usage::Send)?;
         let dst = region.get_mut(buf.offset as usize..)?;
         let n = reply.emit(dst).ok()?;
@@ -413,7 +415,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     fn poll_put<B: TargetBackend>(&mut self, region: &mut [u8], backend: &mut B) -> Option<DmOp> {
-        if !self.data_buffers_left() {
+        if !self.conn.may_put() || !self.data_buffers_left() {
             return None;
         }
         let (id, buf) = self.alloc(Usage::Write)?;
@@ -479,6 +481,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
+        if !self.conn.may_transmit() || self.sends_in_flight >= self.config.send_window {
+            return None;
+        }
         let (id, buf) = self.alloc(Usage::Send)?;
         let start = buf.offset as usize;
         let pdu_start = start.saturating_add(ISER_HEADER_LEN);

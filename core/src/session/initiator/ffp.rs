@@ -313,15 +313,11 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
         matches: impl Fn(&super::task::Task) -> bool,
         sink: &mut S,
     ) {
-        let mut from = 0usize;
-        while let Some(slot) = self
+        // Completing a task removes it, so each search finds the next one.
+        while let Some((slot, _)) = self
             .tasks
-            .next_where(from, |t| t.cmd_sn.is_some() && matches(t))
+            .next_where(0, |t| t.cmd_sn.is_some() && matches(t))
         {
-            if slot.index() < from {
-                break;
-            }
-            from = slot.index().saturating_add(1);
             self.complete(slot, Err(TaskError::Aborted), sink);
         }
     }

@@ -7,7 +7,8 @@ use super::event::{AuthFailure, InitiatorEvent, InitiatorSink, LoginError};
 use super::{Discovery, InitiatorConn, Stage};
 use crate::negotiate::value::parse_number;
 use crate::negotiate::{
-    AuthMethod, Digest, LocalConfig, LoginStage, Negotiator, Role, SessionType, TcpPolicy,
+    AnyPolicy, AuthMethod, Digest, IserPolicy, LocalConfig, LoginStage, Negotiator, Role,
+    SessionType, TcpPolicy,
 };
 use crate::session::chap::{self, ChapAlgorithm, CHALLENGE_LEN, MAX_CHALLENGE_LEN, MAX_DIGEST_LEN};
 use crate::session::target::Transmit;
@@ -49,7 +50,7 @@ struct Request {
 /// The login state of an initiator connection.
 #[derive(Debug)]
 pub(crate) struct LoginState<'a> {
-    negotiator: Option<Negotiator<'a, TcpPolicy>>,
+    negotiator: Option<Negotiator<'a, AnyPolicy>>,
     stage: LoginStage,
     /// Request ready to send; its text is `text[..text_len]`.
     pending: Option<Request>,
@@ -181,8 +182,22 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         lc.initial_r2t = c.initial_r2t;
         lc.immediate_data = c.immediate_data;
         lc.max_outstanding_r2t = c.max_outstanding_r2t;
+        let policy = if self.rdma {
+            // RFC 7145 §6: RDMAExtensions=Yes, no digests, the iSER receive lengths.
+            lc.rdma_extensions = true;
+            lc.header_digests = &[Digest::None];
+            lc.data_digests = &[Digest::None];
+            lc.initiator_recv_data_segment_length = c.max_recv_data_segment_length;
+            AnyPolicy::Iser(IserPolicy::new(
+                c.max_recv_data_segment_length,
+                c.max_recv_data_segment_length,
+                0,
+            ))
+        } else {
+            AnyPolicy::Tcp(TcpPolicy)
+        };
         let mut negotiator =
-            Negotiator::new(Role::Initiator, lc, TcpPolicy).map_err(LoginError::Negotiation)?;
+            Negotiator::new(Role::Initiator, lc, policy).map_err(LoginError::Negotiation)?;
         self.login.itt = self
             .itts
             .allocate_with(|_| false, 0)

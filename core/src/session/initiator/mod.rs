@@ -158,6 +158,9 @@ enum Ping {
 #[derive(Debug)]
 pub struct InitiatorConn<'a, const TASKS: usize> {
     config: InitiatorConfig<'a>,
+    /// iSER: solicited data moves by RDMA (the target reads and writes our buffers), so no
+    /// Data-In or R2T arrives and only unsolicited data goes out as PDUs.
+    rdma: bool,
     stage: Stage,
     login: LoginState<'a>,
     params: Negotiated,
@@ -190,6 +193,27 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
     /// [`Self::poll_transmit`]. `entropy` seeds the ISID (random format, RFC 7143 §11.12.5), the
     /// initial CmdSN, ITTs and our CHAP challenge: give each connection fresh random bytes.
     pub fn new(config: &InitiatorConfig<'a>, entropy: [u8; 32], now: Instant) -> Self {
+        Self::with_mode(config, false, entropy, now)
+    }
+
+    /// A new connection whose datamover is iSER (RFC 7145): the login negotiates
+    /// RDMAExtensions=Yes under the iSER key policy; the datamover advertises STags for each
+    /// command's buffer and the target moves solicited data by RDMA.
+    pub fn new_iser(config: &InitiatorConfig<'a>, entropy: [u8; 32], now: Instant) -> Self {
+        Self::with_mode(config, true, entropy, now)
+    }
+
+    /// The Initiator Task Tag of a task in flight, which keys its STags in the iSER header.
+    pub fn itt_of(&self, task: TaskHandle) -> Option<u32> {
+        self.tasks.itt_of(task.0).map(|itt| itt.0)
+    }
+
+    fn with_mode(
+        config: &InitiatorConfig<'a>,
+        rdma: bool,
+        entropy: [u8; 32],
+        now: Instant,
+    ) -> Self {
         let mut config = *config;
         config.max_outstanding_r2t = config.max_outstanding_r2t.clamp(1, MAX_R2T as u16);
         // ISID type 10b "random" (§11.12.5): A reserved, B and C random, D a qualifier.
@@ -201,6 +225,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         let mut conn = InitiatorConn {
             login: LoginState::new(entropy),
             config,
+            rdma,
             stage: Stage::Login,
             params: Negotiated::new(),
             digests: Digests::NONE,
@@ -572,7 +597,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
     /// Reports and drops every task; open task management requests are dropped (the `Closed`
     /// or `LoggedOut` event that follows ends them).
     fn end_all_tasks<S: InitiatorSink>(&mut self, error: TaskError, sink: &mut S) {
-        while let Some(slot) = self.tasks.next_where(0, |_| true) {
+        while let Some((slot, _)) = self.tasks.next_where(0, |_| true) {
             let _ = self.tasks.remove(slot);
             sink.event(InitiatorEvent::TaskDone {
                 task: TaskHandle(slot),

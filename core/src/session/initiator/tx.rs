@@ -131,7 +131,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
     }
 
     fn emit_tmf(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        let slot = self.tmfs.next_where(0, |t| !t.sent)?;
+        let (slot, _) = self.tmfs.next_where(0, |t| !t.sent)?;
         let itt = self.tmfs.itt_of(slot)?;
         let tmf = *self.tmfs.get(slot)?;
         let (referenced_task_tag, ref_cmd_sn) = match tmf.referenced {
@@ -306,7 +306,8 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
     /// One Data-Out of the next task (round robin) with data to send: unsolicited first, then
     /// R2T answers in arrival order.
     fn emit_next_data_out<W: WriteSource>(&mut self, buf: &mut [u8], source: &mut W) -> Transmit {
-        let Some(slot) = self.tasks.next_where(self.next_task, |t| t.has_data_out()) else {
+        let Some((slot, cursor)) = self.tasks.next_where(self.next_task, |t| t.has_data_out())
+        else {
             return Transmit::Idle;
         };
         let Some(itt) = self.tasks.itt_of(slot) else {
@@ -395,7 +396,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
                 }
             }
             if !t.has_data_out() {
-                self.next_task = slot.index().wrapping_add(1);
+                self.next_task = cursor;
             }
         }
         Transmit::Written(n)

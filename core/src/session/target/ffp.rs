@@ -166,7 +166,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 if len == 0 {
                     let completion = backend.scsi_finish(target, cmd.lun, &task);
                     self.queue_response(cmd.itt, completion, 0);
-                } else if self.tasks.insert(Itt(cmd.itt), t).is_err() {
+                } else if self.tasks.insert(Itt(cmd.itt), t).is_ok() {
+                    self.hints.touch();
+                } else {
                     self.queue_response(cmd.itt, TASK_SET_FULL, 0);
                 }
             }
@@ -194,6 +196,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     r2ts_unsent: 0,
                     response: None,
                 };
+                self.hints.touch();
                 let slot = match self.tasks.insert(Itt(cmd.itt), t) {
                     Ok(slot) => slot,
                     Err(_) => {
@@ -252,6 +255,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
+        self.hints.touch();
         let max_r2t = self
             .params
             .max_outstanding_r2t
@@ -475,6 +479,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// command beyond the window) the control queue carries it.
     pub(super) fn queue_response(&mut self, itt: u32, completion: Completion, exp_data_sn: u32) {
         let task = Task::responding(itt, Lun(0), None, completion, exp_data_sn);
+        self.hints.touch();
         if self.tasks.insert(Itt(itt), task).is_err() {
             self.enqueue(TxItem::ScsiResponse {
                 itt,
@@ -509,6 +514,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         completion: Completion,
         exp_data_sn: u32,
     ) {
+        self.hints.touch();
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;

@@ -9,6 +9,8 @@ mod ffp;
 mod login;
 mod rdma;
 mod task;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 pub use rdma::{GetData, PutData, TaskRef};
@@ -140,6 +142,25 @@ enum Stage {
     Closed(CloseReason),
 }
 
+/// Which task scans may find work. A scan that finds nothing clears its flag; anything that can
+/// give a task work sets them all. Saves scanning the task table on every poll.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hints {
+    pub tx: bool,
+    pub put: bool,
+    pub get: bool,
+}
+
+impl Hints {
+    pub(crate) fn touch(&mut self) {
+        *self = Hints {
+            tx: true,
+            put: true,
+            get: true,
+        };
+    }
+}
+
 /// Session facts fixed at login.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SessionInfo {
@@ -170,6 +191,7 @@ pub struct TargetConn<const TASKS: usize> {
     next_task: usize,
     /// Where the round-robin over tasks with RDMA data to move resumes.
     next_data: usize,
+    hints: Hints,
     ping_data: [u8; PING_DATA_MAX],
     next_ttt: u32,
     last_rx: Instant,
@@ -212,6 +234,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             txq: TxQueue::new(),
             next_task: 0,
             next_data: 0,
+            hints: Hints {
+                tx: false,
+                put: false,
+                get: false,
+            },
             ping_data: [0; PING_DATA_MAX],
             next_ttt: 1,
             last_rx: now,
@@ -255,6 +282,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.session.map(|s| s.tsih)
     }
 
+    /// Whether [`Self::poll_transmit`] may have something to send (cheap; may say yes when a scan
+    /// then finds nothing).
+    pub fn may_transmit(&self) -> bool {
+        !self.txq.is_empty() || self.hints.tx
+    }
+
     /// Total bytes the next PDU needs in the receive buffer.
     pub fn rx_needed(&self) -> usize {
         self.rx_needed
@@ -262,7 +295,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Largest PDU this connection may receive, for sizing the receive buffer.
     pub fn max_rx_pdu_len(&self) -> usize {
-        pdu_overhead().saturating_add(self.config.max_recv_data_segment_length as usize)
+        pdu_overhead()
+            .saturating_add(crate::wire::frame::MAX_AHS_LEN)
+            .saturating_add(self.config.max_recv_data_segment_length as usize)
     }
 
     /// Consumes whole PDUs from the front of `bytes`; returns how many bytes were consumed. When it
@@ -379,14 +414,18 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         buf: &mut [u8],
     ) -> Transmit {
         let rdma = self.mode == DataMode::Rdma;
+        if !self.hints.tx {
+            return Transmit::Idle;
+        }
         loop {
-            let Some(slot) = self
+            let Some((slot, cursor)) = self
                 .tasks
                 .next_where(self.next_task, |t| t.wants_transmit(rdma))
             else {
+                self.hints.tx = false;
                 return Transmit::Idle;
             };
-            self.next_task = slot.index().wrapping_add(1);
+            self.next_task = cursor;
             match self.emit_task(slot, backend, buf) {
                 Emitted::Done(n) => {
                     self.stats.pdus_out = self.stats.pdus_out.wrapping_add(1);

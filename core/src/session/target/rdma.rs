@@ -51,15 +51,18 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         buf: &mut [u8],
         backend: &mut B,
     ) -> Option<PutData> {
-        if self.mode != DataMode::Rdma || buf.is_empty() {
+        if self.mode != DataMode::Rdma || buf.is_empty() || !self.hints.put {
             return None;
         }
         let target = self.session.and_then(|s| s.target)?;
         loop {
-            let slot = self.tasks.next_where(self.next_data, |t| {
+            let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
                 t.phase == Phase::Read && t.response.is_none() && t.done < t.len
-            })?;
-            self.next_data = slot.index().wrapping_add(1);
+            }) else {
+                self.hints.put = false;
+                return None;
+            };
+            self.next_data = cursor;
             let task = *self.tasks.get(slot)?;
             let scsi = task.scsi?;
             let len = (task.len.saturating_sub(task.done) as usize).min(buf.len());
@@ -85,15 +88,28 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
     }
 
+    /// Whether [`Self::next_put`] may have read data to place (cheap).
+    pub fn may_put(&self) -> bool {
+        self.mode == DataMode::Rdma && self.hints.put
+    }
+
     /// The next piece of write data to fetch, at most `max_len` bytes (round robin over tasks).
     pub fn next_get(&mut self, max_len: u32) -> Option<GetData> {
-        if self.mode != DataMode::Rdma || max_len == 0 {
+        if self.mode != DataMode::Rdma || max_len == 0 || !self.hints.get {
             return None;
         }
-        let slot = self.tasks.next_where(self.next_data, |t| {
-            t.phase == Phase::Write && t.response.is_none() && t.solicited_to < t.len
-        })?;
-        self.next_data = slot.index().wrapping_add(1);
+        let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
+            // Unsolicited Data-Out (its own stream of Sends) must be in before RDMA Reads fetch
+            // what follows it: data is taken in offset order.
+            t.phase == Phase::Write
+                && t.response.is_none()
+                && t.solicited_to < t.len
+                && t.done >= t.unsolicited
+        }) else {
+            self.hints.get = false;
+            return None;
+        };
+        self.next_data = cursor;
         let task = self.tasks.get_mut(slot)?;
         let len = task.len.saturating_sub(task.solicited_to).min(max_len);
         let get = GetData {

@@ -86,7 +86,6 @@ impl<const N: usize> TxQueue<N> {
         Some(item)
     }
 
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }

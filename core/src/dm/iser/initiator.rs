@@ -1,0 +1,487 @@
+//! The iSER initiator engine (RFC 7145 §7, §9): one per RDMA connection, sans-IO. It owns an
+//! [`InitiatorConn`] running in RDMA mode, registers each command's buffer through a
+//! [`Registrar`] and advertises it in the iSER header (Read STag for a read, Write STag for a
+//! write), sends control PDUs behind the iSER header, and releases STags when the command ends:
+//! the target invalidated it already with Send with Invalidate, or we invalidate it locally.
+//!
+//! The adapter's registered region holds the engine's control buffers first
+//! ([`IserInitiator::control_region_len`] bytes), then the caller's data buffers.
+
+use crate::dm::iser::IserConfig;
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
+use crate::pool::{BufHandle, RegionPool};
+use crate::session::initiator::{
+    InitiatorConfig, InitiatorConn, InitiatorEvent, InitiatorSink, ScsiRequest, SubmitError,
+    TaskHandle, WriteSource,
+};
+use crate::session::target::Transmit;
+use crate::time::Instant;
+use crate::wire::{IserHeader, IserHeaderRepr, IserMessage, IserOpcode, Opcode, ISER_HEADER_LEN};
+
+/// Registers the initiator's memory for remote access by the target (verbs: a memory region or
+/// fast registration; tests: the in-memory fabric).
+pub trait Registrar {
+    /// Registers `buf` of the region for RDMA Write by the target (`target_writes`, a read
+    /// command's buffer) or RDMA Read (a write command's buffer); `None` when it cannot.
+    fn register(&mut self, buf: BufRef, target_writes: bool) -> Option<RemoteBuf>;
+    /// Invalidates an STag the target did not invalidate itself.
+    fn invalidate(&mut self, stag: u32);
+}
+
+/// Why a command could not be submitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum IserSubmitError {
+    /// The session refused it (window closed, not logged in, ...).
+    Session(SubmitError),
+    /// The data buffer overlaps the engine's control buffers or is shorter than the transfer.
+    BadBuffer,
+    /// The buffer could not be registered.
+    Registration,
+    /// No room to track another command.
+    TooManyTasks,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Usage {
+    Recv,
+    Send,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Posted {
+    handle: BufHandle,
+    usage: Usage,
+}
+
+/// A command's data buffer and its STag.
+#[derive(Clone, Copy, Debug)]
+struct DataBuf {
+    task: TaskHandle,
+    itt: u32,
+    data: BufRef,
+    remote: Option<RemoteBuf>,
+    target_writes: bool,
+}
+
+/// The initiator side of one iSER connection.
+#[derive(Debug)]
+pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
+    conn: InitiatorConn<'a, TASKS>,
+    config: IserConfig,
+    pool: RegionPool<BUFS>,
+    posted: [Option<Posted>; BUFS],
+    data: [Option<DataBuf>; TASKS],
+    recv_posted: u16,
+    sends_in_flight: u16,
+    failed: bool,
+    disconnect_sent: bool,
+}
+
+/// Immediate and unsolicited write data comes from the caller's data buffers in the region.
+struct RegionSource<'r, const TASKS: usize> {
+    data_area: &'r [u8],
+    base: usize,
+    bufs: &'r [Option<DataBuf>; TASKS],
+}
+
+impl<const TASKS: usize> WriteSource for RegionSource<'_, TASKS> {
+    fn write_data(&mut self, task: TaskHandle, offset: u32, buf: &mut [u8]) {
+        let src = self
+            .bufs
+            .iter()
+            .flatten()
+            .find(|d| d.task == task)
+            .and_then(|d| {
+                let start = (d.data.offset as usize)
+                    .checked_sub(self.base)?
+                    .checked_add(offset as usize)?;
+                self.data_area.get(start..start.checked_add(buf.len())?)
+            });
+        match src {
+            Some(src) => buf.copy_from_slice(src),
+            None => buf.fill(0),
+        }
+    }
+}
+
+/// Passes events on, releasing each finished command's STag on the way.
+struct ReleasingSink<'s, S, R, const TASKS: usize> {
+    sink: &'s mut S,
+    registrar: &'s mut R,
+    bufs: &'s mut [Option<DataBuf>; TASKS],
+    invalidated: Option<u32>,
+}
+
+impl<S: InitiatorSink, R: Registrar, const TASKS: usize> InitiatorSink
+    for ReleasingSink<'_, S, R, TASKS>
+{
+    fn read_data(&mut self, task: TaskHandle, offset: u32, data: &[u8]) {
+        self.sink.read_data(task, offset, data);
+    }
+
+    fn event(&mut self, event: InitiatorEvent<'_>) {
+        if let InitiatorEvent::TaskDone { task, .. } = event {
+            for slot in self.bufs.iter_mut() {
+                if let Some(d) = slot {
+                    if d.task == task {
+                        if let Some(remote) = d.remote {
+                            if self.invalidated != Some(remote.stag) {
+                                self.registrar.invalidate(remote.stag);
+                            }
+                        }
+                        *slot = None;
+                    }
+                }
+            }
+        }
+        self.sink.event(event);
+    }
+}
+
+impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
+    /// A connection whose channel was just established; the first Login Request is ready.
+    pub fn new(
+        config: &InitiatorConfig<'a>,
+        iser: IserConfig,
+        entropy: [u8; 32],
+        now: Instant,
+    ) -> Self {
+        let mut config = *config;
+        let overhead = ISER_HEADER_LEN.saturating_add(crate::session::target::pdu_overhead());
+        let max_data = iser.buf_size.saturating_sub(overhead as u32);
+        config.max_recv_data_segment_length =
+            config.max_recv_data_segment_length.min(max_data).max(512);
+        config.header_digest = false;
+        config.data_digest = false;
+        IserInitiator {
+            conn: InitiatorConn::new_iser(&config, entropy, now),
+            config: iser,
+            pool: RegionPool::new(iser.buf_size as usize),
+            posted: [None; BUFS],
+            data: [None; TASKS],
+            recv_posted: 0,
+            sends_in_flight: 0,
+            failed: false,
+            disconnect_sent: false,
+        }
+    }
+
+    /// Bytes at the start of the region the engine uses for control messages; data buffers go
+    /// after them.
+    pub fn control_region_len(&self) -> usize {
+        self.pool.region_len().unwrap_or(usize::MAX)
+    }
+
+    /// The session engine.
+    pub fn session(&self) -> &InitiatorConn<'a, TASKS> {
+        &self.conn
+    }
+
+    /// The session engine, for logout and task management.
+    pub fn session_mut(&mut self) -> &mut InitiatorConn<'a, TASKS> {
+        &mut self.conn
+    }
+
+    /// Commands whose STags are still registered.
+    pub fn tasks_with_stags(&self) -> usize {
+        self.data
+            .iter()
+            .flatten()
+            .filter(|d| d.remote.is_some())
+            .count()
+    }
+
+    /// Submits a SCSI command whose data lives in `data` (in the region, after the control
+    /// buffers): read data lands there, write data is taken from there.
+    pub fn submit<R: Registrar>(
+        &mut self,
+        req: &ScsiRequest<'_>,
+        data: BufRef,
+        registrar: &mut R,
+    ) -> Result<TaskHandle, IserSubmitError> {
+        let len = req.read_len.max(req.write_len);
+        if len > 0 && ((data.offset as usize) < self.control_region_len() || data.len < len) {
+            return Err(IserSubmitError::BadBuffer);
+        }
+        let free = self
+            .data
+            .iter()
+            .position(|d| d.is_none())
+            .ok_or(IserSubmitError::TooManyTasks)?;
+        let target_writes = req.read_len > 0;
+        let remote = if len > 0 {
+            Some(
+                registrar
+                    .register(
+                        BufRef {
+                            offset: data.offset,
+                            len,
+                        },
+                        target_writes,
+                    )
+                    .ok_or(IserSubmitError::Registration)?,
+            )
+        } else {
+            None
+        };
+        let task = match self.conn.submit(req) {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some(r) = remote {
+                    registrar.invalidate(r.stag);
+                }
+                return Err(IserSubmitError::Session(e));
+            }
+        };
+        let itt = self.conn.itt_of(task).unwrap_or(u32::MAX);
+        if let Some(slot) = self.data.get_mut(free) {
+            *slot = Some(DataBuf {
+                task,
+                itt,
+                data,
+                remote,
+                target_writes,
+            });
+        }
+        Ok(task)
+    }
+
+    /// Whether the connection is over and every buffer is back.
+    pub fn is_closed(&self) -> bool {
+        (self.conn.is_closed() || self.failed) && self.pool.in_use() == 0
+    }
+
+    /// Handles a completion or connection event.
+    pub fn handle_event<S: InitiatorSink, R: Registrar>(
+        &mut self,
+        event: DmEvent,
+        region: &mut [u8],
+        registrar: &mut R,
+        sink: &mut S,
+        now: Instant,
+    ) {
+        match event {
+            DmEvent::Recv {
+                id,
+                len,
+                invalidated,
+            } => {
+                let Some(posted) = self.take_posted(id) else {
+                    return;
+                };
+                self.recv_posted = self.recv_posted.saturating_sub(1);
+                self.handle_message(
+                    posted.handle,
+                    len,
+                    invalidated,
+                    region,
+                    registrar,
+                    sink,
+                    now,
+                );
+                let _ = self.pool.free(posted.handle);
+            }
+            DmEvent::Done { id, status } => {
+                if let Some(posted) = self.take_posted(id) {
+                    if matches!(posted.usage, Usage::Send) {
+                        self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
+                    }
+                    let _ = self.pool.free(posted.handle);
+                }
+                if status != WcStatus::Success {
+                    self.fail(registrar, sink);
+                }
+            }
+            DmEvent::RecvError { id, .. } => {
+                if let Some(posted) = self.take_posted(id) {
+                    self.recv_posted = self.recv_posted.saturating_sub(1);
+                    let _ = self.pool.free(posted.handle);
+                }
+                self.fail(registrar, sink);
+            }
+            DmEvent::Disconnected => self.fail(registrar, sink),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_message<S: InitiatorSink, R: Registrar>(
+        &mut self,
+        handle: BufHandle,
+        len: u32,
+        invalidated: Option<u32>,
+        region: &mut [u8],
+        registrar: &mut R,
+        sink: &mut S,
+        now: Instant,
+    ) {
+        let Ok(start) = self.pool.offset(&handle) else {
+            return;
+        };
+        let Some(msg) = region.get(start..start.saturating_add(len as usize)) else {
+            return;
+        };
+        match IserMessage::parse(msg) {
+            Ok(IserMessage::Control { pdu, .. }) => {
+                let pdu_len = pdu.len();
+                let padded = crate::wire::padded_len(pdu_len);
+                let pdu_start = start.saturating_add(ISER_HEADER_LEN);
+                if let Some(pad) = region
+                    .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
+                {
+                    pad.fill(0);
+                }
+                let Some(pdu) = region.get(pdu_start..pdu_start.saturating_add(padded)) else {
+                    return;
+                };
+                let mut wrapped = ReleasingSink {
+                    sink,
+                    registrar,
+                    bufs: &mut self.data,
+                    invalidated,
+                };
+                let used = self.conn.handle_bytes(pdu, now, &mut wrapped);
+                if used < pdu_len && !self.conn.is_closed() {
+                    self.failed = true;
+                }
+            }
+            // HelloReply only answers a Hello, which this engine does not send (real targets
+            // ignore it; RFC 7145 §9.3 makes it optional in practice).
+            _ => self.failed = true,
+        }
+    }
+
+    /// The next work request to post, or `None`.
+    pub fn poll_op(&mut self, region: &mut [u8], now: Instant) -> Option<DmOp> {
+        if self.failed || self.conn.is_closed() {
+            if self.sends_in_flight > 0 || self.disconnect_sent {
+                return None;
+            }
+            self.disconnect_sent = true;
+            return Some(DmOp::Disconnect);
+        }
+        if self.recv_posted < self.config.recv_depth {
+            if let Some((id, buf)) = self.alloc(Usage::Recv) {
+                self.recv_posted = self.recv_posted.saturating_add(1);
+                return Some(DmOp::PostRecv { id, buf });
+            }
+        }
+        self.poll_control(region, now)
+    }
+
+    fn poll_control(&mut self, region: &mut [u8], now: Instant) -> Option<DmOp> {
+        if self.sends_in_flight >= self.config.send_window {
+            return None;
+        }
+        let (id, buf) = self.alloc(Usage::Send)?;
+        let control_len = self.control_region_len().min(region.len());
+        let (control, data_area) = region.split_at_mut(control_len);
+        let start = buf.offset as usize;
+        let pdu_start = start.saturating_add(ISER_HEADER_LEN);
+        let end = start.saturating_add(buf.len as usize);
+        let mut source = RegionSource {
+            data_area,
+            base: control_len,
+            bufs: &self.data,
+        };
+        let written = match control.get_mut(pdu_start..end) {
+            Some(dst) => self.conn.poll_transmit(now, dst, &mut source),
+            None => Transmit::Idle,
+        };
+        let Transmit::Written(n) = written else {
+            self.release(id);
+            if matches!(written, Transmit::NeedSpace(_)) {
+                self.failed = true;
+            }
+            return None;
+        };
+        // A SCSI Command carries its buffer's STag: Read STag for a read, Write STag for a write
+        // (RFC 7145 §7.3.3).
+        let mut header = IserHeaderRepr {
+            opcode: IserOpcode::ISCSI_CTRL,
+            write_stag: None,
+            read_stag: None,
+        };
+        let pdu = control
+            .get(pdu_start..pdu_start.saturating_add(n))
+            .unwrap_or_default();
+        if pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_COMMAND) {
+            let itt = pdu
+                .get(16..20)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes);
+            if let Some(d) = self.data.iter().flatten().find(|d| Some(d.itt) == itt) {
+                if let Some(r) = d.remote {
+                    if d.target_writes {
+                        header.read_stag = Some((r.stag, r.addr));
+                    } else {
+                        header.write_stag = Some((r.stag, r.addr));
+                    }
+                }
+            }
+        }
+        let emitted = control
+            .get_mut(start..pdu_start)
+            .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
+        if emitted != Some(true) {
+            self.release(id);
+            self.failed = true;
+            return None;
+        }
+        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
+        Some(DmOp::Send {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: (ISER_HEADER_LEN.saturating_add(n)) as u32,
+            },
+            invalidate: None,
+        })
+    }
+
+    fn fail<S: InitiatorSink, R: Registrar>(&mut self, registrar: &mut R, sink: &mut S) {
+        self.failed = true;
+        let mut wrapped = ReleasingSink {
+            sink,
+            registrar,
+            bufs: &mut self.data,
+            invalidated: None,
+        };
+        self.conn.connection_lost(&mut wrapped);
+        // Anything the session did not report still holds its STag.
+        for slot in self.data.iter_mut() {
+            if let Some(DataBuf {
+                remote: Some(r), ..
+            }) = slot
+            {
+                registrar.invalidate(r.stag);
+            }
+            *slot = None;
+        }
+    }
+
+    fn alloc(&mut self, usage: Usage) -> Option<(WrId, BufRef)> {
+        let handle = self.pool.alloc(self.config.buf_size as usize).ok()?;
+        let offset = self.pool.offset(&handle).ok()?;
+        let index = handle.index();
+        *self.posted.get_mut(index)? = Some(Posted { handle, usage });
+        Some((
+            WrId(index as u64),
+            BufRef {
+                offset: offset as u32,
+                len: self.config.buf_size,
+            },
+        ))
+    }
+
+    fn take_posted(&mut self, id: WrId) -> Option<Posted> {
+        self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
+    }
+
+    fn release(&mut self, id: WrId) {
+        if let Some(p) = self.take_posted(id) {
+            let _ = self.pool.free(p.handle);
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! A scripted iSER initiator driving the iSER target engine over the in-memory RC fabric, for
+//! end-to-end tests and the instruction-count benchmark. Test code: a failed unwrap is a
+//! failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    missing_debug_implementations
+)]
+
+use crate::fabric::{Access, EndpointId, Fabric, FabricConfig};
+use crate::ram_target::{RamTarget, TARGET_NAME};
+use iser_core::dm::iser::{IserConfig, IserTarget};
+use iser_core::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WrId};
+use iser_core::session::TargetConfig;
+use iser_core::time::Instant;
+use iser_core::wire::frame::{emit_pdu, Digests, Pdu};
+use iser_core::wire::{
+    CmPrivateData, IserHeader, IserHeaderRepr, IserOpcode, Isid, LoginRequestRepr, LogoutReason,
+    LogoutRequestRepr, Lun, PduRepr, ScsiCommandRepr, Stage, TaskAttribute, ISER_HEADER_LEN,
+};
+
+/// Task slots of the target under test.
+pub const TASKS: usize = 32;
+/// Registered buffers of the target under test.
+pub const BUFS: usize = 64;
+/// The target engine under test.
+pub type Target = IserTarget<TASKS, BUFS>;
+
+/// Initiator region layout: send slots, receive slots, then data.
+pub const SLOT: u32 = 16 * 1024;
+pub const SEND_SLOTS: u32 = 8;
+pub const RECV_SLOTS: u32 = 16;
+pub const DATA_AT: u32 = (SEND_SLOTS + RECV_SLOTS) * SLOT;
+pub const INI_REGION: u32 = DATA_AT + (16 << 20);
+
+/// A scripted iSER initiator and an `IserTarget` on the two ends of a fabric queue pair.
+#[derive(Debug)]
+pub struct Setup {
+    pub fabric: Fabric,
+    pub ini: EndpointId,
+    pub tgt: EndpointId,
+    pub target: Target,
+    pub backend: RamTarget,
+    pub received: Vec<(PduRepr, Vec<u8>, Option<u32>)>,
+    pub next_send: u32,
+    pub cmd_sn: u32,
+    pub itt: u32,
+    pub now: Instant,
+}
+
+impl Setup {
+    pub fn new(cm: CmPrivateData) -> Setup {
+        let config = IserConfig {
+            buf_size: 128 * 1024 + 1024,
+            recv_depth: 8,
+            max_rdma_reads: 4,
+            send_window: 4,
+        };
+        let target = Target::new(&TargetConfig::default(), config, cm, [3; 32], Instant(0));
+        let mut fabric = Fabric::new(FabricConfig::default());
+        let (ini, tgt) = fabric.connect_pair_sized(INI_REGION, target.region_len() as u32);
+        let mut s = Setup {
+            fabric,
+            ini,
+            tgt,
+            target,
+            backend: RamTarget::new(32 << 20),
+            received: Vec::new(),
+            next_send: 0,
+            cmd_sn: 1,
+            itt: 1,
+            now: Instant(0),
+        };
+        for i in 0..RECV_SLOTS {
+            let buf = BufRef {
+                offset: (SEND_SLOTS + i) * SLOT,
+                len: SLOT,
+            };
+            s.fabric
+                .post(
+                    s.ini,
+                    DmOp::PostRecv {
+                        id: WrId(1000 + u64::from(i)),
+                        buf,
+                    },
+                )
+                .unwrap();
+        }
+        s.pump();
+        s
+    }
+
+    /// Moves everything until nothing happens any more.
+    pub fn pump(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(op) = self.target.poll_op(
+                self.fabric.region_mut(self.tgt),
+                &mut self.backend,
+                self.now,
+            ) {
+                self.fabric.post(self.tgt, op).unwrap();
+                progress = true;
+            }
+            while let Some(ev) = self.fabric.poll(self.tgt) {
+                self.target.handle_event(
+                    ev,
+                    self.fabric.region_mut(self.tgt),
+                    &mut self.backend,
+                    self.now,
+                );
+                progress = true;
+            }
+            while let Some(ev) = self.fabric.poll(self.ini) {
+                progress = true;
+                if let DmEvent::Recv {
+                    id,
+                    len,
+                    invalidated,
+                } = ev
+                {
+                    let slot = (id.0 - 1000) as u32;
+                    let at = ((SEND_SLOTS + slot) * SLOT) as usize;
+                    let msg = self.fabric.region(self.ini)[at..at + len as usize].to_vec();
+                    let header =
+                        IserHeaderRepr::parse(&IserHeader::new_checked(&msg[..]).unwrap()).unwrap();
+                    assert_eq!(header.opcode, IserOpcode::ISCSI_CTRL);
+                    let (pdu, _) =
+                        Pdu::parse(&msg[ISER_HEADER_LEN..], Digests::NONE, 1 << 24).unwrap();
+                    self.received.push((
+                        PduRepr::parse(pdu.bhs).unwrap(),
+                        pdu.data.to_vec(),
+                        invalidated,
+                    ));
+                    let buf = BufRef {
+                        offset: (SEND_SLOTS + slot) * SLOT,
+                        len: SLOT,
+                    };
+                    self.fabric
+                        .post(self.ini, DmOp::PostRecv { id, buf })
+                        .unwrap();
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    pub fn send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
+        let slot = self.next_send % SEND_SLOTS;
+        self.next_send += 1;
+        let at = (slot * SLOT) as usize;
+        let region = self.fabric.region_mut(self.ini);
+        header
+            .emit(&mut IserHeader::new_unchecked(
+                &mut region[at..at + ISER_HEADER_LEN],
+            ))
+            .unwrap();
+        let n = emit_pdu(
+            &pdu,
+            &[],
+            data,
+            Digests::NONE,
+            &mut region[at + ISER_HEADER_LEN..at + SLOT as usize],
+        )
+        .unwrap();
+        let buf = BufRef {
+            offset: slot * SLOT,
+            len: (ISER_HEADER_LEN + n) as u32,
+        };
+        self.fabric
+            .post(
+                self.ini,
+                DmOp::Send {
+                    id: WrId(u64::from(slot)),
+                    buf,
+                    invalidate: None,
+                },
+            )
+            .unwrap();
+        self.pump();
+    }
+
+    pub fn login(&mut self) {
+        let ctrl = IserHeaderRepr {
+            opcode: IserOpcode::ISCSI_CTRL,
+            write_stag: None,
+            read_stag: None,
+        };
+        let mut text = format!(
+            "InitiatorName=iqn.2026-11.rs.iser:ini\0TargetName={TARGET_NAME}\0SessionType=Normal\0\
+             RDMAExtensions=Yes\0HeaderDigest=None\0DataDigest=None\0InitialR2T=Yes\0ImmediateData=Yes\0\
+             MaxBurstLength=1048576\0FirstBurstLength=65536\0MaxOutstandingR2T=1\0\
+             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0"
+        );
+        for _ in 0..4 {
+            let req = LoginRequestRepr {
+                transit: true,
+                continue_: false,
+                csg: Stage::OPERATIONAL,
+                nsg: Stage::FULL_FEATURE,
+                version_max: 0,
+                version_min: 0,
+                isid: Isid([0x80, 1, 2, 3, 4, 5]),
+                tsih: 0,
+                itt: 0,
+                cid: 0,
+                cmd_sn: self.cmd_sn,
+                exp_stat_sn: 0,
+            };
+            self.send(ctrl, PduRepr::LoginRequest(req), text.as_bytes());
+            let (repr, data, _) = self.received.pop().expect("a login response");
+            let PduRepr::LoginResponse(resp) = repr else {
+                panic!("{repr:?}")
+            };
+            assert!(
+                resp.status.is_success(),
+                "{:?} {}",
+                resp.status,
+                String::from_utf8_lossy(&data)
+            );
+            if resp.transit {
+                assert!(self.target.session().is_full_feature());
+                let n = self.target.session().negotiated();
+                assert!(n.rdma_extensions, "RDMAExtensions must end Yes");
+                return;
+            }
+            // Answer what the target offered (lengths and bursts) with its own values.
+            text = String::from_utf8_lossy(&data)
+                .split('\0')
+                .filter(|kv| {
+                    [
+                        "MaxBurstLength=",
+                        "FirstBurstLength=",
+                        "InitialR2T=",
+                        "ImmediateData=",
+                    ]
+                    .iter()
+                    .any(|k| kv.starts_with(k))
+                })
+                .map(|kv| format!("{kv}\0"))
+                .collect();
+        }
+        panic!("login did not complete");
+    }
+
+    /// One SCSI command with its STag; returns (status, invalidated STag).
+    pub fn command(
+        &mut self,
+        cdb: [u8; 16],
+        read: Option<(RemoteBuf, u32)>,
+        write: Option<(RemoteBuf, u32)>,
+        immediate: &[u8],
+    ) -> (u8, Option<u32>) {
+        let itt = self.itt;
+        self.itt += 1;
+        let edtl = read.map(|r| r.1).or(write.map(|w| w.1)).unwrap_or(0);
+        let header = IserHeaderRepr {
+            opcode: IserOpcode::ISCSI_CTRL,
+            write_stag: write.map(|(r, _)| (r.stag, r.addr)),
+            read_stag: read.map(|(r, _)| (r.stag, r.addr)),
+        };
+        let cmd = ScsiCommandRepr {
+            immediate: false,
+            final_: true,
+            read: read.is_some(),
+            write: write.is_some(),
+            attr: TaskAttribute::SIMPLE,
+            lun: Lun(0),
+            itt,
+            expected_data_transfer_length: edtl,
+            cmd_sn: self.cmd_sn,
+            exp_stat_sn: 0,
+            cdb,
+        };
+        self.cmd_sn += 1;
+        self.send(header, PduRepr::ScsiCommand(cmd), immediate);
+        let (repr, _, invalidated) = self.received.pop().expect("a SCSI response");
+        let PduRepr::ScsiResponse(resp) = repr else {
+            panic!("{repr:?}")
+        };
+        assert_eq!(resp.itt, itt);
+        (resp.status.0, invalidated)
+    }
+
+    pub fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        c[0] = op;
+        c[2..6].copy_from_slice(&lba.to_be_bytes());
+        c[7..9].copy_from_slice(&blocks.to_be_bytes());
+        c
+    }
+
+    pub fn write(&mut self, lba: u32, data: &[u8], immediate: usize) -> Option<u32> {
+        let at = DATA_AT as usize;
+        self.fabric.region_mut(self.ini)[at..at + data.len()].copy_from_slice(data);
+        let remote = self
+            .fabric
+            .register_remote(
+                self.ini,
+                DATA_AT,
+                data.len() as u32,
+                Access {
+                    remote_read: true,
+                    remote_write: false,
+                },
+            )
+            .unwrap();
+        let blocks = (data.len() / 512) as u16;
+        let (status, inv) = self.command(
+            Self::rw10(0x2a, lba, blocks),
+            None,
+            Some((remote, data.len() as u32)),
+            &data[..immediate],
+        );
+        assert_eq!(status, 0);
+        inv
+    }
+
+    pub fn read(&mut self, lba: u32, len: usize) -> (Vec<u8>, Option<u32>) {
+        let at = DATA_AT as usize;
+        self.fabric.region_mut(self.ini)[at..at + len].fill(0xee);
+        let remote = self
+            .fabric
+            .register_remote(
+                self.ini,
+                DATA_AT,
+                len as u32,
+                Access {
+                    remote_read: false,
+                    remote_write: true,
+                },
+            )
+            .unwrap();
+        let (status, inv) = self.command(
+            Self::rw10(0x28, lba, (len / 512) as u16),
+            Some((remote, len as u32)),
+            None,
+            &[],
+        );
+        assert_eq!(status, 0);
+        (self.fabric.region(self.ini)[at..at + len].to_vec(), inv)
+    }
+
+    pub fn clear_unit_attention(&mut self) {
+        let (status, _) = self.command([0; 16], None, None, &[]);
+        assert_eq!(status, 2, "the first command reports POWER ON / RESET");
+    }
+
+    pub fn logout(&mut self) {
+        let ctrl = IserHeaderRepr {
+            opcode: IserOpcode::ISCSI_CTRL,
+            write_stag: None,
+            read_stag: None,
+        };
+        let req = LogoutRequestRepr {
+            immediate: true,
+            reason: LogoutReason::CLOSE_SESSION,
+            itt: 999,
+            cid: 0,
+            cmd_sn: self.cmd_sn,
+            exp_stat_sn: 0,
+        };
+        self.send(ctrl, PduRepr::LogoutRequest(req), &[]);
+        let (repr, _, _) = self.received.pop().expect("a logout response");
+        assert!(matches!(repr, PduRepr::LogoutResponse(_)), "{repr:?}");
+    }
+}
+
+/// Deterministic test data.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 13) as u8)
+        .collect()
+}
