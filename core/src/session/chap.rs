@@ -204,6 +204,49 @@ pub fn encode_hex<'a>(data: &[u8], out: &'a mut [u8]) -> Option<&'a str> {
     core::str::from_utf8(out).ok()
 }
 
+/// The CHAP keys of one login text (RFC 7143 §12.1.3), borrowed from it: what the negotiator
+/// leaves to the authentication layer, for either role.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ChapKeys<'t> {
+    pub a: Option<&'t str>,
+    pub i: Option<&'t str>,
+    pub c: Option<&'t str>,
+    pub n: Option<&'t str>,
+    pub r: Option<&'t str>,
+}
+
+impl<'t> ChapKeys<'t> {
+    /// Reads the CHAP_* keys of a complete login text (a malformed pair ends the reading).
+    pub(crate) fn read(text: &'t [u8]) -> Self {
+        let mut k = ChapKeys::default();
+        for (key, v) in crate::wire::text::TextReader::with_value_limit(
+            text,
+            crate::negotiate::keys::value_limit,
+        )
+        .map_while(Result::ok)
+        {
+            match key {
+                "CHAP_A" => k.a = Some(v),
+                "CHAP_I" => k.i = Some(v),
+                "CHAP_C" => k.c = Some(v),
+                "CHAP_N" => k.n = Some(v),
+                "CHAP_R" => k.r = Some(v),
+                _ => {}
+            }
+        }
+        k
+    }
+
+    /// Whether any CHAP key was present.
+    pub(crate) fn any(&self) -> bool {
+        self.a.is_some()
+            || self.n.is_some()
+            || self.r.is_some()
+            || self.i.is_some()
+            || self.c.is_some()
+    }
+}
+
 /// Compares two byte strings in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

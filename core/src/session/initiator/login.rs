@@ -10,7 +10,9 @@ use crate::negotiate::{
     AnyPolicy, AuthMethod, Digest, IserPolicy, LocalConfig, LoginStage, Negotiator, Role,
     SessionType, TcpPolicy,
 };
-use crate::session::chap::{self, ChapAlgorithm, CHALLENGE_LEN, MAX_CHALLENGE_LEN, MAX_DIGEST_LEN};
+use crate::session::chap::{
+    self, ChapAlgorithm, ChapKeys, CHALLENGE_LEN, MAX_CHALLENGE_LEN, MAX_DIGEST_LEN,
+};
 use crate::session::target::Transmit;
 use crate::wire::frame::{emit_pdu, Digests, EmitError};
 use crate::wire::text::{Assembled, TextAssembler, TextReader, TextWriter};
@@ -99,35 +101,6 @@ impl LoginState<'_> {
                 .unwrap_or(0);
         }
         (self.entropy.get(13).copied().unwrap_or(0), c)
-    }
-}
-
-/// The CHAP keys of one response.
-#[derive(Default)]
-struct ChapKeys<'t> {
-    a: Option<&'t str>,
-    i: Option<&'t str>,
-    c: Option<&'t str>,
-    n: Option<&'t str>,
-    r: Option<&'t str>,
-}
-
-impl<'t> ChapKeys<'t> {
-    fn read(text: &'t [u8]) -> Self {
-        let mut k = ChapKeys::default();
-        for (key, v) in TextReader::with_value_limit(text, crate::negotiate::keys::value_limit)
-            .map_while(Result::ok)
-        {
-            match key {
-                "CHAP_A" => k.a = Some(v),
-                "CHAP_I" => k.i = Some(v),
-                "CHAP_C" => k.c = Some(v),
-                "CHAP_N" => k.n = Some(v),
-                "CHAP_R" => k.r = Some(v),
-                _ => {}
-            }
-        }
-        k
     }
 }
 
@@ -302,6 +275,11 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
             // A response to nothing.
             return Err(LoginError::ProtocolError);
         };
+        // A refusal is reported as such even when the target does not echo the fields (tgt
+        // leaves the ISID zero in some error responses).
+        if !resp.status.is_success() {
+            return Err(LoginError::Refused(resp.status));
+        }
         if resp.itt != self.login.itt || resp.isid.0 != self.isid {
             return Err(LoginError::ProtocolError);
         }
@@ -319,9 +297,6 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         {
             self.exp_cmd_sn = resp.exp_cmd_sn;
             self.max_cmd_sn = resp.max_cmd_sn;
-        }
-        if !resp.status.is_success() {
-            return Err(LoginError::Refused(resp.status));
         }
         if resp.csg != req.csg {
             return Err(LoginError::ProtocolError);

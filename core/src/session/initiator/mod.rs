@@ -506,6 +506,10 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
 
     /// When [`Self::handle_timeout`] wants to be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.login.failed.is_some() {
+            // A failure found while building a request waits to be reported: at once.
+            return Some(Instant(0));
+        }
         if self.is_closed() {
             return None;
         }

@@ -16,7 +16,9 @@ use crate::negotiate::{
 use crate::session::backend::{
     AuthPolicy, ChapCredentials, TargetBackend, TargetId, CHAP_ALGORITHMS,
 };
-use crate::session::chap::{self, ChapAlgorithm, CHALLENGE_LEN, MAX_CHALLENGE_LEN, MAX_DIGEST_LEN};
+use crate::session::chap::{
+    self, ChapAlgorithm, ChapKeys, CHALLENGE_LEN, MAX_CHALLENGE_LEN, MAX_DIGEST_LEN,
+};
 use crate::time::Instant;
 use crate::wire::text::{Assembled, TextAssembler, TextReader, TextWriter};
 use crate::wire::{
@@ -284,12 +286,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let challenge = &self.login.challenge;
             let entropy = &self.login.entropy;
             // The negotiator hands CHAP_* keys to its caller; read them straight from the text.
-            let mut chap_keys = ChapKeys::default();
-            for (k, v) in TextReader::with_value_limit(text, crate::negotiate::keys::value_limit)
-                .map_while(Result::ok)
-            {
-                chap_keys.take(k, v);
-            }
+            let chap_keys = ChapKeys::read(text);
             let r = negotiator.receive(stage, text, &mut out, |_, _, _| Ok(()));
             if r.is_ok() && stage == LoginStage::Security && chap_keys.any() {
                 chap_result = run_chap(chap_state, &chap_keys, &auth, challenge, entropy, &mut out);
@@ -625,37 +622,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         self.login.response_sent = from.saturating_add(seg);
         Emitted::Done(seal_pdu(buf, seg, digests))
-    }
-}
-
-/// The CHAP keys of one request.
-#[derive(Default)]
-struct ChapKeys<'t> {
-    a: Option<&'t str>,
-    n: Option<&'t str>,
-    r: Option<&'t str>,
-    i: Option<&'t str>,
-    c: Option<&'t str>,
-}
-
-impl<'t> ChapKeys<'t> {
-    fn take(&mut self, k: &'t str, v: &'t str) {
-        match k {
-            "CHAP_A" => self.a = Some(v),
-            "CHAP_N" => self.n = Some(v),
-            "CHAP_R" => self.r = Some(v),
-            "CHAP_I" => self.i = Some(v),
-            "CHAP_C" => self.c = Some(v),
-            _ => {}
-        }
-    }
-
-    fn any(&self) -> bool {
-        self.a.is_some()
-            || self.n.is_some()
-            || self.r.is_some()
-            || self.i.is_some()
-            || self.c.is_some()
     }
 }
 
