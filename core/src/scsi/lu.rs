@@ -29,26 +29,49 @@ pub enum ResetKind {
     TargetColdReset,
 }
 
+/// Storage for a logical unit's scratch buffer: an inline array (`[u8; N]`, the default, for
+/// firmware) or any owned byte buffer the caller provides (a `Box<[u8]>` in the daemon), so
+/// the core stays allocation-free while a host can afford a large one.
+pub trait ScratchBuf: AsRef<[u8]> + AsMut<[u8]> {}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> ScratchBuf for T {}
+
 /// The scratch buffer and which task holds it.
 #[derive(Debug)]
-pub(crate) struct Scratch<const S: usize> {
-    pub buf: [u8; S],
+pub(crate) struct Scratch<B> {
+    buf: B,
     pub owner: Option<u32>,
+}
+
+impl<B: ScratchBuf> Scratch<B> {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.as_ref().len()
+    }
 }
 
 /// A direct-access logical unit.
 ///
 /// `NEXUS` is the number of I_T nexus slots (unit attentions, reservations, registrations);
-/// `SCRATCH` the bytes of scratch buffer for commands whose data must be held whole before
-/// acting (COMPARE AND WRITE, WRITE SAME, WRITE ATOMIC, parameter lists). One such command
-/// runs at a time; another arriving meanwhile gets BUSY.
+/// `B` holds the scratch buffer for commands whose data must be held whole before acting
+/// (COMPARE AND WRITE, WRITE SAME, WRITE ATOMIC, parameter lists): a 4 KiB inline array by
+/// default ([`new`](Self::new) with `[u8; N]`), or any [`ScratchBuf`] given to
+/// [`with_scratch`](Self::with_scratch). One such command runs at a time; another arriving
+/// meanwhile gets BUSY.
 ///
 /// Drive it with [`start`](Self::start), then, per the returned [`Start`],
 /// [`read_data`](Self::read_data) or [`write_data`](Self::write_data) any number of times and
 /// [`finish`](Self::finish) once (or [`abort`](Self::abort) if the task is aborted). Commands
 /// to a LUN that does not exist and REPORT LUNS go to [`target`](super::target) instead.
 #[derive(Debug)]
-pub struct LogicalUnit<D, const NEXUS: usize = 16, const SCRATCH: usize = 4096> {
+pub struct LogicalUnit<D, const NEXUS: usize = 16, B = [u8; 4096]> {
     pub(crate) dev: D,
     pub(crate) id: LuIdentity,
     pub(crate) cfg: LuConfig,
@@ -59,15 +82,25 @@ pub struct LogicalUnit<D, const NEXUS: usize = 16, const SCRATCH: usize = 4096> 
     pub(crate) stopped: bool,
     /// Per nexus: PREVENT ALLOW MEDIUM REMOVAL state (SBC-3 §5.13).
     pub(crate) prevent: [bool; NEXUS],
-    pub(crate) scratch: Scratch<SCRATCH>,
+    pub(crate) scratch: Scratch<B>,
     /// Result of the last EXTENDED COPY that kept its list identifier.
     pub(crate) copy_status: Option<CopyStatus>,
     next_tag: u32,
 }
 
-impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NEXUS, SCRATCH> {
-    /// A logical unit over `dev`. Every nexus starts with a POWER ON, RESET unit attention.
+impl<D: BlockDevice, const NEXUS: usize, const S: usize> LogicalUnit<D, NEXUS, [u8; S]> {
+    /// A logical unit over `dev` with an inline `S`-byte scratch buffer. Every nexus starts
+    /// with a POWER ON, RESET unit attention.
     pub fn new(dev: D, id: LuIdentity, cfg: LuConfig) -> Self {
+        Self::with_scratch(dev, id, cfg, [0; S])
+    }
+}
+
+impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B> {
+    /// A logical unit over `dev` using `scratch` as its scratch buffer (its length sets
+    /// MAXIMUM COMPARE AND WRITE LENGTH, the WRITE ATOMIC limit and the parameter list
+    /// limits). Every nexus starts with a POWER ON, RESET unit attention.
+    pub fn with_scratch(dev: D, id: LuIdentity, cfg: LuConfig, scratch: B) -> Self {
         let mode = ModeState::defaults(dev.has_volatile_cache());
         LogicalUnit {
             dev,
@@ -79,7 +112,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             stopped: false,
             prevent: [false; NEXUS],
             scratch: Scratch {
-                buf: [0; SCRATCH],
+                buf: scratch,
                 owner: None,
             },
             copy_status: None,
@@ -144,6 +177,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         self.res.release_reserve6();
         self.prevent = [false; NEXUS];
         self.scratch.owner = None;
+        self.copy_status = None;
         self.ua.raise_all(ua, None);
         info!("scsi: reset {:?}", kind);
     }
@@ -157,6 +191,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             *p = false;
         }
         self.ua.raise(nexus, UnitAttention::NexusLoss);
+        if self.copy_status.is_some_and(|s| s.nexus == nexus) {
+            self.copy_status = None;
+        }
     }
 
     pub(crate) fn block_size(&self) -> u32 {
@@ -176,7 +213,11 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
 
     /// Blocks that fit in the scratch buffer.
     pub(crate) fn scratch_blocks(&self) -> u32 {
-        let n = SCRATCH.checked_div(self.block_size() as usize).unwrap_or(0);
+        let n = self
+            .scratch
+            .len()
+            .checked_div(self.block_size() as usize)
+            .unwrap_or(0);
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
@@ -484,7 +525,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                     let at = usize::try_from(offset).unwrap_or(usize::MAX);
                     if let Some(dst) = self
                         .scratch
-                        .buf
+                        .bytes_mut()
                         .get_mut(at..)
                         .and_then(|s| s.get_mut(..d.len()))
                     {
@@ -554,9 +595,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
             Cmd::Sanitize => self.finish_sanitize(task, len),
-            Cmd::ExtendedCopy => return self.finish_xcopy(len, peers),
+            Cmd::ExtendedCopy => return self.finish_xcopy(task, len, peers),
             Cmd::PrOut => {
-                let params = self.scratch.buf.get(..len).unwrap_or(&[]);
+                let params = self.scratch.bytes().get(..len).unwrap_or(&[]);
                 let port = self.id.relative_port_id;
                 return self.res.pr_out(task, params, port, &mut self.ua);
             }
@@ -605,7 +646,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 .with_residual(Residual::of(want, expected)),
             ));
         }
-        if want > SCRATCH as u64 {
+        if want > self.scratch.len() as u64 {
             return Err(Sense::illegal_request(
                 AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
             ));

@@ -4,7 +4,7 @@
 use super::cdb;
 use super::commands::CmdInfo;
 use super::device::{Access, BlockDevice, LbaStatus};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::sense::{AdditionalSense, Sense};
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 use super::window::Window;
@@ -12,10 +12,10 @@ use super::window::Window;
 /// Most descriptors one GET LBA STATUS reply carries.
 const MAX_LBA_STATUS_DESCRIPTORS: usize = 64;
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT: configured, and what fits the scratch buffer.
     pub(crate) fn max_unmap_descriptors(&self) -> u32 {
-        let fit = S.saturating_sub(8) / 16;
+        let fit = self.scratch.len().saturating_sub(8) / 16;
         self.cfg
             .max_unmap_descriptors
             .min(u32::try_from(fit).unwrap_or(u32::MAX))
@@ -43,7 +43,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     }
 
     pub(crate) fn finish_unmap(&mut self, len: usize) -> Result<(), Sense> {
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let data_len = usize::from(cdb::be16(p, 0));
         let bd_len = usize::from(cdb::be16(p, 2));
         // UNMAP DATA LENGTH counts from byte 2, BLOCK DESCRIPTOR DATA LENGTH from byte 8.
@@ -73,7 +73,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
             }
         }
         let bs = u64::from(self.block_size());
-        let list = self.scratch.buf.get(8..len).unwrap_or(&[]);
+        let list = self.scratch.bytes().get(8..len).unwrap_or(&[]);
         for d in list.chunks_exact(16).take(count) {
             let (lba, n) = (cdb::be64(d, 0), u64::from(cdb::be32(d, 8)));
             if n > 0 {
@@ -161,7 +161,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let bs = self.block_size() as usize;
         let zero = self
             .scratch
-            .buf
+            .bytes()
             .get(..bs)
             .is_some_and(|b| b.iter().all(|&x| x == 0));
         if unmap && zero && self.lbprz() {
@@ -170,7 +170,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let fua = self.write_through(false);
         for k in 0..blocks {
             let at = self.byte_offset(lba.saturating_add(k));
-            let block = self.scratch.buf.get(..bs).unwrap_or(&[]);
+            let block = self.scratch.bytes().get(..bs).unwrap_or(&[]);
             self.dev
                 .write_at(at, block, fua)
                 .map_err(|e| e.sense(Access::Write))?;

@@ -6,11 +6,11 @@
 use super::cdb;
 use super::commands::{CmdInfo, SANITIZE_BLOCK_ERASE, SANITIZE_OVERWRITE};
 use super::device::{Access, BlockDevice};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::sense::Sense;
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     pub(crate) fn start_sanitize(
         &mut self,
         info: &CmdInfo,
@@ -51,7 +51,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     /// length, pattern. Every block gets the pattern repeated from its start; with INVERT the
     /// pattern is inverted on alternate passes.
     pub(crate) fn finish_sanitize(&mut self, _task: &ScsiTask, len: usize) -> Result<(), Sense> {
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let b0 = cdb::u8_at(p, 0);
         let invert = b0 & 0x80 != 0;
         let count = b0 & 0x1f;
@@ -80,7 +80,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
                         let pi = off.saturating_add(i).checked_rem(plen).unwrap_or(0);
                         *b = self
                             .scratch
-                            .buf
+                            .bytes()
                             .get(4usize.saturating_add(pi))
                             .copied()
                             .unwrap_or(0)

@@ -6,14 +6,14 @@
 use super::cdb;
 use super::commands::{Cmd, CmdInfo};
 use super::device::{Access, BlockDevice};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::mode;
 use super::sense::{AdditionalSense, Sense};
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 use super::ua::UnitAttention;
 use super::window::Window;
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// START STOP UNIT: START 0 stops the unit (medium access then reports NOT READY,
     /// INITIALIZING COMMAND REQUIRED), START 1 starts it. A POWER CONDITION other than 0 is
     /// accepted without effect. LOEJ with START 0 is refused while any nexus prevents
@@ -156,7 +156,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     /// change raises MODE PARAMETERS CHANGED for the other nexuses (SPC-4 §7.5.1).
     pub(crate) fn finish_mode_select(&mut self, task: &ScsiTask, len: usize) -> Result<(), Sense> {
         let ten = task.cmd == Cmd::ModeSelect && task.cdb[0] == 0x55;
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let (hdr, bd_len) = if ten {
             (8usize, usize::from(cdb::be16(p, 6)))
         } else {

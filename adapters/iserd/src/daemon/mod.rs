@@ -22,8 +22,13 @@ use registry::{Closer, OpenError, Registry, SessionKey, TargetIndex};
 /// Nexus slots per logical unit (unit attentions are kept per I_T nexus).
 pub const NEXUS_SLOTS: usize = config::MAX_SESSIONS as usize;
 
-/// The logical unit type the daemon runs.
-pub type Lu = LogicalUnit<Device, NEXUS_SLOTS>;
+/// The logical unit type the daemon runs: its scratch buffer is on the heap.
+pub type Lu = LogicalUnit<Device, NEXUS_SLOTS, Box<[u8]>>;
+
+/// Blocks of scratch buffer per logical unit: the most one WRITE ATOMIC(16) may write (the
+/// Block Limits VPD page's MAXIMUM ATOMIC TRANSFER LENGTH; libiscsi writes 256 at once), and
+/// twice COMPARE AND WRITE's 255-block maximum.
+pub const SCRATCH_BLOCKS: usize = 512;
 
 /// One logical unit of a target.
 #[derive(Debug)]
@@ -106,7 +111,14 @@ fn build_lu(target: &config::Target, l: &LunConfig, group_tag: u16) -> Result<Lu
             Backing::File { path, .. } => path.display().to_string(),
         }
     );
-    Ok(LogicalUnit::new(dev, id, LuConfig::default()))
+    let cfg = LuConfig {
+        atomic_writes: true,
+        ..LuConfig::default()
+    };
+    let scratch_len =
+        SCRATCH_BLOCKS.saturating_mul(usize::try_from(dev.block_size()).unwrap_or(512));
+    let scratch = vec![0u8; scratch_len].into_boxed_slice();
+    Ok(LogicalUnit::with_scratch(dev, id, cfg, scratch))
 }
 
 fn not_supported() -> Completion {

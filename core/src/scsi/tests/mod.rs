@@ -18,7 +18,7 @@ mod xcopy;
 pub(crate) const BS: u32 = 512;
 pub(crate) const BLOCKS: u64 = 64;
 
-pub(crate) type TestLu = LogicalUnit<RamDisk<'static>, 4, 4096>;
+pub(crate) type TestLu = LogicalUnit<RamDisk<'static>, 4, [u8; 4096]>;
 
 pub(crate) fn disk(blocks: u64) -> RamDisk<'static> {
     let data = Box::leak(vec![0u8; (blocks * u64::from(BS)) as usize].into_boxed_slice());

@@ -157,6 +157,29 @@ fn test_receive_copy_results() {
     assert_eq!(d[5] & 0x08, 0x08, "3PC");
 }
 
+#[test]
+fn test_copy_status_belongs_to_its_nexus() {
+    let mut lu = lu();
+    let p = params(1, &[me(&lu)], &[segment(0, 0, 1, 0, 10)]);
+    assert!(xcopy(&mut lu, &p).is_good());
+    let mut status = [0u8; 16];
+    status[0] = 0x84;
+    status[2] = 1;
+    status[10..14].copy_from_slice(&64u32.to_be_bytes());
+    // Another nexus does not see nexus 0's list identifier (SPC-4 §6.4).
+    let _ = run_on(&mut lu, NexusId(1), &[0; 6], 0, &[]); // its power-on unit attention
+    assert_invalid_field(&run_on(&mut lu, NexusId(1), &status, 64, &[]).1, 2);
+    assert!(run(&mut lu, &status, 64, &[]).1.is_good());
+    // Losing the nexus discards its status; so does a reset.
+    lu.nexus_lost(NexusId(0));
+    let _ = run(&mut lu, &[0; 6], 0, &[]);
+    assert_invalid_field(&run(&mut lu, &status, 64, &[]).1, 2);
+    assert!(xcopy(&mut lu, &p).is_good());
+    lu.reset(ResetKind::LogicalUnitReset);
+    let _ = run(&mut lu, &[0; 6], 0, &[]);
+    assert_invalid_field(&run(&mut lu, &status, 64, &[]).1, 2);
+}
+
 /// A second logical unit reachable through the hook.
 struct Peer {
     naa: [u8; 16],
