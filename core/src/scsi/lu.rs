@@ -10,6 +10,7 @@ use super::identity::{LuConfig, LuIdentity};
 use super::inquiry::{self, Inquiry, InquiryFacts};
 use super::mode::{DeviceFacts, ModeSense, ModeState};
 use super::pr::{PrState, Reservations};
+use super::sanitize::SanitizeJob;
 use super::sense::{AdditionalSense, Sense, SenseKey};
 use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
 use super::ua::{UnitAttention, UnitAttentions};
@@ -35,6 +36,9 @@ pub enum ResetKind {
 pub trait ScratchBuf: AsRef<[u8]> + AsMut<[u8]> {}
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ScratchBuf for T {}
+
+/// The scratch buffer owner while a sanitize job keeps its pattern there (never a task tag).
+pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
 /// The scratch buffer and which task holds it.
 #[derive(Debug)]
@@ -78,8 +82,12 @@ pub struct LogicalUnit<D, const NEXUS: usize = 16, B = [u8; 4096]> {
     pub(crate) ua: UnitAttentions<NEXUS>,
     pub(crate) mode: ModeState,
     pub(crate) res: Reservations<NEXUS>,
-    /// Stopped by START STOP UNIT (START=0): medium access is NOT READY.
-    pub(crate) stopped: bool,
+    /// Removable medium ejected by START STOP UNIT (LOEJ=1, START=0): MEDIUM NOT PRESENT.
+    pub(crate) ejected: bool,
+    /// A sanitize operation in progress (SBC-4 §4.11).
+    pub(crate) sanitize: Option<SanitizeJob>,
+    /// The last sanitize failed: medium access fails until EXIT FAILURE MODE (SBC-4 §4.11.3).
+    pub(crate) sanitize_failed: bool,
     /// Per nexus: PREVENT ALLOW MEDIUM REMOVAL state (SBC-3 §5.13).
     pub(crate) prevent: [bool; NEXUS],
     pub(crate) scratch: Scratch<B>,
@@ -109,7 +117,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             ua: UnitAttentions::new(),
             mode,
             res: Reservations::new(),
-            stopped: false,
+            ejected: false,
+            sanitize: None,
+            sanitize_failed: false,
             prevent: [false; NEXUS],
             scratch: Scratch {
                 buf: scratch,
@@ -154,6 +164,35 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         self.res.restore(state);
     }
 
+    /// True when writes are refused: the device is write protected or software write protect
+    /// (SWP in the Control mode page) is set.
+    pub fn is_write_protected(&self) -> bool {
+        self.write_protected()
+    }
+
+    /// Reads this logical unit's medium for another logical unit's EXTENDED COPY (the copy
+    /// manager's [`CopyPeers`] implementation calls it); refused while the medium is not
+    /// ready.
+    pub fn peer_read(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+            return Err(IoError::NotReady);
+        }
+        self.dev.read_at(byte_offset, buf)
+    }
+
+    /// Writes this logical unit's medium for another logical unit's EXTENDED COPY; refused
+    /// while not ready or write protected.
+    pub fn peer_write(&mut self, byte_offset: u64, data: &[u8]) -> Result<(), IoError> {
+        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+            return Err(IoError::NotReady);
+        }
+        if self.write_protected() {
+            return Err(IoError::WriteProtected);
+        }
+        let fua = self.write_through(false);
+        self.dev.write_at(byte_offset, data, fua)
+    }
+
     /// Establishes unit attention `ua` for `nexus`, or for every nexus when `None`.
     pub fn raise_unit_attention(&mut self, nexus: Option<NexusId>, ua: UnitAttention) {
         match nexus {
@@ -163,8 +202,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     }
 
     /// A task management reset (LOGICAL UNIT RESET, TARGET WARM/COLD RESET): unit attention
-    /// for every nexus, RESERVE(6) reservations and PREVENT states cleared, the scratch buffer
-    /// freed (SAM-5 §6.3.2, SPC-4 §5.13.2). Persistent reservations survive.
+    /// for every nexus (the one that asked included: SAM-5 §6.3.3 "every I_T nexus"), RESERVE(6)
+    /// reservations and PREVENT states cleared, the scratch buffer freed, EXTENDED COPY status
+    /// discarded (SAM-5 §6.3.2, SPC-4 §5.13.2). Persistent reservations survive, and so does a
+    /// sanitize operation in progress (SBC-4 §4.11.2).
     pub fn reset(&mut self, kind: ResetKind) {
         let ua = match kind {
             ResetKind::LogicalUnitReset => UnitAttention::LunReset,
@@ -172,11 +213,12 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         };
         if kind == ResetKind::TargetColdReset {
             self.mode = ModeState::defaults(self.dev.has_volatile_cache());
-            self.stopped = false;
         }
         self.res.release_reserve6();
         self.prevent = [false; NEXUS];
-        self.scratch.owner = None;
+        if self.scratch.owner != Some(SANITIZE_OWNER) {
+            self.scratch.owner = None;
+        }
         self.copy_status = None;
         self.ua.raise_all(ua, None);
         info!("scsi: reset {:?}", kind);
@@ -193,6 +235,21 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         self.ua.raise(nexus, UnitAttention::NexusLoss);
         if self.copy_status.is_some_and(|s| s.nexus == nexus) {
             self.copy_status = None;
+        }
+    }
+
+    /// Why medium access is refused now, if it is: a removable medium ejected (NOT READY,
+    /// MEDIUM NOT PRESENT) or sanitize failure mode (MEDIUM ERROR, SANITIZE COMMAND FAILED).
+    pub(crate) fn medium_not_ready(&self) -> Option<Sense> {
+        if self.ejected {
+            Some(Sense::new(
+                SenseKey::NOT_READY,
+                AdditionalSense::MEDIUM_NOT_PRESENT,
+            ))
+        } else if self.in_sanitize_failure_mode() {
+            Some(super::sanitize::sanitize_failed())
+        } else {
+            None
         }
     }
 
@@ -255,6 +312,8 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             write_same: self.scratch_blocks() > 0,
             tpgs: true,
             third_party_copy: self.scratch_blocks() > 0,
+            removable: self.cfg.removable,
+            sanitize_erase: true,
         }
     }
 
@@ -300,6 +359,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Ok(i) => i,
             Err(e) => return Start::Done(Completion::check(e.sense())),
         };
+        if !info.ua_exempt {
+            if let Some(s) = self.sanitize_in_progress() {
+                return Start::Done(Completion::check(s));
+            }
+        }
         if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
             return Start::Done(Completion::RESERVATION_CONFLICT);
         }
@@ -309,13 +373,17 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         if let Err(s) = cdb::check_usage(cmd.cdb, info.usage) {
             return Start::Done(Completion::check(s));
         }
-        if self.stopped && info.medium {
-            return Start::Done(Completion::check(Sense::new(
-                SenseKey::NOT_READY,
-                AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-            )));
+        if info.medium {
+            if let Some(s) = self.medium_not_ready() {
+                return Start::Done(Completion::check(s));
+            }
         }
-        self.next_tag = self.next_tag.wrapping_add(1);
+        // Tags never take the value that marks the scratch buffer as the sanitize job's.
+        self.next_tag = self
+            .next_tag
+            .wrapping_add(1)
+            .checked_rem(SANITIZE_OWNER)
+            .unwrap_or(0);
         match self.dispatch(info, cmd) {
             Ok(s) => s,
             Err(s) => Start::Done(Completion::check(s)),
@@ -343,11 +411,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 }
                 let sense = match self.ua.take(cmd.nexus) {
                     Some(u) => Some(u.sense()),
-                    None if self.stopped => Some(Sense::new(
-                        SenseKey::NOT_READY,
-                        AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-                    )),
-                    None => None,
+                    None => self
+                        .sanitize_in_progress()
+                        .or_else(|| self.medium_not_ready()),
                 };
                 let alloc = u32::from(cdb::u8_at(c, 4));
                 Ok(self.generated(info, cmd, alloc, sense))
@@ -424,7 +490,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::Inquiry => match Inquiry::parse(c) {
                 Ok(Inquiry { vpd: None, .. }) => {
                     let f = self.inquiry_facts();
-                    inquiry::standard(&self.id, 0x00, f.tpgs, f.third_party_copy, w);
+                    inquiry::standard(&self.id, 0x00, Some(&f), w);
                 }
                 Ok(Inquiry { vpd: Some(p), .. }) => {
                     inquiry::vpd(p, &self.id, &self.cfg, &self.inquiry_facts(), w)
@@ -562,7 +628,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             } else {
                 self.finish_buffered(task, peers)
             };
-            self.scratch.owner = None;
+            if self.scratch.owner == Some(task.tag) {
+                self.scratch.owner = None;
+            }
             if let Err(c) = out {
                 return c.with_residual(task.residual());
             }

@@ -18,6 +18,7 @@ pub struct FileDevice {
     num_blocks: u64,
     read_only: bool,
     thin: bool,
+    physical_exponent: u8,
 }
 
 impl FileDevice {
@@ -90,7 +91,13 @@ impl FileDevice {
             num_blocks,
             read_only,
             thin,
+            physical_exponent: 0,
         })
+    }
+
+    /// Reports 2^`exponent` logical blocks per physical block (a larger physical block).
+    pub fn set_physical_exponent(&mut self, exponent: u8) {
+        self.physical_exponent = exponent.min(15);
     }
 
     /// The path the device was opened from.
@@ -210,6 +217,10 @@ impl BlockDevice for FileDevice {
 
     fn write_protected(&self) -> bool {
         self.read_only
+    }
+
+    fn physical_block_exponent(&self) -> u8 {
+        self.physical_exponent
     }
 
     fn provisioning(&self) -> Provisioning {
