@@ -163,7 +163,8 @@ pub(crate) struct CmdInfo {
     pub ua_exempt: bool,
     pub access: Access,
     pub needs: Needs,
-    /// Accesses the medium: refused with NOT READY while the unit is stopped.
+    /// Accesses the medium: refused while a removable medium is ejected (NOT READY) or in
+    /// sanitize failure mode.
     pub medium: bool,
 }
 

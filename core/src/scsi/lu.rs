@@ -332,8 +332,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     ///
     /// Order of checks: operation code and service action (and whether this device supports
     /// them); a pending unit attention (except for INQUIRY, REPORT LUNS and REQUEST SENSE,
-    /// SPC-4 §5.14); reservation conflicts (SPC-4 §5.13); reserved CDB bits against the CDB
-    /// usage map; NOT READY when stopped; then the command's own fields.
+    /// SPC-4 §5.14); a sanitize in progress (same exceptions, SBC-4 §4.11); reservation
+    /// conflicts (SPC-4 §5.13); reserved CDB bits against the CDB usage map; medium access
+    /// while the medium is ejected or in sanitize failure mode; then the command's own fields.
     pub fn start(&mut self, cmd: &CommandRequest<'_>) -> Start {
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
