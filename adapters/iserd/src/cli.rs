@@ -1,6 +1,6 @@
-//! The command line: `iserd [--config FILE] [--listen ADDR:PORT]... [--ram-lun SIZE]...
-//! [--file-lun PATH]... [--target-name IQN] [--log-level LEVEL]`, and how it combines with the
-//! configuration file into one [`Config`].
+//! The command line: `iserd [--config FILE] [--listen ADDR:PORT]... [--ram-lun SIZE[,OPT]...]...
+//! [--file-lun PATH[,OPT]...]... [--target-name IQN] [--log-level LEVEL]`, and how it combines
+//! with the configuration file into one [`Config`].
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,8 +21,12 @@ options:
   -l, --listen ADDR:PORT  listen here instead of the configured portals (repeatable;
                           port 0 picks a free port; the bound address is printed
                           on stdout as `listening on ADDR:PORT`)
-      --ram-lun SIZE      add a RAM LUN of SIZE (e.g. 64MiB) to the command-line target
-      --file-lun PATH     add a LUN backed by the existing file or block device PATH
+      --ram-lun SIZE[,OPT...]
+                          add a RAM LUN of SIZE (e.g. 64MiB) to the command-line target
+      --file-lun PATH[,OPT...]
+                          add a LUN backed by the existing file or block device PATH
+                          LUN options: thin, read-only, removable,
+                          physical=BYTES (physical block size)
       --target-name IQN   name of the command-line target (default iqn.2026-11.rs.iserd:ram0)
       --log-level LEVEL   off, error, warn, info (default), debug or trace
   -h, --help              print this help
@@ -36,10 +40,53 @@ more target to the file's targets.
 /// A LUN given on the command line, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CliLun {
-    /// `--ram-lun SIZE`.
-    Ram(ByteSize),
-    /// `--file-lun PATH`.
-    File(PathBuf),
+    /// `--ram-lun SIZE[,OPT]...`.
+    Ram(ByteSize, LunOptions),
+    /// `--file-lun PATH[,OPT]...`.
+    File(PathBuf, LunOptions),
+}
+
+/// The `,thin`, `,read-only`, `,removable` and `,physical=BYTES` suffixes of a command-line
+/// LUN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LunOptions {
+    /// `thin`.
+    pub thin: bool,
+    /// `read-only`.
+    pub read_only: bool,
+    /// `removable`.
+    pub removable: bool,
+    /// `physical=BYTES`: the physical block size reported.
+    pub physical_block_size: Option<u32>,
+}
+
+/// Splits `VALUE,OPT,...` into the value and its LUN options.
+fn lun_spec<'a>(spec: &'a str, what: &str) -> Result<(&'a str, LunOptions), String> {
+    let mut parts = spec.split(',');
+    let value = parts.next().unwrap_or_default();
+    let mut o = LunOptions::default();
+    for opt in parts {
+        match opt {
+            "thin" => o.thin = true,
+            "read-only" => o.read_only = true,
+            "removable" => o.removable = true,
+            other => match other.strip_prefix("physical=") {
+                Some(n) => {
+                    o.physical_block_size = Some(
+                        n.parse()
+                            .map_err(|_| format!("{what}: physical={n:?} is not a number"))?,
+                    )
+                }
+                None => {
+                    return Err(format!(
+                        "{what}: unknown LUN option {other:?} (thin, read-only, removable, \
+                         physical=BYTES)"
+                    ))
+                }
+            },
+        }
+    }
+    Ok((value, o))
 }
 
 /// Parsed command line.
@@ -94,15 +141,16 @@ where
             }
             Long("ram-lun") => {
                 let v = text(p.value().map_err(|e| e.to_string())?, "--ram-lun")?;
+                let (v, opts) = lun_spec(&v, "--ram-lun")?;
                 let size = v
                     .parse::<ByteSize>()
                     .map_err(|e| format!("--ram-lun: {e}"))?;
-                o.luns.push(CliLun::Ram(size));
+                o.luns.push(CliLun::Ram(size, opts));
             }
             Long("file-lun") => {
-                o.luns.push(CliLun::File(PathBuf::from(
-                    p.value().map_err(|e| e.to_string())?,
-                )));
+                let v = text(p.value().map_err(|e| e.to_string())?, "--file-lun")?;
+                let (v, opts) = lun_spec(&v, "--file-lun")?;
+                o.luns.push(CliLun::File(PathBuf::from(v), opts));
             }
             Long("target-name") => {
                 o.target_name = Some(text(
@@ -149,18 +197,27 @@ impl Options {
             let mut luns = Vec::new();
             for (i, l) in self.luns.iter().enumerate() {
                 let id = u16::try_from(i).unwrap_or(u16::MAX);
-                luns.push(match l {
-                    CliLun::Ram(size) => {
+                let (mut lun, opts) = match l {
+                    CliLun::Ram(size, opts) => {
                         if size.0 < 512 || size.0 % 512 != 0 {
                             return Err(err(
                                 "--ram-lun",
                                 format!("{size} is not a positive multiple of 512 bytes"),
                             ));
                         }
-                        LunConfig::ram(id, size.0)
+                        (LunConfig::ram(id, size.0), opts)
                     }
-                    CliLun::File(path) => LunConfig::file(id, path.clone()),
-                });
+                    CliLun::File(path, opts) => (LunConfig::file(id, path.clone()), opts),
+                };
+                lun.thin = opts.thin;
+                lun.read_only = opts.read_only;
+                lun.removable = opts.removable;
+                if let Some(p) = opts.physical_block_size {
+                    config::check_physical_block_size(p, lun.block_size)
+                        .map_err(|m| err("physical=", m))?;
+                    lun.physical_block_size = Some(p);
+                }
+                luns.push(lun);
             }
             if luns.is_empty() {
                 luns.push(LunConfig::ram(0, config::DEFAULT_RAM_LUN.0));
@@ -245,6 +302,36 @@ mod tests {
         assert_eq!(c.targets[0].luns.len(), 2);
         assert_eq!(c.targets[0].luns[1].id, 1);
         assert_eq!(c.log_level, LevelFilter::Debug);
+    }
+
+    #[test]
+    fn lun_options() {
+        let c = run(&[
+            "--ram-lun",
+            "1MiB,thin,removable,physical=4096",
+            "--file-lun",
+            "/tmp/x.img,read-only",
+        ])
+        .into_config()
+        .unwrap();
+        let l = &c.targets[0].luns;
+        assert!(l[0].thin && l[0].removable && !l[0].read_only);
+        assert_eq!(l[0].physical_block_size, Some(4096));
+        assert_eq!(l[1].physical_block_size, None);
+        assert!(l[1].read_only && !l[1].thin);
+        assert_eq!(
+            l[1].backing,
+            config::Backing::File {
+                path: "/tmp/x.img".into(),
+                create_size: None
+            }
+        );
+        assert!(parse_args(["--ram-lun", "1MiB,fast"]).is_err());
+        assert!(parse_args(["--ram-lun", "1MiB,physical=x"]).is_err());
+        let e = run(&["--ram-lun", "1MiB,physical=1000"])
+            .into_config()
+            .unwrap_err();
+        assert_eq!(e.key, "physical=");
     }
 
     #[test]

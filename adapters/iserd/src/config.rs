@@ -163,8 +163,13 @@ pub struct LunConfig {
     pub read_only: bool,
     /// Thin provisioned: UNMAP frees space (RAM: zeroes; file: punches holes).
     pub thin: bool,
+    /// Removable medium (INQUIRY RMB=1): START STOP UNIT ejects and loads it.
+    pub removable: bool,
     /// Logical block size: 512 or 4096.
     pub block_size: u32,
+    /// Physical block size reported (a power-of-two multiple of `block_size`, at most 32
+    /// KiB); `None` = the logical block size.
+    pub physical_block_size: Option<u32>,
 }
 
 /// The storage behind a logical unit.
@@ -287,7 +292,10 @@ struct RawLun {
     read_only: bool,
     #[serde(default)]
     thin: bool,
+    #[serde(default)]
+    removable: bool,
     block_size: Option<u32>,
+    physical_block_size: Option<u32>,
 }
 
 impl Config {
@@ -410,7 +418,9 @@ impl LunConfig {
             backing: Backing::Ram { size },
             read_only: false,
             thin: false,
+            removable: false,
             block_size: 512,
+            physical_block_size: None,
         }
     }
 
@@ -424,7 +434,9 @@ impl LunConfig {
             },
             read_only: false,
             thin: false,
+            removable: false,
             block_size: 512,
+            physical_block_size: None,
         }
     }
 }
@@ -649,6 +661,11 @@ impl RawLun {
                 format!("{block_size} is not 512 or 4096"),
             ));
         }
+        if let Some(p) = self.physical_block_size {
+            check_physical_block_size(p, block_size)
+                .map_err(|m| (format!("{key}.physical_block_size"), m))?;
+        }
+        let physical_block_size = self.physical_block_size;
         let check_size = |n: u64, k: &str| -> Result<(), KeyError> {
             if n < u64::from(block_size) || n % u64::from(block_size) != 0 {
                 Err((
@@ -700,9 +717,26 @@ impl RawLun {
             backing,
             read_only: self.read_only,
             thin: self.thin,
+            removable: self.removable,
             block_size,
+            physical_block_size,
         })
     }
+}
+
+/// Checks a physical block size against the logical `block_size`: a power-of-two multiple of
+/// it, at most 32 KiB.
+pub fn check_physical_block_size(physical: u32, block_size: u32) -> Result<(), String> {
+    if physical < block_size
+        || physical > 32768
+        || !physical.is_power_of_two()
+        || physical % block_size != 0
+    {
+        return Err(format!(
+            "{physical} is not a power-of-two multiple of the block size {block_size} up to 32768"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a log level name (`off`, `error`, `warn`, `info`, `debug`, `trace`).

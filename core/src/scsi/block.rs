@@ -5,7 +5,7 @@ use super::cdb;
 use super::commands::{Cmd, CmdInfo};
 use super::completion::{Completion, Residual};
 use super::device::{Access, BlockDevice, Provisioning};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::sense::{AdditionalSense, Sense, SenseKey};
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 use super::window::Window;
@@ -80,7 +80,7 @@ fn scan<D: BlockDevice, T>(
     Ok(None)
 }
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// Checks `lba .. lba + blocks` lies inside the medium (SBC-3 §4.5: LBA OUT OF RANGE).
     pub(crate) fn check_range(&self, lba: u64, blocks: u64) -> Result<(), Sense> {
         match lba.checked_add(blocks) {
@@ -257,7 +257,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let lba = cdb::be64(&task.cdb, 2);
         let fua = self.write_through(cdb::u8_at(&task.cdb, 1) & 0x08 != 0);
         let at = self.byte_offset(lba);
-        let data = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let data = self.scratch.bytes().get(..len).unwrap_or(&[]);
         self.dev
             .write_at(at, data, fua)
             .map_err(|e| e.sense(Access::Write))
@@ -374,7 +374,12 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let at = self.byte_offset(cdb::be64(c, 2));
         let fua = self.write_through(cdb::u8_at(c, 1) & 0x08 != 0);
         let half = len / 2;
-        let (verify, write) = self.scratch.buf.get(..len).unwrap_or(&[]).split_at(half);
+        let (verify, write) = self
+            .scratch
+            .bytes()
+            .get(..len)
+            .unwrap_or(&[])
+            .split_at(half);
         let diff = scan(&mut self.dev, at, half, |off, medium| {
             let want = verify.get(off..).unwrap_or(&[]);
             medium

@@ -65,6 +65,7 @@ pub(crate) const MI_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
 /// Service actions of SANITIZE (SBC-3 §5.19).
 pub(crate) const SANITIZE_OVERWRITE: u8 = 0x01;
 pub(crate) const SANITIZE_BLOCK_ERASE: u8 = 0x02;
+pub(crate) const SANITIZE_CRYPTO_ERASE: u8 = 0x03;
 pub(crate) const SANITIZE_EXIT_FAILURE_MODE: u8 = 0x1f;
 
 /// What a table entry runs.
@@ -162,7 +163,8 @@ pub(crate) struct CmdInfo {
     pub ua_exempt: bool,
     pub access: Access,
     pub needs: Needs,
-    /// Accesses the medium: refused with NOT READY while the unit is stopped.
+    /// Accesses the medium: refused while a removable medium is ejected (NOT READY) or in
+    /// sanitize failure mode.
     pub medium: bool,
 }
 
@@ -236,6 +238,7 @@ pub(crate) static COMMANDS: &[CmdInfo] = &[
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
     e(O::SANITIZE, Some(SANITIZE_OVERWRITE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_OVERWRITE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
     e(O::SANITIZE, Some(SANITIZE_BLOCK_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_BLOCK_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    e(O::SANITIZE, Some(SANITIZE_CRYPTO_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_CRYPTO_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium(),
     e(O::SANITIZE, Some(SANITIZE_EXIT_FAILURE_MODE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_EXIT_FAILURE_MODE, 0, 0, 0, 0, 0, FF, FF, 0], Write),
     e(O::MODE_SELECT_10, None, C::ModeSelect, &[0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::MODE_SENSE_10, None, C::ModeSense10, &[0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0], Write),

@@ -16,6 +16,10 @@ pub enum IoError {
     NoSpace,
     /// The operation is not supported by this backend (e.g. discard).
     Unsupported,
+    /// The medium is write protected.
+    WriteProtected,
+    /// The medium is not ready (stopped, ejected, being sanitized).
+    NotReady,
     /// Anything else (connection to a network backend lost, internal error).
     Other,
 }
@@ -29,8 +33,9 @@ pub(crate) enum Access {
 
 impl IoError {
     /// The sense data for this error during `access` (SBC-3 §4.15 and SPC-4 table 49):
-    /// MEDIUM ERROR 11/00 on read or 0C/00 on write, DATA PROTECT 27/07 when out of space,
-    /// ILLEGAL REQUEST 21/00 out of range, HARDWARE ERROR 44/00 otherwise.
+    /// MEDIUM ERROR 11/00 on read or 0C/00 on write, DATA PROTECT 27/07 when out of space or
+    /// 27/00 when write protected, NOT READY 04/02, ILLEGAL REQUEST 21/00 out of range,
+    /// HARDWARE ERROR 44/00 otherwise.
     pub(crate) fn sense(self, access: Access) -> Sense {
         match (self, access) {
             (IoError::Medium, Access::Read) => Sense::new(
@@ -48,6 +53,13 @@ impl IoError {
             (IoError::Unsupported, _) => {
                 Sense::illegal_request(AdditionalSense::INVALID_COMMAND_OPERATION_CODE)
             }
+            (IoError::WriteProtected, _) => {
+                Sense::new(SenseKey::DATA_PROTECT, AdditionalSense::WRITE_PROTECTED)
+            }
+            (IoError::NotReady, _) => Sense::new(
+                SenseKey::NOT_READY,
+                AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+            ),
             (IoError::Other, _) => Sense::new(
                 SenseKey::HARDWARE_ERROR,
                 AdditionalSense::INTERNAL_TARGET_FAILURE,

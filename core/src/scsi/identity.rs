@@ -170,6 +170,10 @@ pub struct LuConfig {
     /// default: libiscsi's test writes 256 blocks atomically whatever the Block Limits page
     /// says, so enable it with a scratch buffer of at least 256 blocks.
     pub atomic_writes: bool,
+    /// A removable medium (INQUIRY RMB=1): START STOP UNIT with LOEJ ejects and loads it, and
+    /// PREVENT ALLOW MEDIUM REMOVAL guards it (SBC-4 §4.10, §5.15, §5.25). SBC allows this for
+    /// direct-access devices (e.g. USB sticks, RDX cartridges); the data stays while ejected.
+    pub removable: bool,
 }
 
 impl Default for LuConfig {
@@ -181,6 +185,7 @@ impl Default for LuConfig {
             max_unmap_blocks: 1 << 20,
             max_unmap_descriptors: 256,
             atomic_writes: false,
+            removable: false,
         }
     }
 }

@@ -83,13 +83,23 @@ pub(crate) struct InquiryFacts {
     pub tpgs: bool,
     /// EXTENDED COPY (3PC).
     pub third_party_copy: bool,
+    /// Removable medium (RMB).
+    pub removable: bool,
+    /// SANITIZE BLOCK ERASE or CRYPTO ERASE supported (WABEREQ/WACEREQ reported).
+    pub sanitize_erase: bool,
 }
 
 /// Standard INQUIRY data. `pq_pdt` is byte 0: 00h for a connected direct-access device,
 /// 7Fh for a LUN that does not exist (PERIPHERAL QUALIFIER 011b, type 1Fh).
-pub(crate) fn standard(id: &LuIdentity, pq_pdt: u8, tpgs: bool, tpc: bool, w: &mut Window<'_>) {
+pub(crate) fn standard(id: &LuIdentity, pq_pdt: u8, f: Option<&InquiryFacts>, w: &mut Window<'_>) {
     let mut b = [0u8; STANDARD_LEN];
     b[0] = pq_pdt;
+    let (rmb, tpgs, tpc) = f.map_or((false, false, false), |f| {
+        (f.removable, f.tpgs, f.third_party_copy)
+    });
+    if rmb {
+        b[1] = 0x80; // RMB
+    }
     b[2] = 0x06; // VERSION: SPC-4
     b[3] = 0x10 | 0x02; // HISUP, RESPONSE DATA FORMAT 2
     b[4] = (STANDARD_LEN - 5) as u8;
@@ -134,6 +144,10 @@ pub(crate) fn vpd(page: u8, id: &LuIdentity, cfg: &LuConfig, f: &InquiryFacts, w
             b[1] = VPD_BLOCK_DEVICE_CHARACTERISTICS;
             b[3] = 0x3c;
             b[5] = 0x01; // MEDIUM ROTATION RATE: non-rotating medium
+            if f.sanitize_erase {
+                // WABEREQ 01b, WACEREQ 01b: reads after BLOCK/CRYPTO ERASE return GOOD.
+                b[7] = 0x50;
+            }
             w.put(&b);
         }
         VPD_LOGICAL_BLOCK_PROVISIONING => {
@@ -163,7 +177,7 @@ fn block_limits(cfg: &LuConfig, f: &InquiryFacts) -> [u8; 64] {
     let mut b = [0u8; 64];
     b[1] = VPD_BLOCK_LIMITS;
     b[3] = 0x3c;
-    b[4] = 0x01; // WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is rejected
+    // WSNZ 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 writes through the last block.
     b[5] = f.max_compare_and_write_blocks;
     let granularity = 1u16
         .checked_shl(u32::from(f.physical_block_exponent))

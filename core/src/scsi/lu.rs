@@ -10,6 +10,7 @@ use super::identity::{LuConfig, LuIdentity};
 use super::inquiry::{self, Inquiry, InquiryFacts};
 use super::mode::{DeviceFacts, ModeSense, ModeState};
 use super::pr::{PrState, Reservations};
+use super::sanitize::SanitizeJob;
 use super::sense::{AdditionalSense, Sense, SenseKey};
 use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
 use super::ua::{UnitAttention, UnitAttentions};
@@ -29,45 +30,85 @@ pub enum ResetKind {
     TargetColdReset,
 }
 
+/// Storage for a logical unit's scratch buffer: an inline array (`[u8; N]`, the default, for
+/// firmware) or any owned byte buffer the caller provides (a `Box<[u8]>` in the daemon), so
+/// the core stays allocation-free while a host can afford a large one.
+pub trait ScratchBuf: AsRef<[u8]> + AsMut<[u8]> {}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> ScratchBuf for T {}
+
+/// The scratch buffer owner while a sanitize job keeps its pattern there (never a task tag).
+pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
+
 /// The scratch buffer and which task holds it.
 #[derive(Debug)]
-pub(crate) struct Scratch<const S: usize> {
-    pub buf: [u8; S],
+pub(crate) struct Scratch<B> {
+    buf: B,
     pub owner: Option<u32>,
+}
+
+impl<B: ScratchBuf> Scratch<B> {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.as_ref().len()
+    }
 }
 
 /// A direct-access logical unit.
 ///
 /// `NEXUS` is the number of I_T nexus slots (unit attentions, reservations, registrations);
-/// `SCRATCH` the bytes of scratch buffer for commands whose data must be held whole before
-/// acting (COMPARE AND WRITE, WRITE SAME, WRITE ATOMIC, parameter lists). One such command
-/// runs at a time; another arriving meanwhile gets BUSY.
+/// `B` holds the scratch buffer for commands whose data must be held whole before acting
+/// (COMPARE AND WRITE, WRITE SAME, WRITE ATOMIC, parameter lists): a 4 KiB inline array by
+/// default ([`new`](Self::new) with `[u8; N]`), or any [`ScratchBuf`] given to
+/// [`with_scratch`](Self::with_scratch). One such command runs at a time; another arriving
+/// meanwhile gets BUSY.
 ///
 /// Drive it with [`start`](Self::start), then, per the returned [`Start`],
 /// [`read_data`](Self::read_data) or [`write_data`](Self::write_data) any number of times and
 /// [`finish`](Self::finish) once (or [`abort`](Self::abort) if the task is aborted). Commands
 /// to a LUN that does not exist and REPORT LUNS go to [`target`](super::target) instead.
 #[derive(Debug)]
-pub struct LogicalUnit<D, const NEXUS: usize = 16, const SCRATCH: usize = 4096> {
+pub struct LogicalUnit<D, const NEXUS: usize = 16, B = [u8; 4096]> {
     pub(crate) dev: D,
     pub(crate) id: LuIdentity,
     pub(crate) cfg: LuConfig,
     pub(crate) ua: UnitAttentions<NEXUS>,
     pub(crate) mode: ModeState,
     pub(crate) res: Reservations<NEXUS>,
-    /// Stopped by START STOP UNIT (START=0): medium access is NOT READY.
-    pub(crate) stopped: bool,
+    /// Removable medium ejected by START STOP UNIT (LOEJ=1, START=0): MEDIUM NOT PRESENT.
+    pub(crate) ejected: bool,
+    /// A sanitize operation in progress (SBC-4 §4.11).
+    pub(crate) sanitize: Option<SanitizeJob>,
+    /// The last sanitize failed: medium access fails until EXIT FAILURE MODE (SBC-4 §4.11.3).
+    pub(crate) sanitize_failed: bool,
     /// Per nexus: PREVENT ALLOW MEDIUM REMOVAL state (SBC-3 §5.13).
     pub(crate) prevent: [bool; NEXUS],
-    pub(crate) scratch: Scratch<SCRATCH>,
+    pub(crate) scratch: Scratch<B>,
     /// Result of the last EXTENDED COPY that kept its list identifier.
     pub(crate) copy_status: Option<CopyStatus>,
     next_tag: u32,
 }
 
-impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NEXUS, SCRATCH> {
-    /// A logical unit over `dev`. Every nexus starts with a POWER ON, RESET unit attention.
+impl<D: BlockDevice, const NEXUS: usize, const S: usize> LogicalUnit<D, NEXUS, [u8; S]> {
+    /// A logical unit over `dev` with an inline `S`-byte scratch buffer. Every nexus starts
+    /// with a POWER ON, RESET unit attention.
     pub fn new(dev: D, id: LuIdentity, cfg: LuConfig) -> Self {
+        Self::with_scratch(dev, id, cfg, [0; S])
+    }
+}
+
+impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B> {
+    /// A logical unit over `dev` using `scratch` as its scratch buffer (its length sets
+    /// MAXIMUM COMPARE AND WRITE LENGTH, the WRITE ATOMIC limit and the parameter list
+    /// limits). Every nexus starts with a POWER ON, RESET unit attention.
+    pub fn with_scratch(dev: D, id: LuIdentity, cfg: LuConfig, scratch: B) -> Self {
         let mode = ModeState::defaults(dev.has_volatile_cache());
         LogicalUnit {
             dev,
@@ -76,10 +117,12 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             ua: UnitAttentions::new(),
             mode,
             res: Reservations::new(),
-            stopped: false,
+            ejected: false,
+            sanitize: None,
+            sanitize_failed: false,
             prevent: [false; NEXUS],
             scratch: Scratch {
-                buf: [0; SCRATCH],
+                buf: scratch,
                 owner: None,
             },
             copy_status: None,
@@ -121,6 +164,35 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         self.res.restore(state);
     }
 
+    /// True when writes are refused: the device is write protected or software write protect
+    /// (SWP in the Control mode page) is set.
+    pub fn is_write_protected(&self) -> bool {
+        self.write_protected()
+    }
+
+    /// Reads this logical unit's medium for another logical unit's EXTENDED COPY (the copy
+    /// manager's [`CopyPeers`] implementation calls it); refused while the medium is not
+    /// ready.
+    pub fn peer_read(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+            return Err(IoError::NotReady);
+        }
+        self.dev.read_at(byte_offset, buf)
+    }
+
+    /// Writes this logical unit's medium for another logical unit's EXTENDED COPY; refused
+    /// while not ready or write protected.
+    pub fn peer_write(&mut self, byte_offset: u64, data: &[u8]) -> Result<(), IoError> {
+        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+            return Err(IoError::NotReady);
+        }
+        if self.write_protected() {
+            return Err(IoError::WriteProtected);
+        }
+        let fua = self.write_through(false);
+        self.dev.write_at(byte_offset, data, fua)
+    }
+
     /// Establishes unit attention `ua` for `nexus`, or for every nexus when `None`.
     pub fn raise_unit_attention(&mut self, nexus: Option<NexusId>, ua: UnitAttention) {
         match nexus {
@@ -130,8 +202,10 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
     }
 
     /// A task management reset (LOGICAL UNIT RESET, TARGET WARM/COLD RESET): unit attention
-    /// for every nexus, RESERVE(6) reservations and PREVENT states cleared, the scratch buffer
-    /// freed (SAM-5 §6.3.2, SPC-4 §5.13.2). Persistent reservations survive.
+    /// for every nexus (the one that asked included: SAM-5 §6.3.3 "every I_T nexus"), RESERVE(6)
+    /// reservations and PREVENT states cleared, the scratch buffer freed, EXTENDED COPY status
+    /// discarded (SAM-5 §6.3.2, SPC-4 §5.13.2). Persistent reservations survive, and so does a
+    /// sanitize operation in progress (SBC-4 §4.11.2).
     pub fn reset(&mut self, kind: ResetKind) {
         let ua = match kind {
             ResetKind::LogicalUnitReset => UnitAttention::LunReset,
@@ -139,11 +213,13 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         };
         if kind == ResetKind::TargetColdReset {
             self.mode = ModeState::defaults(self.dev.has_volatile_cache());
-            self.stopped = false;
         }
         self.res.release_reserve6();
         self.prevent = [false; NEXUS];
-        self.scratch.owner = None;
+        if self.scratch.owner != Some(SANITIZE_OWNER) {
+            self.scratch.owner = None;
+        }
+        self.copy_status = None;
         self.ua.raise_all(ua, None);
         info!("scsi: reset {:?}", kind);
     }
@@ -157,6 +233,24 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             *p = false;
         }
         self.ua.raise(nexus, UnitAttention::NexusLoss);
+        if self.copy_status.is_some_and(|s| s.nexus == nexus) {
+            self.copy_status = None;
+        }
+    }
+
+    /// Why medium access is refused now, if it is: a removable medium ejected (NOT READY,
+    /// MEDIUM NOT PRESENT) or sanitize failure mode (MEDIUM ERROR, SANITIZE COMMAND FAILED).
+    pub(crate) fn medium_not_ready(&self) -> Option<Sense> {
+        if self.ejected {
+            Some(Sense::new(
+                SenseKey::NOT_READY,
+                AdditionalSense::MEDIUM_NOT_PRESENT,
+            ))
+        } else if self.in_sanitize_failure_mode() {
+            Some(super::sanitize::sanitize_failed())
+        } else {
+            None
+        }
     }
 
     pub(crate) fn block_size(&self) -> u32 {
@@ -176,7 +270,11 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
 
     /// Blocks that fit in the scratch buffer.
     pub(crate) fn scratch_blocks(&self) -> u32 {
-        let n = SCRATCH.checked_div(self.block_size() as usize).unwrap_or(0);
+        let n = self
+            .scratch
+            .len()
+            .checked_div(self.block_size() as usize)
+            .unwrap_or(0);
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
@@ -214,6 +312,8 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             write_same: self.scratch_blocks() > 0,
             tpgs: true,
             third_party_copy: self.scratch_blocks() > 0,
+            removable: self.cfg.removable,
+            sanitize_erase: true,
         }
     }
 
@@ -232,8 +332,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
     ///
     /// Order of checks: operation code and service action (and whether this device supports
     /// them); a pending unit attention (except for INQUIRY, REPORT LUNS and REQUEST SENSE,
-    /// SPC-4 §5.14); reservation conflicts (SPC-4 §5.13); reserved CDB bits against the CDB
-    /// usage map; NOT READY when stopped; then the command's own fields.
+    /// SPC-4 §5.14); a sanitize in progress (same exceptions, SBC-4 §4.11); reservation
+    /// conflicts (SPC-4 §5.13); reserved CDB bits against the CDB usage map; medium access
+    /// while the medium is ejected or in sanitize failure mode; then the command's own fields.
     pub fn start(&mut self, cmd: &CommandRequest<'_>) -> Start {
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
@@ -259,6 +360,11 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Ok(i) => i,
             Err(e) => return Start::Done(Completion::check(e.sense())),
         };
+        if !info.ua_exempt {
+            if let Some(s) = self.sanitize_in_progress() {
+                return Start::Done(Completion::check(s));
+            }
+        }
         if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
             return Start::Done(Completion::RESERVATION_CONFLICT);
         }
@@ -268,13 +374,17 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
         if let Err(s) = cdb::check_usage(cmd.cdb, info.usage) {
             return Start::Done(Completion::check(s));
         }
-        if self.stopped && info.medium {
-            return Start::Done(Completion::check(Sense::new(
-                SenseKey::NOT_READY,
-                AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-            )));
+        if info.medium {
+            if let Some(s) = self.medium_not_ready() {
+                return Start::Done(Completion::check(s));
+            }
         }
-        self.next_tag = self.next_tag.wrapping_add(1);
+        // Tags never take the value that marks the scratch buffer as the sanitize job's.
+        self.next_tag = self
+            .next_tag
+            .wrapping_add(1)
+            .checked_rem(SANITIZE_OWNER)
+            .unwrap_or(0);
         match self.dispatch(info, cmd) {
             Ok(s) => s,
             Err(s) => Start::Done(Completion::check(s)),
@@ -302,11 +412,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 }
                 let sense = match self.ua.take(cmd.nexus) {
                     Some(u) => Some(u.sense()),
-                    None if self.stopped => Some(Sense::new(
-                        SenseKey::NOT_READY,
-                        AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-                    )),
-                    None => None,
+                    None => self
+                        .sanitize_in_progress()
+                        .or_else(|| self.medium_not_ready()),
                 };
                 let alloc = u32::from(cdb::u8_at(c, 4));
                 Ok(self.generated(info, cmd, alloc, sense))
@@ -383,7 +491,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::Inquiry => match Inquiry::parse(c) {
                 Ok(Inquiry { vpd: None, .. }) => {
                     let f = self.inquiry_facts();
-                    inquiry::standard(&self.id, 0x00, f.tpgs, f.third_party_copy, w);
+                    inquiry::standard(&self.id, 0x00, Some(&f), w);
                 }
                 Ok(Inquiry { vpd: Some(p), .. }) => {
                     inquiry::vpd(p, &self.id, &self.cfg, &self.inquiry_facts(), w)
@@ -484,7 +592,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                     let at = usize::try_from(offset).unwrap_or(usize::MAX);
                     if let Some(dst) = self
                         .scratch
-                        .buf
+                        .bytes_mut()
                         .get_mut(at..)
                         .and_then(|s| s.get_mut(..d.len()))
                     {
@@ -521,7 +629,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             } else {
                 self.finish_buffered(task, peers)
             };
-            self.scratch.owner = None;
+            if self.scratch.owner == Some(task.tag) {
+                self.scratch.owner = None;
+            }
             if let Err(c) = out {
                 return c.with_residual(task.residual());
             }
@@ -554,9 +664,9 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
             Cmd::Sanitize => self.finish_sanitize(task, len),
-            Cmd::ExtendedCopy => return self.finish_xcopy(len, peers),
+            Cmd::ExtendedCopy => return self.finish_xcopy(task, len, peers),
             Cmd::PrOut => {
-                let params = self.scratch.buf.get(..len).unwrap_or(&[]);
+                let params = self.scratch.bytes().get(..len).unwrap_or(&[]);
                 let port = self.id.relative_port_id;
                 return self.res.pr_out(task, params, port, &mut self.ua);
             }
@@ -605,7 +715,7 @@ impl<D: BlockDevice, const NEXUS: usize, const SCRATCH: usize> LogicalUnit<D, NE
                 .with_residual(Residual::of(want, expected)),
             ));
         }
-        if want > SCRATCH as u64 {
+        if want > self.scratch.len() as u64 {
             return Err(Sense::illegal_request(
                 AdditionalSense::PARAMETER_LIST_LENGTH_ERROR,
             ));

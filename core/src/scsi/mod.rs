@@ -62,7 +62,7 @@ mod tests;
 pub use completion::{Completion, Residual, Status};
 pub use device::{BlockDevice, IoError, LbaStatus, Provisioning};
 pub use identity::{space_padded, FixedStr, LuConfig, LuIdentity};
-pub use lu::{LogicalUnit, ResetKind};
+pub use lu::{LogicalUnit, ResetKind, ScratchBuf};
 pub use pr::{PrReservation, PrState, PrType, Registration, PORT_NAME_LEN};
 pub use ramdisk::{RamDisk, RamDiskError};
 pub use sense::{AdditionalSense, BufferTooSmall, Sense, SenseKey, SenseSpecific};

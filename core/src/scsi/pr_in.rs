@@ -6,7 +6,7 @@ use super::cdb;
 use super::commands::CmdInfo;
 use super::device::BlockDevice;
 use super::identity::{FixedStr, LuIdentity};
-use super::lu::LogicalUnit;
+use super::lu::{LogicalUnit, ScratchBuf};
 use super::pr::{Reservations, PORT_NAME_LEN};
 use super::sense::Sense;
 use super::task::{CommandRequest, Op, ScsiTask, Start};
@@ -111,7 +111,7 @@ fn transport_id(port: &FixedStr<PORT_NAME_LEN>, w: &mut Window<'_>) {
     w.zeros(total.saturating_sub(4).saturating_sub(name.len()));
 }
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES, READ FULL
     /// STATUS (the table routes other service actions to INVALID FIELD IN CDB).
     pub(crate) fn start_pr_in(

@@ -4,7 +4,7 @@
 use super::cdb;
 use super::commands::CmdInfo;
 use super::device::{Access, BlockDevice, LbaStatus};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::sense::{AdditionalSense, Sense};
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 use super::window::Window;
@@ -12,10 +12,10 @@ use super::window::Window;
 /// Most descriptors one GET LBA STATUS reply carries.
 const MAX_LBA_STATUS_DESCRIPTORS: usize = 64;
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT: configured, and what fits the scratch buffer.
     pub(crate) fn max_unmap_descriptors(&self) -> u32 {
-        let fit = S.saturating_sub(8) / 16;
+        let fit = self.scratch.len().saturating_sub(8) / 16;
         self.cfg
             .max_unmap_descriptors
             .min(u32::try_from(fit).unwrap_or(u32::MAX))
@@ -43,7 +43,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     }
 
     pub(crate) fn finish_unmap(&mut self, len: usize) -> Result<(), Sense> {
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let data_len = usize::from(cdb::be16(p, 0));
         let bd_len = usize::from(cdb::be16(p, 2));
         // UNMAP DATA LENGTH counts from byte 2, BLOCK DESCRIPTOR DATA LENGTH from byte 8.
@@ -73,7 +73,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
             }
         }
         let bs = u64::from(self.block_size());
-        let list = self.scratch.buf.get(8..len).unwrap_or(&[]);
+        let list = self.scratch.bytes().get(8..len).unwrap_or(&[]);
         for d in list.chunks_exact(16).take(count) {
             let (lba, n) = (cdb::be64(d, 0), u64::from(cdb::be32(d, 8)));
             if n > 0 {
@@ -87,7 +87,8 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
 
     /// WRITE SAME(10/16): one block of Data-Out (or none with NDOB) written to every block of
     /// the range; with UNMAP on a thin device and zero data (LBPRZ), the range is unmapped
-    /// instead. NUMBER OF LOGICAL BLOCKS 0 is refused (WSNZ).
+    /// instead. NUMBER OF LOGICAL BLOCKS 0 means through the last block (WSNZ=0, SBC-4
+    /// §5.49), within MAXIMUM WRITE SAME LENGTH like any other count.
     pub(crate) fn start_write_same(
         &mut self,
         info: &CmdInfo,
@@ -95,21 +96,13 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     ) -> Result<Start, Sense> {
         let c = cmd.cdb;
         let sixteen = info.usage.len() == 16;
-        let (lba, blocks, len_field) = if sixteen {
-            (cdb::be64(c, 2), u64::from(cdb::be32(c, 10)), 10)
-        } else {
-            (u64::from(cdb::be32(c, 2)), u64::from(cdb::be16(c, 7)), 7)
-        };
         let b1 = cdb::u8_at(c, 1);
         let unmap = b1 & 0x08 != 0;
         let ndob = sixteen && b1 & 0x01 != 0;
         if unmap && !self.thin() {
             return Err(Sense::invalid_field_in_cdb(1, Some(3)));
         }
-        if blocks == 0 || blocks > self.cfg.max_write_same_blocks {
-            return Err(Sense::invalid_field_in_cdb(len_field, None));
-        }
-        self.check_range(lba, blocks)?;
+        let (lba, blocks) = self.write_same_range(c)?;
         self.check_writable()?;
         let bs = self.block_size();
         if ndob {
@@ -149,40 +142,50 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         Ok(())
     }
 
+    /// The range of a WRITE SAME(10/16) CDB: LOGICAL BLOCK ADDRESS and NUMBER OF LOGICAL
+    /// BLOCKS (0: to the end of the medium), checked against the medium and MAXIMUM WRITE
+    /// SAME LENGTH.
+    fn write_same_range(&self, c: &[u8]) -> Result<(u64, u64), Sense> {
+        let (lba, blocks, len_field) = if cdb::u8_at(c, 0) == 0x93 {
+            (cdb::be64(c, 2), u64::from(cdb::be32(c, 10)), 10)
+        } else {
+            (u64::from(cdb::be32(c, 2)), u64::from(cdb::be16(c, 7)), 7)
+        };
+        let blocks = if blocks == 0 {
+            let end = self.dev.num_blocks();
+            if lba > end {
+                return Err(Sense::illegal_request(AdditionalSense::LBA_OUT_OF_RANGE));
+            }
+            end.saturating_sub(lba)
+        } else {
+            self.check_range(lba, blocks)?;
+            blocks
+        };
+        if blocks > self.cfg.max_write_same_blocks {
+            return Err(Sense::invalid_field_in_cdb(len_field, None));
+        }
+        Ok((lba, blocks))
+    }
+
     pub(crate) fn finish_write_same(&mut self, task: &ScsiTask) -> Result<(), Sense> {
         let c = &task.cdb;
-        let sixteen = task.cdb[0] == 0x93;
-        let (lba, blocks) = if sixteen {
-            (cdb::be64(c, 2), u64::from(cdb::be32(c, 10)))
-        } else {
-            (u64::from(cdb::be32(c, 2)), u64::from(cdb::be16(c, 7)))
-        };
+        let (lba, blocks) = self.write_same_range(c)?;
         let unmap = cdb::u8_at(c, 1) & 0x08 != 0;
         let bs = self.block_size() as usize;
-        let zero = self
-            .scratch
-            .buf
-            .get(..bs)
-            .is_some_and(|b| b.iter().all(|&x| x == 0));
-        if unmap && zero && self.lbprz() {
+        if unmap && self.thin() {
+            // The range is unmapped whatever the Data-Out holds (as LIO does, and as
+            // libiscsi's WriteSame UnmapUntilEnd expects with LBPRZ).
             return self.write_same_zero(lba, blocks, true);
         }
         let fua = self.write_through(false);
         for k in 0..blocks {
             let at = self.byte_offset(lba.saturating_add(k));
-            let block = self.scratch.buf.get(..bs).unwrap_or(&[]);
+            let block = self.scratch.bytes().get(..bs).unwrap_or(&[]);
             self.dev
                 .write_at(at, block, fua)
                 .map_err(|e| e.sense(Access::Write))?;
         }
         Ok(())
-    }
-
-    fn lbprz(&self) -> bool {
-        matches!(
-            self.dev.provisioning(),
-            super::device::Provisioning::Thin { lbprz: true }
-        )
     }
 
     /// GET LBA STATUS (SERVICE ACTION IN(16) 12h).

@@ -4,7 +4,7 @@
 use super::cdb;
 use super::commands::{CmdInfo, COMMANDS};
 use super::device::BlockDevice;
-use super::lu::LogicalUnit;
+use super::lu::{LogicalUnit, ScratchBuf};
 use super::sense::Sense;
 use super::task::{CommandRequest, ScsiTask, Start};
 use super::window::Window;
@@ -18,7 +18,7 @@ const ONE_EITHER: u8 = 0b011;
 /// Command timeouts descriptor (SPC-4 §6.35.4): length 0Ah, no timeouts reported.
 const TIMEOUTS: [u8; 12] = [0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     fn supported(&self) -> impl Iterator<Item = &'static CmdInfo> + '_ {
         COMMANDS.iter().filter(move |c| self.supports(c))
     }

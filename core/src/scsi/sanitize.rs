@@ -1,16 +1,64 @@
-//! SANITIZE (SBC-3 §5.19): OVERWRITE with an initialization pattern, BLOCK ERASE (thin
-//! devices: every block unmapped) and EXIT FAILURE MODE. The operation runs to completion
-//! inside the command (a RAM or network backend needs no background phase), so IMMED only
-//! changes nothing and the unit is never seen "sanitize in progress".
+//! SANITIZE (SBC-4 §5.30, §4.11): OVERWRITE with an initialization pattern, BLOCK ERASE (thin
+//! devices: every block unmapped), CRYPTO ERASE and EXIT FAILURE MODE.
+//!
+//! A sanitize operation is a [`SanitizeJob`] that walks the medium in steps. With IMMED=0 the
+//! command runs it to the end before its status (the status then tells how it went); with
+//! IMMED=1 the command completes once the parameters are checked and the job goes on in the
+//! background through [`LogicalUnit::run_background`]. While a job exists every command but
+//! INQUIRY, REPORT LUNS and REQUEST SENSE is refused with NOT READY, SANITIZE IN PROGRESS and
+//! a progress indication (§4.11.2), and resets do not stop it. A job that fails leaves the unit
+//! in sanitize failure mode (medium access gives MEDIUM ERROR, SANITIZE COMMAND FAILED) until a
+//! sanitize completes or EXIT FAILURE MODE.
+//!
+//! CRYPTO ERASE: the device keeps no media encryption key to change, so the only way to make
+//! the data unrecoverable is to destroy it: thin devices unmap every block, others are
+//! overwritten with zeros. Reads after any erase return data (WABEREQ = WACEREQ = 01b).
 
 use super::cdb;
-use super::commands::{CmdInfo, SANITIZE_BLOCK_ERASE, SANITIZE_OVERWRITE};
+use super::commands::{
+    CmdInfo, SANITIZE_BLOCK_ERASE, SANITIZE_CRYPTO_ERASE, SANITIZE_EXIT_FAILURE_MODE,
+    SANITIZE_OVERWRITE,
+};
 use super::device::{Access, BlockDevice};
-use super::lu::{no_data, LogicalUnit};
-use super::sense::Sense;
+use super::lu::{no_data, LogicalUnit, ScratchBuf, SANITIZE_OWNER};
+use super::sense::{AdditionalSense, Sense, SenseKey, SenseSpecific};
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+/// Bytes of zeros written per step when erasing a fully provisioned device.
+const ZEROS: [u8; 4096] = [0; 4096];
+
+/// What a sanitize job does to every block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) enum SanitizeKind {
+    /// The pattern (held in the scratch buffer from byte 4, `len` bytes) repeated over every
+    /// block, `count` passes, inverted on odd passes when `invert`.
+    Overwrite { len: u16, count: u8, invert: bool },
+    /// Unmap every block.
+    BlockErase,
+    /// Destroy the data: unmap when thin, else write zeros.
+    CryptoErase,
+}
+
+/// A sanitize operation in progress: which pass, and the next byte of the medium.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct SanitizeJob {
+    pub kind: SanitizeKind,
+    pub pass: u8,
+    pub next: u64,
+}
+
+impl SanitizeJob {
+    fn passes(&self) -> u8 {
+        match self.kind {
+            SanitizeKind::Overwrite { count, .. } => count.max(1),
+            _ => 1,
+        }
+    }
+}
+
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     pub(crate) fn start_sanitize(
         &mut self,
         info: &CmdInfo,
@@ -21,7 +69,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let plen = cdb::be16(c, 7);
         match sa {
             SANITIZE_OVERWRITE => {
-                // At least one pattern byte, at most one block of pattern.
+                // At least one pattern byte, at most one block of pattern (§5.30.2.2).
                 let bs = self.block_size();
                 if plen < 5 || u32::from(plen) > bs.saturating_add(4) {
                     return Err(Sense::invalid_field_in_cdb(7, None));
@@ -34,28 +82,31 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
                 if plen != 0 {
                     return Err(Sense::invalid_field_in_cdb(7, None));
                 }
-                if sa == SANITIZE_BLOCK_ERASE {
-                    self.check_writable()?;
-                    let bs = u64::from(self.block_size());
-                    let len = self.dev.num_blocks().saturating_mul(bs);
-                    self.dev
-                        .discard(0, len)
-                        .map_err(|e| e.sense(Access::Write))?;
-                }
+                let kind = match sa {
+                    SANITIZE_BLOCK_ERASE => SanitizeKind::BlockErase,
+                    SANITIZE_CRYPTO_ERASE => SanitizeKind::CryptoErase,
+                    SANITIZE_EXIT_FAILURE_MODE => {
+                        self.sanitize_failed = false;
+                        return Ok(no_data(cmd));
+                    }
+                    _ => return Err(Sense::invalid_field_in_cdb(1, Some(4))),
+                };
+                self.check_writable()?;
+                self.begin_sanitize(kind, immediate(c))?;
                 Ok(no_data(cmd))
             }
         }
     }
 
-    /// OVERWRITE parameter list (SBC-3 table 58): INVERT, TEST, OVERWRITE COUNT, pattern
-    /// length, pattern. Every block gets the pattern repeated from its start; with INVERT the
-    /// pattern is inverted on alternate passes.
-    pub(crate) fn finish_sanitize(&mut self, _task: &ScsiTask, len: usize) -> Result<(), Sense> {
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+    /// OVERWRITE parameter list (SBC-4 table 132): INVERT, TEST, OVERWRITE COUNT, pattern
+    /// length, pattern. Checked here, then the job runs with the pattern left in the scratch
+    /// buffer, which the job keeps until it ends.
+    pub(crate) fn finish_sanitize(&mut self, task: &ScsiTask, len: usize) -> Result<(), Sense> {
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let b0 = cdb::u8_at(p, 0);
         let invert = b0 & 0x80 != 0;
         let count = b0 & 0x1f;
-        let plen = usize::from(cdb::be16(p, 2));
+        let plen = cdb::be16(p, 2);
         let bs = self.block_size() as usize;
         if b0 & 0x60 != 0 {
             return Err(Sense::invalid_field_in_parameter_list(0, Some(6)));
@@ -63,37 +114,202 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         if count == 0 {
             return Err(Sense::invalid_field_in_parameter_list(0, Some(4)));
         }
-        if plen == 0 || plen > bs || plen.saturating_add(4) > len {
+        let n = usize::from(plen);
+        if n == 0 || n > bs || n.saturating_add(4) > len {
             return Err(Sense::invalid_field_in_parameter_list(2, None));
         }
-        let mut block = [0u8; 512];
-        let blocks = self.dev.num_blocks();
-        let fua = self.write_through(false);
-        for pass in 0..count {
-            let flip = if invert && pass % 2 == 1 { 0xff } else { 0 };
-            for lba in 0..blocks {
-                let base = self.byte_offset(lba);
-                let mut off = 0usize;
-                while off < bs {
-                    let k = bs.saturating_sub(off).min(block.len());
-                    for (i, b) in block.iter_mut().take(k).enumerate() {
-                        let pi = off.saturating_add(i).checked_rem(plen).unwrap_or(0);
-                        *b = self
-                            .scratch
-                            .buf
-                            .get(4usize.saturating_add(pi))
-                            .copied()
-                            .unwrap_or(0)
-                            ^ flip;
-                    }
-                    let piece = block.get(..k).unwrap_or(&[]);
-                    self.dev
-                        .write_at(base.saturating_add(off as u64), piece, fua)
-                        .map_err(|e| e.sense(Access::Write))?;
-                    off = off.saturating_add(k);
-                }
-            }
+        let kind = SanitizeKind::Overwrite {
+            len: plen,
+            count,
+            invert,
+        };
+        self.begin_sanitize(kind, immediate(&task.cdb))
+    }
+
+    /// Starts a job; with `immediate` it is left to [`run_background`](Self::run_background),
+    /// else it runs to the end now and its outcome is the command's.
+    fn begin_sanitize(&mut self, kind: SanitizeKind, immediate: bool) -> Result<(), Sense> {
+        if matches!(kind, SanitizeKind::Overwrite { .. }) {
+            // The pattern stays in the scratch buffer for the job's life.
+            self.scratch.owner = Some(SANITIZE_OWNER);
+        }
+        self.sanitize = Some(SanitizeJob {
+            kind,
+            pass: 0,
+            next: 0,
+        });
+        info!("scsi: sanitize {:?} started", kind);
+        if immediate {
+            return Ok(());
+        }
+        while self.sanitize.is_some() {
+            self.run_background(u64::MAX);
+        }
+        if self.sanitize_failed {
+            return Err(sanitize_failed());
         }
         Ok(())
     }
+
+    /// True while a background operation (a SANITIZE with IMMED=1) has work left; the owner
+    /// of the logical unit then calls [`run_background`](Self::run_background) until it is
+    /// false.
+    pub fn background_pending(&self) -> bool {
+        self.sanitize.is_some()
+    }
+
+    /// Performs up to about `max_bytes` of pending background work and returns whether work
+    /// remains. Between calls other commands are answered (NOT READY, SANITIZE IN PROGRESS
+    /// with the progress so far), so a caller holding a lock should release it in between.
+    pub fn run_background(&mut self, max_bytes: u64) -> bool {
+        let Some(mut job) = self.sanitize else {
+            return false;
+        };
+        let total = self.capacity_bytes();
+        let mut budget = max_bytes.max(1);
+        let mut result = Ok(());
+        while budget > 0 && job.pass < job.passes() {
+            if job.next >= total {
+                job.pass = job.pass.saturating_add(1);
+                job.next = 0;
+                continue;
+            }
+            match self.sanitize_step(&job, total, budget) {
+                Ok(done) => {
+                    job.next = job.next.saturating_add(done);
+                    budget = budget.saturating_sub(done);
+                }
+                Err(s) => {
+                    result = Err(s);
+                    break;
+                }
+            }
+        }
+        let finished = result.is_err() || job.pass >= job.passes();
+        if !finished {
+            self.sanitize = Some(job);
+            return true;
+        }
+        self.sanitize = None;
+        if self.scratch.owner == Some(SANITIZE_OWNER) {
+            self.scratch.owner = None;
+        }
+        self.sanitize_failed = result.is_err();
+        if result.is_err() {
+            warn!("scsi: sanitize failed; the unit is in sanitize failure mode");
+        } else {
+            info!("scsi: sanitize done");
+        }
+        false
+    }
+
+    /// One piece of a job at `job.next`: at most `budget` bytes (whole pieces of the pattern
+    /// writer's chunk size). Returns the bytes covered.
+    fn sanitize_step(&mut self, job: &SanitizeJob, total: u64, budget: u64) -> Result<u64, Sense> {
+        let left = total.saturating_sub(job.next);
+        let thin = self.thin();
+        match job.kind {
+            SanitizeKind::BlockErase => self.discard_piece(job.next, left.min(budget)),
+            SanitizeKind::CryptoErase if thin => self.discard_piece(job.next, left.min(budget)),
+            SanitizeKind::CryptoErase => {
+                let k = left.min(budget).min(ZEROS.len() as u64);
+                let buf = ZEROS.get(..usize::try_from(k).unwrap_or(0)).unwrap_or(&[]);
+                let fua = self.write_through(false);
+                self.dev
+                    .write_at(job.next, buf, fua)
+                    .map_err(|e| e.sense(Access::Write))?;
+                Ok(k)
+            }
+            SanitizeKind::Overwrite { len, invert, .. } => {
+                let flip = if invert && job.pass % 2 == 1 { 0xff } else { 0 };
+                let plen = usize::from(len).max(1);
+                let bs = u64::from(self.block_size());
+                let mut chunk = [0u8; 512];
+                let k = left.min(budget).min(chunk.len() as u64);
+                let within = job.next.checked_rem(bs).unwrap_or(0);
+                for (i, b) in chunk.iter_mut().enumerate() {
+                    let at = within.saturating_add(i as u64);
+                    let pi = usize::try_from(at)
+                        .unwrap_or(0)
+                        .checked_rem(plen)
+                        .unwrap_or(0);
+                    *b = self
+                        .scratch
+                        .bytes()
+                        .get(4usize.saturating_add(pi))
+                        .copied()
+                        .unwrap_or(0)
+                        ^ flip;
+                }
+                // A piece never crosses a block boundary, so the pattern restarts per block.
+                let k = k.min(bs.saturating_sub(within));
+                let piece = chunk.get(..usize::try_from(k).unwrap_or(0)).unwrap_or(&[]);
+                let fua = self.write_through(false);
+                self.dev
+                    .write_at(job.next, piece, fua)
+                    .map_err(|e| e.sense(Access::Write))?;
+                Ok(k)
+            }
+        }
+    }
+
+    /// Unmaps whole blocks from `at`, `len` bytes rounded down to blocks (at least one).
+    fn discard_piece(&mut self, at: u64, len: u64) -> Result<u64, Sense> {
+        let bs = u64::from(self.block_size()).max(1);
+        let n = len.checked_div(bs).unwrap_or(0).max(1).saturating_mul(bs);
+        let n = n.min(self.capacity_bytes().saturating_sub(at));
+        self.dev
+            .discard(at, n)
+            .map_err(|e| e.sense(Access::Write))?;
+        Ok(n.max(1))
+    }
+
+    fn capacity_bytes(&self) -> u64 {
+        self.dev
+            .num_blocks()
+            .saturating_mul(u64::from(self.block_size()))
+    }
+
+    /// NOT READY, SANITIZE IN PROGRESS with the fraction done, while a job runs.
+    pub(crate) fn sanitize_in_progress(&self) -> Option<Sense> {
+        let job = self.sanitize?;
+        let total = self
+            .capacity_bytes()
+            .saturating_mul(u64::from(job.passes()))
+            .max(1);
+        let done = self
+            .capacity_bytes()
+            .saturating_mul(u64::from(job.pass))
+            .saturating_add(job.next);
+        let fraction = u128::from(done)
+            .saturating_mul(65536)
+            .checked_div(u128::from(total))
+            .unwrap_or(0);
+        let mut s = Sense::new(
+            SenseKey::NOT_READY,
+            AdditionalSense::NOT_READY_SANITIZE_IN_PROGRESS,
+        );
+        s.specific = Some(SenseSpecific::Progress(
+            u16::try_from(fraction).unwrap_or(u16::MAX),
+        ));
+        Some(s)
+    }
+
+    /// Sanitize failure mode: true after a sanitize failed.
+    pub(crate) fn in_sanitize_failure_mode(&self) -> bool {
+        self.sanitize_failed
+    }
+}
+
+/// IMMED (byte 1 bit 7).
+fn immediate(cdb: &[u8]) -> bool {
+    cdb::u8_at(cdb, 1) & 0x80 != 0
+}
+
+/// MEDIUM ERROR, SANITIZE COMMAND FAILED (SBC-4 §4.11.3).
+pub(crate) fn sanitize_failed() -> Sense {
+    Sense::new(
+        SenseKey::MEDIUM_ERROR,
+        AdditionalSense::SANITIZE_COMMAND_FAILED,
+    )
 }

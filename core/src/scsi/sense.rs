@@ -26,7 +26,7 @@ scsi_enum! {
     /// table 49). Only the codes this crate reports are named.
     pub struct AdditionalSense(u16) {
         NO_ADDITIONAL_SENSE = 0x0000,
-        /// 04/02: LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED (stopped by START STOP UNIT).
+        /// 04/02: LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED (a copy peer not ready).
         NOT_READY_INITIALIZING_COMMAND_REQUIRED = 0x0402,
         /// 04/1B: LOGICAL UNIT NOT READY, SANITIZE IN PROGRESS.
         NOT_READY_SANITIZE_IN_PROGRESS = 0x041b,

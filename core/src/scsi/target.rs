@@ -94,7 +94,7 @@ fn generate(task: &ScsiTask, luns: &[u64], w: &mut Window<'_>) {
             }
         }
         Cmd::Inquiry => {
-            inquiry::standard(&LuIdentity::new(0), 0x7f, false, false, w);
+            inquiry::standard(&LuIdentity::new(0), 0x7f, None, w);
         }
         Cmd::RequestSense => {
             w.put(&task.sense.unwrap_or(not_supported()).to_bytes());

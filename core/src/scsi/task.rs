@@ -2,7 +2,7 @@
 //! [`Start`] out, and the [`ScsiTask`] the session holds during the data phase
 //! (RFC 7143 §11.3 SCSI Command: Expected Data Transfer Length, R/W bits).
 
-use super::commands::Cmd;
+use super::commands::{Cmd, Opcode};
 use super::completion::{Completion, Residual};
 use super::sense::Sense;
 
@@ -142,6 +142,12 @@ impl ScsiTask {
             miscompare: None,
             tag: 0,
         }
+    }
+
+    /// The command's OPERATION CODE, e.g. for a backend that persists state after
+    /// PERSISTENT RESERVE OUT or lets EXTENDED COPY reach other logical units.
+    pub fn opcode(&self) -> Opcode {
+        Opcode(self.cdb[0])
     }
 
     /// Bytes of the data phase.

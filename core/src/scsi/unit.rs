@@ -6,18 +6,21 @@
 use super::cdb;
 use super::commands::{Cmd, CmdInfo};
 use super::device::{Access, BlockDevice};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::mode;
 use super::sense::{AdditionalSense, Sense};
 use super::task::{CommandRequest, Op, ScsiTask, Start};
 use super::ua::UnitAttention;
 use super::window::Window;
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
-    /// START STOP UNIT: START 0 stops the unit (medium access then reports NOT READY,
-    /// INITIALIZING COMMAND REQUIRED), START 1 starts it. A POWER CONDITION other than 0 is
-    /// accepted without effect. LOEJ with START 0 is refused while any nexus prevents
-    /// removal.
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
+    /// START STOP UNIT (SBC-4 §5.25). A POWER CONDITION other than 0 is accepted without
+    /// effect. START 0 flushes the cache unless NO_FLUSH. With LOEJ on a removable medium,
+    /// START 0 ejects it (NOT READY, MEDIUM NOT PRESENT until loaded) and START 1 loads it;
+    /// both are refused with MEDIUM REMOVAL PREVENTED while any nexus prevents removal
+    /// (§5.15). The unit never enters the stopped power condition: an emulated medium has no
+    /// motor, so it stays ready for medium access, as LIO and tgt do and libiscsi's
+    /// StartStopUnit tests expect. LOEJ on a fixed medium only flushes.
     pub(crate) fn start_stop_unit(&mut self, cmd: &CommandRequest<'_>) -> Result<Start, Sense> {
         let b4 = cdb::u8_at(cmd.cdb, 4);
         if b4 >> 4 != 0 {
@@ -26,15 +29,19 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let start = b4 & 0x01 != 0;
         let loej = b4 & 0x02 != 0;
         let no_flush = b4 & 0x04 != 0;
-        if loej && !start && self.prevent.iter().any(|p| *p) {
+        let prevented = self.prevent.iter().any(|p| *p);
+        let removable = self.cfg.removable;
+        if loej && prevented && (removable || !start) {
             return Err(Sense::illegal_request(
                 AdditionalSense::MEDIUM_REMOVAL_PREVENTED,
             ));
         }
-        if !start && !no_flush {
+        if !start && !no_flush && !self.ejected {
             self.dev.flush().map_err(|e| e.sense(Access::Write))?;
         }
-        self.stopped = !start;
+        if loej && removable {
+            self.ejected = !start;
+        }
         Ok(no_data(cmd))
     }
 
@@ -156,7 +163,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     /// change raises MODE PARAMETERS CHANGED for the other nexuses (SPC-4 §7.5.1).
     pub(crate) fn finish_mode_select(&mut self, task: &ScsiTask, len: usize) -> Result<(), Sense> {
         let ten = task.cmd == Cmd::ModeSelect && task.cdb[0] == 0x55;
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let (hdr, bd_len) = if ten {
             (8usize, usize::from(cdb::be16(p, 6)))
         } else {

@@ -7,9 +7,9 @@ use super::cdb;
 use super::commands::CmdInfo;
 use super::completion::Completion;
 use super::device::{Access, BlockDevice, IoError};
-use super::lu::{no_data, LogicalUnit};
+use super::lu::{no_data, LogicalUnit, ScratchBuf};
 use super::sense::{AdditionalSense, Sense, SenseKey};
-use super::task::{CommandRequest, Op, ScsiTask, Start};
+use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
 use super::window::Window;
 
 /// Most target descriptors in one parameter list.
@@ -61,9 +61,13 @@ impl CopyPeers for NoPeers {
     }
 }
 
-/// Outcome of the last EXTENDED COPY that held its list identifier (COPY STATUS data).
+/// Outcome of the last EXTENDED COPY that held its list identifier (COPY STATUS data). List
+/// identifiers belong to the I_T nexus that sent the command (SPC-4 §6.4), so the status
+/// is reported only there, and it is discarded when that nexus is lost or the logical unit is
+/// reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct CopyStatus {
+    pub nexus: NexusId,
     pub list_id: u8,
     /// COPY MANAGER STATUS: 1 completed, 2 completed with error.
     pub status: u8,
@@ -82,10 +86,10 @@ fn copy_aborted(code: AdditionalSense) -> Completion {
     Completion::check(Sense::new(SenseKey::COPY_ABORTED, code))
 }
 
-impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
+impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// MAXIMUM DESCRIPTOR LIST LENGTH: the parameter list must fit the scratch buffer.
     fn max_descriptor_list_length(&self) -> u32 {
-        u32::try_from(S.saturating_sub(16)).unwrap_or(u32::MAX)
+        u32::try_from(self.scratch.len().saturating_sub(16)).unwrap_or(u32::MAX)
     }
 
     /// EXTENDED COPY (LID1): the parameter list goes to the scratch buffer and the copy runs
@@ -111,10 +115,11 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     /// Runs a buffered EXTENDED COPY against this logical unit and `peers`.
     pub(crate) fn finish_xcopy(
         &mut self,
+        task: &ScsiTask,
         len: usize,
         peers: &mut dyn CopyPeers,
     ) -> Result<(), Completion> {
-        let p = self.scratch.buf.get(..len).unwrap_or(&[]);
+        let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let list_id = cdb::u8_at(p, 0);
         let usage = (cdb::u8_at(p, 1) >> 3) & 0x03;
         let tdl = usize::from(cdb::be16(p, 2));
@@ -183,7 +188,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let mut segs = [(Endpoint::Local, Endpoint::Local, 0u32, 0u64, 0u64);
             MAX_SEGMENT_DESCRIPTORS as usize];
         while at < end {
-            let s = self.scratch.buf.get(at..end).unwrap_or(&[]);
+            let s = self.scratch.bytes().get(at..end).unwrap_or(&[]);
             let kind = cdb::u8_at(s, 0);
             let dlen = usize::from(cdb::be16(s, 2)).saturating_add(4);
             if kind != SEG_BLOCK_TO_BLOCK {
@@ -225,6 +230,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         }
         if usage & 0x02 == 0 {
             self.copy_status = Some(CopyStatus {
+                nexus: task.nexus,
                 list_id,
                 status: if result.is_ok() { 1 } else { 2 },
                 segments: processed,
@@ -311,7 +317,10 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
         let c = cmd.cdb;
         if cdb::u8_at(c, 1) & 0x1f == 0 {
             let id = cdb::u8_at(c, 2);
-            if self.copy_status.is_none_or(|s| s.list_id != id) {
+            if self
+                .copy_status
+                .is_none_or(|s| s.list_id != id || s.nexus != cmd.nexus)
+            {
                 return Err(Sense::invalid_field_in_cdb(2, None));
             }
         }
@@ -321,6 +330,7 @@ impl<D: BlockDevice, const N: usize, const S: usize> LogicalUnit<D, N, S> {
     pub(crate) fn copy_results_data(&self, task: &ScsiTask, w: &mut Window<'_>) {
         if task.cdb[1] & 0x1f == 0 {
             let s = self.copy_status.unwrap_or(CopyStatus {
+                nexus: task.nexus,
                 list_id: 0,
                 status: 0,
                 segments: 0,

@@ -1,17 +1,22 @@
 //! The daemon's shared state: targets with their logical units (each behind a `Mutex`), the
 //! session registry, and the SCSI routing every connection uses — logical units by LUN, REPORT
 //! LUNS and absent LUNs answered by the target (SPC-4 §6.33, §5.11.2), task management resets
-//! (RFC 7143 §11.5.1).
+//! (RFC 7143 §11.5.1), EXTENDED COPY between the logical units of a target (SPC-4 §6.4),
+//! persistent reservations of file LUNs kept on disk, and background work (SANITIZE with
+//! IMMED=1).
 
 pub mod backend;
+pub mod pr_store;
 pub mod registry;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use iser_core::scsi::{
-    self, AdditionalSense, BlockDevice, CommandRequest, Completion, LogicalUnit, LuConfig,
-    LuIdentity, NexusId, ResetKind, ScsiTask, Sense, Start,
+    self, AdditionalSense, BlockDevice, CommandRequest, Completion, CopyPeers, IoError,
+    LogicalUnit, LuConfig, LuIdentity, NexusId, Opcode, ResetKind, ScsiTask, Sense, Start,
 };
 use iser_core::wire::{Lun, TaskMgmtFunction};
 
@@ -22,8 +27,13 @@ use registry::{Closer, OpenError, Registry, SessionKey, TargetIndex};
 /// Nexus slots per logical unit (unit attentions are kept per I_T nexus).
 pub const NEXUS_SLOTS: usize = config::MAX_SESSIONS as usize;
 
-/// The logical unit type the daemon runs.
-pub type Lu = LogicalUnit<Device, NEXUS_SLOTS>;
+/// The logical unit type the daemon runs: its scratch buffer is on the heap.
+pub type Lu = LogicalUnit<Device, NEXUS_SLOTS, Box<[u8]>>;
+
+/// Blocks of scratch buffer per logical unit: the most one WRITE ATOMIC(16) may write (the
+/// Block Limits VPD page's MAXIMUM ATOMIC TRANSFER LENGTH; libiscsi writes 256 at once), and
+/// twice COMPARE AND WRITE's 255-block maximum.
+pub const SCRATCH_BLOCKS: usize = 512;
 
 /// One logical unit of a target.
 #[derive(Debug)]
@@ -34,6 +44,10 @@ pub struct LunState {
     pub lun: Lun,
     /// The unit.
     pub lu: Mutex<Lu>,
+    /// Its NAA designator, by which EXTENDED COPY names it.
+    pub naa: [u8; 16],
+    /// Where its persistent reservations are kept (file LUNs only).
+    pub pr_path: Option<PathBuf>,
 }
 
 /// One target.
@@ -51,6 +65,9 @@ pub struct TargetState {
     pub luns: Vec<LunState>,
     /// The LUN inventory as REPORT LUNS lists it.
     pub lun_fields: Vec<u64>,
+    /// Held by an EXTENDED COPY while it locks logical units besides its own, so two copies
+    /// in opposite directions cannot deadlock (every other path locks one unit at a time).
+    pub copy_lock: Mutex<()>,
 }
 
 /// Everything the connections share.
@@ -106,7 +123,120 @@ fn build_lu(target: &config::Target, l: &LunConfig, group_tag: u16) -> Result<Lu
             Backing::File { path, .. } => path.display().to_string(),
         }
     );
-    Ok(LogicalUnit::new(dev, id, LuConfig::default()))
+    let cfg = LuConfig {
+        atomic_writes: true,
+        removable: l.removable,
+        ..LuConfig::default()
+    };
+    let scratch_len =
+        SCRATCH_BLOCKS.saturating_mul(usize::try_from(dev.block_size()).unwrap_or(512));
+    let scratch = vec![0u8; scratch_len].into_boxed_slice();
+    let mut lu = LogicalUnit::with_scratch(dev, id, cfg, scratch);
+    if let Some(path) = pr_path(l) {
+        match pr_store::load::<NEXUS_SLOTS>(&path) {
+            Ok(pr_store::Loaded::Missing) => {}
+            Ok(pr_store::Loaded::Restore(state)) => {
+                log::info!(
+                    "{} LUN {}: restored {} persistent reservation registration(s){} from {}",
+                    target.name,
+                    l.id,
+                    state.registrations.iter().flatten().count(),
+                    if state.reservation.is_some() {
+                        " and the reservation"
+                    } else {
+                        ""
+                    },
+                    path.display()
+                );
+                lu.restore_persistent_reservations(*state);
+            }
+            Ok(pr_store::Loaded::NotPersistent) => log::info!(
+                "{} LUN {}: persistent reservations in {} were made without APTPL; not restored",
+                target.name,
+                l.id,
+                path.display()
+            ),
+            Err(e) => log::warn!(
+                "{} LUN {}: cannot read persistent reservations from {}: {e}",
+                target.name,
+                l.id,
+                path.display()
+            ),
+        }
+    }
+    Ok(lu)
+}
+
+/// The persistent reservation sidecar of a file LUN.
+fn pr_path(l: &LunConfig) -> Option<PathBuf> {
+    match &l.backing {
+        Backing::File { path, .. } => Some(pr_store::sidecar_path(path)),
+        Backing::Ram { .. } => None,
+    }
+}
+
+/// The initiator port name of an I_T nexus (RFC 7143 §4.4.1 / SPC-4 TransportID format 01b):
+/// `<InitiatorName>,i,0x<ISID in 12 hex digits>`.
+pub fn initiator_port_name(initiator: &str, isid: [u8; 6]) -> String {
+    let mut s = format!("{initiator},i,0x");
+    for b in isid {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The other logical units of a target as EXTENDED COPY sees them: found by NAA designator,
+/// locked for one read or write at a time.
+struct TargetPeers<'a> {
+    luns: &'a [LunState],
+    /// The logical unit running the copy (already locked by the caller).
+    me: usize,
+}
+
+impl TargetPeers<'_> {
+    fn peer(&self, i: u16) -> Option<&LunState> {
+        let i = usize::from(i);
+        if i == self.me {
+            return None;
+        }
+        self.luns.get(i)
+    }
+}
+
+impl CopyPeers for TargetPeers<'_> {
+    fn resolve(&mut self, designation: &[u8]) -> Option<u16> {
+        // Binary code set, NAA designator type, 16 bytes (SPC-4 §7.8.6.6).
+        let naa = designation.get(4..20)?;
+        if designation.get(1).map(|b| b & 0x0f) != Some(3) || designation.get(3) != Some(&16) {
+            return None;
+        }
+        let i = self
+            .luns
+            .iter()
+            .enumerate()
+            .position(|(i, l)| i != self.me && l.naa[..] == *naa)?;
+        u16::try_from(i).ok()
+    }
+
+    fn block_size(&mut self, peer: u16) -> u32 {
+        self.peer(peer)
+            .map_or(0, |l| lock(&l.lu).device().block_size())
+    }
+
+    fn num_blocks(&mut self, peer: u16) -> u64 {
+        self.peer(peer)
+            .map_or(0, |l| lock(&l.lu).device().num_blocks())
+    }
+
+    fn read_at(&mut self, peer: u16, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        let l = self.peer(peer).ok_or(IoError::Other)?;
+        lock(&l.lu).peer_read(byte_offset, buf)
+    }
+
+    fn write_at(&mut self, peer: u16, byte_offset: u64, data: &[u8]) -> Result<(), IoError> {
+        let l = self.peer(peer).ok_or(IoError::Other)?;
+        lock(&l.lu).peer_write(byte_offset, data)
+    }
 }
 
 fn not_supported() -> Completion {
@@ -126,10 +256,13 @@ impl Daemon {
                 let Some(lun) = Lun::from_index(l.id) else {
                     continue; // config validation keeps ids <= MAX_LUN
                 };
+                let lu = build_lu(t, l, group_tag)?;
                 luns.push(LunState {
                     id: l.id,
                     lun,
-                    lu: Mutex::new(build_lu(t, l, group_tag)?),
+                    naa: lu.identity().naa6(),
+                    pr_path: pr_path(l),
+                    lu: Mutex::new(lu),
                 });
             }
             let lun_fields = luns.iter().map(|l| l.lun.0).collect();
@@ -140,6 +273,7 @@ impl Daemon {
                 chap: t.chap.clone(),
                 luns,
                 lun_fields,
+                copy_lock: Mutex::new(()),
             });
         }
         let max = usize::try_from(config.limits.max_sessions).unwrap_or(NEXUS_SLOTS);
@@ -242,12 +376,48 @@ impl Daemon {
         }
     }
 
-    /// Ends a command's data phase.
+    /// Ends a command's data phase. EXTENDED COPY reaches the target's other logical units;
+    /// a PERSISTENT RESERVE OUT that changed a file LUN's reservations is saved to disk
+    /// before its status goes out.
     pub fn scsi_finish(&self, t: TargetIndex, lun: Lun, task: &ScsiTask) -> Completion {
-        match self.lun_state(t, lun) {
-            Some(l) if !task.is_target_task() => lock(&l.lu).finish(task),
-            _ => scsi::target::finish(task),
+        let (Some(target), Some(l)) = (self.target(t), self.lun_state(t, lun)) else {
+            return scsi::target::finish(task);
+        };
+        if task.is_target_task() {
+            return scsi::target::finish(task);
         }
+        let op = task.opcode();
+        if op == Opcode::EXTENDED_COPY {
+            let _copy = lock(&target.copy_lock);
+            let me = target
+                .luns
+                .iter()
+                .position(|x| x.lun == lun)
+                .unwrap_or(usize::MAX);
+            let mut peers = TargetPeers {
+                luns: &target.luns,
+                me,
+            };
+            return lock(&l.lu).finish_with_peers(task, &mut peers);
+        }
+        if op == Opcode::PERSISTENT_RESERVE_OUT {
+            if let Some(path) = &l.pr_path {
+                let mut lu = lock(&l.lu);
+                let before = Box::new(*lu.persistent_reservations());
+                let c = lu.finish(task);
+                let after = lu.persistent_reservations();
+                if *after != *before {
+                    if let Err(e) = pr_store::save(path, after) {
+                        log::error!(
+                            "cannot save persistent reservations to {}: {e}",
+                            path.display()
+                        );
+                    }
+                }
+                return c;
+            }
+        }
+        lock(&l.lu).finish(task)
     }
 
     /// Releases what a task that will not be finished holds in its logical unit.
@@ -323,13 +493,43 @@ impl Daemon {
         lock(&self.registry).len()
     }
 
-    /// The nexus index for an initiator port and target.
+    /// The nexus index for an initiator port and target; the target's logical units learn
+    /// the initiator port's name for it (persistent reservations are kept by port name).
     pub fn nexus(&self, initiator: &str, isid: [u8; 6], t: TargetIndex) -> u16 {
         let n = lock(&self.registry).nexus(initiator, isid, t);
-        n.unwrap_or_else(|| {
+        let n = n.unwrap_or_else(|| {
             log::warn!("no free I_T nexus slot for {initiator}; sharing slot 0");
             0
-        })
+        });
+        let port = initiator_port_name(initiator, isid);
+        for l in self.target(t).map_or(&[][..], |t| t.luns.as_slice()) {
+            if !lock(&l.lu).set_initiator_port(NexusId(n), &port) {
+                log::warn!("initiator port name {port:?} not usable for reservations");
+            }
+        }
+        n
+    }
+
+    /// Runs background work (SANITIZE with IMMED=1) of every logical unit until shutdown:
+    /// 1 MiB at a time per unit, releasing its lock in between so commands are answered
+    /// (NOT READY, SANITIZE IN PROGRESS) while it runs.
+    pub fn run_background(&self) {
+        const STEP: u64 = 1 << 20;
+        const IDLE: Duration = Duration::from_millis(20);
+        while !self.is_shutting_down() {
+            let mut busy = false;
+            for t in &self.targets {
+                for l in &t.luns {
+                    let mut lu = lock(&l.lu);
+                    if lu.background_pending() {
+                        busy |= lu.run_background(STEP);
+                    }
+                }
+            }
+            if !busy {
+                std::thread::sleep(IDLE);
+            }
+        }
     }
 
     fn nexus_lost(&self, t: Option<TargetIndex>, nexus: Option<u16>) {

@@ -135,7 +135,17 @@ impl Server {
     }
 
     /// Accepts until shutdown, then waits (up to a few seconds) for connections to close.
+    /// Logical units' background work runs on its own thread meanwhile.
     pub fn run(self) {
+        let background = {
+            let daemon = self.daemon.clone();
+            std::thread::Builder::new()
+                .name("background".into())
+                .spawn(move || daemon.run_background())
+        };
+        if let Err(e) = &background {
+            log::error!("cannot start the background thread: {e}");
+        }
         let mut acceptors = Vec::new();
         for (listener, addr, tag) in self.listeners {
             let daemon = self.daemon.clone();
@@ -149,6 +159,9 @@ impl Server {
             }
         }
         for h in acceptors {
+            let _ = h.join();
+        }
+        if let Ok(h) = background {
             let _ = h.join();
         }
         let deadline = Instant::now() + DRAIN_TIMEOUT;

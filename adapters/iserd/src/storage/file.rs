@@ -7,7 +7,7 @@ use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{BlockDevice, IoError, Provisioning, StorageError};
+use super::{BlockDevice, IoError, LbaStatus, Provisioning, StorageError};
 
 /// A file-backed logical unit's storage.
 #[derive(Debug)]
@@ -18,6 +18,7 @@ pub struct FileDevice {
     num_blocks: u64,
     read_only: bool,
     thin: bool,
+    physical_exponent: u8,
 }
 
 impl FileDevice {
@@ -90,7 +91,13 @@ impl FileDevice {
             num_blocks,
             read_only,
             thin,
+            physical_exponent: 0,
         })
+    }
+
+    /// Reports 2^`exponent` logical blocks per physical block (a larger physical block).
+    pub fn set_physical_exponent(&mut self, exponent: u8) {
+        self.physical_exponent = exponent.min(15);
     }
 
     /// The path the device was opened from.
@@ -161,6 +168,27 @@ impl FileDevice {
     }
 }
 
+impl FileDevice {
+    /// `lseek(offset, whence)` for SEEK_DATA / SEEK_HOLE: `Ok(None)` when there is no data
+    /// at or after `offset` (ENXIO).
+    fn seek(&self, offset: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: lseek only reads its integer arguments; the descriptor is owned by
+        // `self.file` and open for the duration of the call. Positioned I/O elsewhere does not
+        // depend on the file offset it moves.
+        let r = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&self.file), off, whence) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        Ok(u64::try_from(r).ok())
+    }
+}
+
 /// Maps an OS error to the SCSI-facing [`IoError`].
 fn io_error(e: &io::Error) -> IoError {
     match e.raw_os_error() {
@@ -212,6 +240,10 @@ impl BlockDevice for FileDevice {
         self.read_only
     }
 
+    fn physical_block_exponent(&self) -> u8 {
+        self.physical_exponent
+    }
+
     fn provisioning(&self) -> Provisioning {
         if self.thin {
             Provisioning::Thin { lbprz: true }
@@ -229,5 +261,37 @@ impl BlockDevice for FileDevice {
         }
         self.check(byte_offset, len)?;
         self.punch_hole(byte_offset, len)
+    }
+
+    /// Thin files: holes are deallocated, data extents mapped (`lseek` SEEK_HOLE/SEEK_DATA;
+    /// a file system without them reports everything mapped).
+    fn lba_status(&mut self, lba: u64, max_blocks: u64) -> Result<(LbaStatus, u64), IoError> {
+        let bs = u64::from(self.block_size);
+        let left = self.num_blocks.saturating_sub(lba);
+        let max_blocks = max_blocks.clamp(1, left.max(1));
+        if !self.thin {
+            return Ok((LbaStatus::Mapped, max_blocks));
+        }
+        let off = lba.saturating_mul(bs);
+        let end = self.num_blocks.saturating_mul(bs);
+        let blocks = |bytes: u64| bytes.div_ceil(bs).clamp(1, max_blocks);
+        match self.seek(off, libc::SEEK_DATA) {
+            // Data from here: mapped up to the next hole.
+            Ok(Some(d)) if d <= off => {
+                let hole = self
+                    .seek(off, libc::SEEK_HOLE)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(end);
+                Ok((LbaStatus::Mapped, blocks(hole.min(end).saturating_sub(off))))
+            }
+            // A hole up to the next data, or to the end.
+            Ok(Some(d)) => Ok((
+                LbaStatus::Deallocated,
+                blocks(d.min(end).saturating_sub(off)),
+            )),
+            Ok(None) => Ok((LbaStatus::Deallocated, blocks(end.saturating_sub(off)))),
+            Err(_) => Ok((LbaStatus::Mapped, max_blocks)),
+        }
     }
 }

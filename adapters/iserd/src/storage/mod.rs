@@ -43,6 +43,18 @@ impl std::error::Error for StorageError {
     }
 }
 
+/// log2 of logical blocks per physical block (READ CAPACITY(16) LOGICAL BLOCKS PER PHYSICAL
+/// BLOCK EXPONENT, SBC-3 §5.16.2) for `physical`-byte physical and `block_size`-byte logical
+/// blocks; 0 when the physical block is not a larger power of two.
+pub fn physical_exponent(block_size: u32, physical: u32) -> u8 {
+    let per = physical.checked_div(block_size).unwrap_or(1).max(1);
+    if per.is_power_of_two() {
+        u8::try_from(per.trailing_zeros()).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// Any of the daemon's block devices.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -56,7 +68,11 @@ pub enum Device {
 impl Device {
     /// Opens the backing store `lun` describes.
     pub fn open(lun: &LunConfig) -> Result<Device, StorageError> {
-        Ok(match &lun.backing {
+        let exponent = physical_exponent(
+            lun.block_size,
+            lun.physical_block_size.unwrap_or(lun.block_size),
+        );
+        let mut dev = match &lun.backing {
             Backing::Ram { size } => Device::Ram(RamDevice::new(
                 *size,
                 lun.block_size,
@@ -70,7 +86,12 @@ impl Device {
                 lun.read_only,
                 lun.thin,
             )?),
-        })
+        };
+        match &mut dev {
+            Device::Ram(d) => d.set_physical_exponent(exponent),
+            Device::File(d) => d.set_physical_exponent(exponent),
+        }
+        Ok(dev)
     }
 }
 

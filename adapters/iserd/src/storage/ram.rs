@@ -16,6 +16,7 @@ pub struct RamDevice {
     num_blocks: u64,
     read_only: bool,
     thin: bool,
+    physical_exponent: u8,
 }
 
 impl RamDevice {
@@ -34,6 +35,7 @@ impl RamDevice {
             num_blocks,
             read_only,
             thin,
+            physical_exponent: 0,
         }
     }
 
@@ -49,6 +51,11 @@ impl RamDevice {
             return Err(IoError::OutOfRange);
         }
         Ok(())
+    }
+
+    /// Reports 2^`exponent` logical blocks per physical block (a larger physical block).
+    pub fn set_physical_exponent(&mut self, exponent: u8) {
+        self.physical_exponent = exponent.min(15);
     }
 
     /// Bytes of memory actually allocated.
@@ -147,6 +154,10 @@ impl BlockDevice for RamDevice {
 
     fn has_volatile_cache(&self) -> bool {
         false
+    }
+
+    fn physical_block_exponent(&self) -> u8 {
+        self.physical_exponent
     }
 
     fn provisioning(&self) -> Provisioning {

@@ -18,7 +18,7 @@ mod xcopy;
 pub(crate) const BS: u32 = 512;
 pub(crate) const BLOCKS: u64 = 64;
 
-pub(crate) type TestLu = LogicalUnit<RamDisk<'static>, 4, 4096>;
+pub(crate) type TestLu = LogicalUnit<RamDisk<'static>, 4, [u8; 4096]>;
 
 pub(crate) fn disk(blocks: u64) -> RamDisk<'static> {
     let data = Box::leak(vec![0u8; (blocks * u64::from(BS)) as usize].into_boxed_slice());
@@ -233,6 +233,49 @@ fn test_reset_and_nexus_loss_uas() {
         AdditionalSense::CAPACITY_DATA_HAS_CHANGED
     );
     assert!(run(&mut lu, &[0; 6], 0, &[]).1.is_good());
+}
+
+/// SAM-5 §6.3.3: a LOGICAL UNIT RESET establishes 29/03 for every I_T nexus, the one that
+/// asked included (libiscsi's MultipathIO.Reset checks every path); a TARGET WARM/COLD RESET
+/// (a hard reset, SAM-5 §6.3.2) 29/00. A reset replaces the conditions pending before it, and
+/// INQUIRY, REPORT LUNS and REQUEST SENSE do not report them as CHECK CONDITION.
+#[test]
+fn test_reset_unit_attentions_reach_every_nexus() {
+    let mut lu = lu();
+    for n in 1..4 {
+        let _ = run_on(&mut lu, NexusId(n), &[0; 6], 0, &[]);
+    }
+    lu.raise_unit_attention(Some(NexusId(2)), UnitAttention::CapacityChanged);
+    lu.reset(ResetKind::LogicalUnitReset);
+    for n in 0..4 {
+        let c = run_on(&mut lu, NexusId(n), &[0x12, 0, 0, 0, 36, 0], 36, &[]).1;
+        assert!(c.is_good(), "INQUIRY on nexus {n}");
+        let c = run_on(&mut lu, NexusId(n), &[0; 6], 0, &[]).1;
+        assert_eq!(
+            code(&c),
+            (
+                SenseKey::UNIT_ATTENTION,
+                AdditionalSense::BUS_DEVICE_RESET_FUNCTION_OCCURRED
+            ),
+            "nexus {n}"
+        );
+        assert!(
+            run_on(&mut lu, NexusId(n), &[0; 6], 0, &[]).1.is_good(),
+            "one only"
+        );
+    }
+    for kind in [ResetKind::TargetWarmReset, ResetKind::TargetColdReset] {
+        lu.reset(kind);
+        for n in 0..4 {
+            let (d, c) = run_on(&mut lu, NexusId(n), &[0x03, 0, 0, 0, 18, 0], 18, &[]);
+            assert!(c.is_good());
+            assert_eq!(
+                Sense::parse(&d).unwrap().code,
+                AdditionalSense::POWER_ON_RESET
+            );
+            assert!(run_on(&mut lu, NexusId(n), &[0; 6], 0, &[]).1.is_good());
+        }
+    }
 }
 
 #[test]

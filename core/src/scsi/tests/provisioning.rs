@@ -110,9 +110,38 @@ fn test_write_same_replicates_block() {
             assert_eq!(b, &block[..]);
         }
     }
-    // Block count 0 is refused (WSNZ), the range is checked, the Data-Out must be one block.
-    assert_invalid_field(&write_same(&mut lu, false, 0, 0, 0, &block), 7);
+    // Block count 0 writes to the end (WSNZ=0); the range is checked, the Data-Out must be
+    // one block.
+    let other = pattern(BS as usize, 7);
+    assert!(write_same(&mut lu, false, 0, BLOCKS - 2, 0, &other).is_good());
+    let (d, _) = read10(&mut lu, BLOCKS as u32 - 3, 3);
+    assert_eq!(
+        &d[..BS as usize],
+        &[0; BS as usize][..],
+        "the block before is untouched"
+    );
+    assert_eq!(
+        &d[BS as usize..],
+        &[other.clone(), other.clone()].concat()[..]
+    );
+    assert!(
+        write_same(&mut lu, true, 0, BLOCKS, 0, &other).is_good(),
+        "nothing"
+    );
+    assert_lba_oob(&write_same(&mut lu, false, 0, BLOCKS + 1, 0, &block));
     assert_lba_oob(&write_same(&mut lu, true, 0, BLOCKS - 1, 2, &block));
+    // To the end is subject to MAXIMUM WRITE SAME LENGTH like any count.
+    let mut small = TestLu::new(
+        disk(BLOCKS),
+        LuIdentity::new(3),
+        LuConfig {
+            max_write_same_blocks: 4,
+            ..LuConfig::default()
+        },
+    );
+    let _ = run(&mut small, &[0; 6], 0, &[]);
+    assert_invalid_field(&write_same(&mut small, false, 0, BLOCKS - 5, 0, &block), 7);
+    assert!(write_same(&mut small, true, 0, BLOCKS - 4, 0, &block).is_good());
     let c = write_same(&mut lu, false, 0, 0, 1, &block[..256]);
     assert_eq!(code(&c).0, SenseKey::ILLEGAL_REQUEST);
     let c = write_same(
@@ -137,10 +166,11 @@ fn test_write_same_unmap_and_ndob() {
     let (d, _) = lba_status(&mut lu, 0, 24);
     assert_eq!((d[8 + 11], d[8 + 12]), (4, 1), "4 blocks deallocated");
     assert!(read10(&mut lu, 0, 4).0.iter().all(|&b| b == 0));
-    // UNMAP with non-zero data writes it instead.
+    // UNMAP deallocates whatever the data: reads return zeros (LBPRZ).
+    assert!(write10(&mut lu, 0, &vec![0xff; 2 * BS as usize]).is_good());
     let block = vec![7u8; BS as usize];
     assert!(write_same(&mut lu, true, 0x08, 0, 2, &block).is_good());
-    assert!(read10(&mut lu, 0, 2).0.iter().all(|&b| b == 7));
+    assert!(read10(&mut lu, 0, 2).0.iter().all(|&b| b == 0));
     // NDOB: zeros without Data-Out, with UNMAP deallocating.
     assert!(write_same(&mut lu, true, 0x09, 4, 4, &[]).is_good());
     assert!(read10(&mut lu, 4, 4).0.iter().all(|&b| b == 0));
@@ -366,7 +396,7 @@ fn test_sanitize_block_erase_and_service_actions() {
     assert_invalid_field(&sanitize(&mut lu, 2, &[0; 8]), 7);
     assert!(sanitize(&mut lu, 0x1f, &[]).is_good());
     assert_invalid_field(&sanitize(&mut lu, 0x1f, &[0; 8]), 7);
-    for sa in (0..0x1f).filter(|s| ![1, 2].contains(s)) {
+    for sa in (0..0x1f).filter(|s| ![1, 2, 3].contains(s)) {
         assert_invalid_field(&sanitize(&mut lu, sa, &[]), 1);
     }
     // BLOCK ERASE needs thin provisioning.
@@ -381,4 +411,126 @@ fn test_sanitize_block_erase_and_service_actions() {
         code(&sanitize(&mut ro, 1, &overwrite_params(1, &[1]))).0,
         SenseKey::DATA_PROTECT
     );
+}
+
+#[test]
+fn test_sanitize_crypto_erase() {
+    // Thin: every block unmapped. Fully provisioned: zeros written.
+    for mut lu in [lu_over(thin_disk(8)), lu_over(disk(8))] {
+        assert!(write10(&mut lu, 0, &vec![7; 8 * BS as usize]).is_good());
+        assert!(sanitize(&mut lu, 3, &[]).is_good());
+        assert!(read10(&mut lu, 0, 8).0.iter().all(|&b| b == 0));
+        assert_invalid_field(&sanitize(&mut lu, 3, &[0; 8]), 7);
+    }
+    // WABEREQ = WACEREQ = 01b in the Block Device Characteristics page.
+    let mut lu = lu();
+    let (d, _) = run(&mut lu, &[0x12, 1, 0xb1, 0, 64, 0], 64, &[]);
+    assert_eq!(d[7], 0x50);
+}
+
+/// SANITIZE with IMMED=1.
+fn sanitize_immed(lu: &mut TestLu, sa: u8, params: &[u8]) -> Completion {
+    let plen = (params.len() as u16).to_be_bytes();
+    run(
+        lu,
+        &[0x48, 0x80 | sa, 0, 0, 0, 0, 0, plen[0], plen[1], 0],
+        0,
+        params,
+    )
+    .1
+}
+
+#[test]
+fn test_sanitize_in_background() {
+    let mut lu = lu_over(disk(8));
+    assert!(!lu.background_pending());
+    let c = sanitize_immed(&mut lu, 1, &overwrite_params(2, &[0x5a]));
+    assert!(c.is_good(), "IMMED=1 completes at once");
+    assert!(lu.background_pending());
+    // Everything but INQUIRY, REPORT LUNS and REQUEST SENSE is NOT READY, with progress.
+    let c = run(&mut lu, &[0; 6], 0, &[]).1;
+    assert_eq!(
+        code(&c),
+        (
+            SenseKey::NOT_READY,
+            AdditionalSense::NOT_READY_SANITIZE_IN_PROGRESS
+        )
+    );
+    assert_eq!(c.sense.unwrap().specific, Some(SenseSpecific::Progress(0)));
+    assert_eq!(code(&read10(&mut lu, 0, 1).1).0, SenseKey::NOT_READY);
+    assert!(run(&mut lu, &[0x12, 0, 0, 0, 36, 0], 36, &[]).1.is_good());
+    // Half of the two passes: progress 1/2.
+    assert!(lu.run_background(8 * u64::from(BS)));
+    let (d, c) = run(&mut lu, &[0x03, 0, 0, 0, 18, 0], 18, &[]);
+    assert!(c.is_good());
+    let s = Sense::parse(&d).unwrap();
+    assert_eq!(s.code, AdditionalSense::NOT_READY_SANITIZE_IN_PROGRESS);
+    assert_eq!(s.specific, Some(SenseSpecific::Progress(0x8000)));
+    // Resets do not stop it.
+    lu.reset(ResetKind::LogicalUnitReset);
+    assert!(lu.background_pending());
+    while lu.run_background(1000) {}
+    let _ = run(&mut lu, &[0; 6], 0, &[]); // the reset's unit attention
+    assert!(run(&mut lu, &[0; 6], 0, &[]).1.is_good());
+    assert!(read10(&mut lu, 0, 8).0.iter().all(|&b| b == 0x5a));
+    assert!(!lu.run_background(1), "nothing left");
+    // The scratch buffer is free again.
+    assert!(sanitize(&mut lu, 1, &overwrite_params(1, &[1])).is_good());
+}
+
+/// A device whose writes fail.
+struct ReadOnlyMedium;
+
+impl BlockDevice for ReadOnlyMedium {
+    fn block_size(&self) -> u32 {
+        BS
+    }
+    fn num_blocks(&self) -> u64 {
+        4
+    }
+    fn read_at(&mut self, _: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        buf.fill(0);
+        Ok(())
+    }
+    fn write_at(&mut self, _: u64, _: &[u8], _: bool) -> Result<(), IoError> {
+        Err(IoError::Medium)
+    }
+    fn flush(&mut self) -> Result<(), IoError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn test_sanitize_failure_mode() {
+    let mut lu: LogicalUnit<ReadOnlyMedium, 2> =
+        LogicalUnit::new(ReadOnlyMedium, LuIdentity::new(1), LuConfig::default());
+    fn req(cdb: &[u8]) -> CommandRequest<'_> {
+        CommandRequest {
+            cdb,
+            expected_read_len: 512,
+            expected_write_len: 0,
+            nexus: NexusId(0),
+        }
+    }
+    let _ = lu.start(&req(&[0; 6])); // power-on unit attention
+    let failed = (
+        SenseKey::MEDIUM_ERROR,
+        AdditionalSense::SANITIZE_COMMAND_FAILED,
+    );
+    let c = lu
+        .start(&req(&[0x48, 3, 0, 0, 0, 0, 0, 0, 0, 0]))
+        .done()
+        .unwrap();
+    assert_eq!(code(&c), failed);
+    // Medium access fails until EXIT FAILURE MODE.
+    let c = lu.start(&req(&cdb10(0x28, 0, 0, 1))).done().unwrap();
+    assert_eq!(code(&c), failed);
+    let c = lu.start(&req(&[0; 6])).done().unwrap();
+    assert_eq!(code(&c), failed);
+    assert!(lu
+        .start(&req(&[0x48, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0]))
+        .done()
+        .unwrap()
+        .is_good());
+    assert!(lu.start(&req(&[0; 6])).done().unwrap().is_good());
 }

@@ -327,7 +327,7 @@ fn test_io_errors_map_to_sense() {
         ),
     ];
     for (err, on_read, on_write) in cases {
-        let mut lu: LogicalUnit<Broken, 2, 0> =
+        let mut lu: LogicalUnit<Broken, 2, [u8; 0]> =
             LogicalUnit::new(Broken(err), LuIdentity::new(1), LuConfig::default());
         let cdb = cdb10(0x28, 0, 0, 1);
         fn req(cdb: &[u8; 10], r: u32, w: u32) -> CommandRequest<'_> {

@@ -8,22 +8,14 @@ const TUR: [u8; 6] = [0; 6];
 #[test]
 fn test_start_stop_unit() {
     let mut lu = lu();
-    // Stop: medium access and TUR report NOT READY, INQUIRY still works.
-    assert!(run(&mut lu, &[0x1b, 0, 0, 0, 0x00, 0], 0, &[]).1.is_good());
-    let not_ready = (
-        SenseKey::NOT_READY,
-        AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-    );
-    assert_eq!(code(&run(&mut lu, &TUR, 0, &[]).1), not_ready);
-    assert_eq!(code(&read10(&mut lu, 0, 1).1), not_ready);
-    assert!(run(&mut lu, &[0x12, 0, 0, 0, 36, 0], 36, &[]).1.is_good());
-    let (d, _) = run(&mut lu, &[0x03, 0, 0, 0, 18, 0], 18, &[]);
-    assert_eq!(Sense::parse(&d).unwrap().key, SenseKey::NOT_READY);
-    // Power conditions are accepted without effect; START=1 starts.
-    assert!(run(&mut lu, &[0x1b, 0, 0, 0, 0x31, 0], 0, &[]).1.is_good());
-    assert_eq!(code(&run(&mut lu, &TUR, 0, &[]).1), not_ready);
+    // START=0 without LOEJ leaves the emulated medium ready; power conditions are accepted.
+    for b4 in [0x00, 0x04, 0x01, 0x31, 0x10] {
+        assert!(run(&mut lu, &[0x1b, 0, 0, 0, b4, 0], 0, &[]).1.is_good());
+        assert!(run(&mut lu, &TUR, 0, &[]).1.is_good());
+    }
     assert!(run(&mut lu, &[0x1b, 1, 0, 0, 0x01, 0], 0, &[]).1.is_good());
-    assert!(run(&mut lu, &TUR, 0, &[]).1.is_good());
+    // Reserved bits are refused.
+    assert_invalid_field(&run(&mut lu, &[0x1b, 2, 0, 0, 0, 0], 0, &[]).1, 1);
 }
 
 #[test]
@@ -38,6 +30,65 @@ fn test_prevent_allow_blocks_eject() {
     let _ = run(&mut lu, &TUR, 0, &[]);
     assert!(run(&mut lu, &[0x1b, 0, 0, 0, 0x02, 0], 0, &[]).1.is_good());
     assert!(run(&mut lu, &[0x1b, 0, 0, 0, 0x01, 0], 0, &[]).1.is_good());
+}
+
+#[test]
+fn test_removable_medium_eject_and_load() {
+    let mut lu = TestLu::new(
+        disk(BLOCKS),
+        LuIdentity::new(5),
+        LuConfig {
+            removable: true,
+            ..LuConfig::default()
+        },
+    );
+    ua_cleared(&mut lu, 0);
+    ua_cleared(&mut lu, 1);
+    let (d, _) = run(&mut lu, &[0x12, 0, 0, 0, 36, 0], 36, &[]);
+    assert_eq!(d[1], 0x80, "RMB");
+    let eject = [0x1b, 0, 0, 0, 0x02, 0];
+    let load = [0x1b, 0, 0, 0, 0x03, 0];
+    let no_medium = (SenseKey::NOT_READY, AdditionalSense::MEDIUM_NOT_PRESENT);
+    // PREVENT on another nexus refuses both eject and load.
+    assert!(run_on(&mut lu, NexusId(1), &[0x1e, 0, 0, 0, 1, 0], 0, &[])
+        .1
+        .is_good());
+    let prevented = (
+        SenseKey::ILLEGAL_REQUEST,
+        AdditionalSense::MEDIUM_REMOVAL_PREVENTED,
+    );
+    assert_eq!(code(&run(&mut lu, &eject, 0, &[]).1), prevented);
+    assert!(run(&mut lu, &TUR, 0, &[]).1.is_good());
+    // Its nexus loss allows removal again.
+    lu.nexus_lost(NexusId(1));
+    assert!(run(&mut lu, &eject, 0, &[]).1.is_good());
+    for cdb in [
+        &TUR[..],
+        &cdb10(0x28, 0, 0, 1)[..],
+        &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ] {
+        assert_eq!(code(&run(&mut lu, cdb, 8, &[]).1), no_medium, "{cdb:02x?}");
+    }
+    let (d, _) = run(&mut lu, &[0x03, 0, 0, 0, 18, 0], 18, &[]);
+    assert_eq!(
+        Sense::parse(&d).unwrap().code,
+        AdditionalSense::MEDIUM_NOT_PRESENT
+    );
+    assert!(run(&mut lu, &eject, 0, &[]).1.is_good(), "eject twice");
+    assert!(run(&mut lu, &[0x1e, 0, 0, 0, 1, 0], 0, &[]).1.is_good());
+    assert_eq!(code(&run(&mut lu, &load, 0, &[]).1), prevented);
+    assert!(run(&mut lu, &[0x1e, 0, 0, 0, 0, 0], 0, &[]).1.is_good());
+    assert!(run(&mut lu, &load, 0, &[]).1.is_good());
+    assert!(run(&mut lu, &TUR, 0, &[]).1.is_good());
+    // A fixed medium reports RMB=0 and LOEJ only stops it.
+    let mut fixed = lu_over(disk(BLOCKS));
+    let (d, _) = run(&mut fixed, &[0x12, 0, 0, 0, 36, 0], 36, &[]);
+    assert_eq!(d[1], 0);
+    assert!(run(&mut fixed, &eject, 0, &[]).1.is_good());
+    assert!(
+        run(&mut fixed, &TUR, 0, &[]).1.is_good(),
+        "a fixed medium stays"
+    );
 }
 
 fn ua_cleared(lu: &mut TestLu, n: u16) {

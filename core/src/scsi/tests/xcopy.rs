@@ -157,6 +157,29 @@ fn test_receive_copy_results() {
     assert_eq!(d[5] & 0x08, 0x08, "3PC");
 }
 
+#[test]
+fn test_copy_status_belongs_to_its_nexus() {
+    let mut lu = lu();
+    let p = params(1, &[me(&lu)], &[segment(0, 0, 1, 0, 10)]);
+    assert!(xcopy(&mut lu, &p).is_good());
+    let mut status = [0u8; 16];
+    status[0] = 0x84;
+    status[2] = 1;
+    status[10..14].copy_from_slice(&64u32.to_be_bytes());
+    // Another nexus does not see nexus 0's list identifier (SPC-4 §6.4).
+    let _ = run_on(&mut lu, NexusId(1), &[0; 6], 0, &[]); // its power-on unit attention
+    assert_invalid_field(&run_on(&mut lu, NexusId(1), &status, 64, &[]).1, 2);
+    assert!(run(&mut lu, &status, 64, &[]).1.is_good());
+    // Losing the nexus discards its status; so does a reset.
+    lu.nexus_lost(NexusId(0));
+    let _ = run(&mut lu, &[0; 6], 0, &[]);
+    assert_invalid_field(&run(&mut lu, &status, 64, &[]).1, 2);
+    assert!(xcopy(&mut lu, &p).is_good());
+    lu.reset(ResetKind::LogicalUnitReset);
+    let _ = run(&mut lu, &[0; 6], 0, &[]);
+    assert_invalid_field(&run(&mut lu, &status, 64, &[]).1, 2);
+}
+
 /// A second logical unit reachable through the hook.
 struct Peer {
     naa: [u8; 16],
@@ -208,4 +231,83 @@ fn test_copy_to_another_logical_unit_through_the_hook() {
     lu.write_data(&mut task, 0, &p).unwrap();
     assert!(lu.finish_with_peers(&task, &mut peer).is_good());
     assert_eq!(peer.data[3 * BS as usize..7 * BS as usize], data[..]);
+}
+
+/// A peer that is a real logical unit, reached through `peer_read`/`peer_write`.
+struct LuPeer(TestLu);
+
+impl CopyPeers for LuPeer {
+    fn resolve(&mut self, designation: &[u8]) -> Option<u16> {
+        (designation.get(4..20) == Some(&self.0.identity().naa6()[..])).then_some(0)
+    }
+    fn block_size(&mut self, _: u16) -> u32 {
+        BS
+    }
+    fn num_blocks(&mut self, _: u16) -> u64 {
+        BLOCKS
+    }
+    fn read_at(&mut self, _: u16, off: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        self.0.peer_read(off, buf)
+    }
+    fn write_at(&mut self, _: u16, off: u64, d: &[u8]) -> Result<(), IoError> {
+        self.0.peer_write(off, d)
+    }
+}
+
+#[test]
+fn test_copy_to_a_protected_or_absent_peer_fails_with_its_sense() {
+    let mut lu = lu();
+    let mut ro = disk(BLOCKS);
+    ro.set_write_protected(true);
+    let removable = LuConfig {
+        removable: true,
+        ..LuConfig::default()
+    };
+    let peers = [
+        (
+            TestLu::new(ro, LuIdentity::new(77), LuConfig::default()),
+            (SenseKey::DATA_PROTECT, AdditionalSense::WRITE_PROTECTED),
+        ),
+        (
+            TestLu::new(disk(BLOCKS), LuIdentity::new(78), removable),
+            (
+                SenseKey::NOT_READY,
+                AdditionalSense::NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+            ),
+        ),
+    ];
+    for (i, (mut peer_lu, want)) in peers.into_iter().enumerate() {
+        if i == 1 {
+            // Eject the peer's medium.
+            let _ = run(&mut peer_lu, &[0; 6], 0, &[]);
+            assert!(run(&mut peer_lu, &[0x1b, 0, 0, 0, 0x02, 0], 0, &[])
+                .1
+                .is_good());
+        }
+        let naa = peer_lu.identity().naa6();
+        let mut peer = LuPeer(peer_lu);
+        let p = params(1, &[me(&lu), target(naa)], &[segment(0, 1, 2, 0, 3)]);
+        let cdb = xcopy_cdb(p.len());
+        let req = CommandRequest {
+            cdb: &cdb,
+            expected_read_len: 0,
+            expected_write_len: p.len() as u32,
+            nexus: NexusId(0),
+        };
+        let Start::DataOut { mut task, .. } = lu.start(&req) else {
+            panic!()
+        };
+        lu.write_data(&mut task, 0, &p).unwrap();
+        assert_eq!(code(&lu.finish_with_peers(&task, &mut peer)), want);
+        // And as a source: reads of a not-ready peer fail too; a protected one reads fine.
+        let back = params(2, &[me(&lu), target(naa)], &[segment(1, 0, 2, 0, 3)]);
+        let cdb = xcopy_cdb(back.len());
+        let req = CommandRequest { cdb: &cdb, ..req };
+        let Start::DataOut { mut task, .. } = lu.start(&req) else {
+            panic!()
+        };
+        lu.write_data(&mut task, 0, &back).unwrap();
+        let c = lu.finish_with_peers(&task, &mut peer);
+        assert_eq!(c.is_good(), i == 0, "{c:?}");
+    }
 }
