@@ -412,6 +412,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         {
             let _ = backend.task_management(target, tmf.lun, f.0, session.nexus);
             self.abort_tasks(|_| true, backend);
+            if f == TaskMgmtFunction::TARGET_COLD_RESET {
+                // §11.5.1: after a cold reset the target drops its connections; the response
+                // goes out first.
+                self.close_after_tmf = Some(tmf.itt);
+            }
             TaskMgmtResponse::FUNCTION_COMPLETE
         } else {
             TaskMgmtResponse::FUNCTION_NOT_SUPPORTED

@@ -122,6 +122,8 @@ pub enum CloseReason {
     ProtocolError,
     /// The peer went away.
     ConnectionLost,
+    /// TARGET COLD RESET: the connection ends after its response (RFC 7143 §11.5.1).
+    TargetColdReset,
 }
 
 /// How SCSI data crosses the wire.
@@ -192,6 +194,8 @@ pub struct TargetConn<const TASKS: usize> {
     /// Where the round-robin over tasks with RDMA data to move resumes.
     next_data: usize,
     hints: Hints,
+    /// A TARGET COLD RESET response whose transmission ends the connection.
+    close_after_tmf: Option<u32>,
     ping_data: [u8; PING_DATA_MAX],
     next_ttt: u32,
     last_rx: Instant,
@@ -234,6 +238,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             txq: TxQueue::new(),
             next_task: 0,
             next_data: 0,
+            close_after_tmf: None,
             hints: Hints {
                 tx: false,
                 put: false,
@@ -565,6 +570,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         match item {
             TxItem::LoginResponse => self.login_response_sent(backend),
             TxItem::LogoutResponse { .. } => self.close(backend, CloseReason::Logout),
+            TxItem::TmfResponse { itt, .. } if self.close_after_tmf == Some(itt) => {
+                self.close(backend, CloseReason::TargetColdReset)
+            }
             _ => {}
         }
     }

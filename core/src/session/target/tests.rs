@@ -684,6 +684,30 @@ fn test_full_feature_data_segment_over_limit_is_rejected_and_closes() {
 }
 
 #[test]
+fn test_full_feature_target_cold_reset_answers_then_closes() {
+    let mut h = Harness::new();
+    h.login();
+    let tmf = crate::wire::TaskMgmtRequestRepr {
+        immediate: true,
+        function: crate::wire::TaskMgmtFunction::TARGET_COLD_RESET,
+        lun: Lun(0),
+        itt: 55,
+        referenced_task_tag: 0xffff_ffff,
+        cmd_sn: h.cmd_sn,
+        exp_stat_sn: 0,
+        ref_cmd_sn: 0,
+        exp_data_sn: 0,
+    };
+    h.send(PduRepr::TaskMgmtRequest(tmf), &[]);
+    let rx = h.recv_all();
+    assert!(
+        matches!(rx[..], [Rx { repr: PduRepr::TaskMgmtResponse(r), .. }] if r.itt == 55),
+        "{rx:?}"
+    );
+    assert_eq!(h.conn.close_reason(), Some(CloseReason::TargetColdReset));
+}
+
+#[test]
 fn test_full_feature_nop_out_ping_is_echoed() {
     let mut h = Harness::new();
     h.login();
