@@ -63,11 +63,12 @@ impl TargetBackend for RamTarget {
         _: [u8; 6],
         _: Option<TargetId>,
     ) -> Result<u16, SessionRefused> {
-        self.sessions_opened += 1;
+        // TSIH 0 is reserved (RFC 7143 §11.12.6); wrap past it in long fuzz runs.
+        self.sessions_opened = self.sessions_opened.wrapping_add(1).max(1);
         Ok(self.sessions_opened)
     }
     fn end_session(&mut self, _: u16) {
-        self.sessions_ended += 1;
+        self.sessions_ended = self.sessions_ended.wrapping_add(1);
     }
     fn nexus(&mut self, _: &str, _: [u8; 6], _: TargetId) -> u16 {
         0
