@@ -13,3 +13,6 @@ extern crate std;
 mod fmt;
 
 pub mod nic;
+pub mod backend;
+pub mod config;
+pub mod selftest;
