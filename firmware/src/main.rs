@@ -61,7 +61,7 @@ fn fw_main() -> i32 {
             defmt::info!("summary: {}", s);
             let _ = writeln!(
                 text,
-                "FIRMWARE-RESULT: PASS {}: login RDMAExtensions=Yes hello={} commands={} bytes_verified={} rdma_reads={} rdma_writes={} sends={}+{} ring_full={} cq_stalls={} time_us={}",
+                "FIRMWARE-RESULT: PASS {}: login RDMAExtensions=Yes hello={} commands={} bytes_verified={} rdma_reads={} rdma_writes={} sends={}+{} ring_full={} cq_stalls={} elapsed={}{}",
                 platform::NAME,
                 s.hello,
                 s.commands,
@@ -72,7 +72,8 @@ fn fw_main() -> i32 {
                 s.target_nic.sends,
                 s.initiator_nic.ring_full.saturating_add(s.target_nic.ring_full),
                 s.initiator_nic.cq_stalls.saturating_add(s.target_nic.cq_stalls),
-                us
+                us,
+                platform::CLOCK_UNIT
             );
             0
         }

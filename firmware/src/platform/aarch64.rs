@@ -3,6 +3,8 @@
 
 /// Platform name for the log.
 pub const NAME: &str = "aarch64 QEMU virt";
+/// Unit of [`now_us`] here.
+pub const CLOCK_UNIT: &str = "us";
 
 core::arch::global_asm!(
     ".section .text.boot, \"ax\"",

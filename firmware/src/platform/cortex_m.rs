@@ -5,6 +5,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Platform name for the log.
 pub const NAME: &str = "thumbv7em QEMU mps2-an386";
+/// Unit of [`now_us`] here: clock reads, not time.
+pub const CLOCK_UNIT: &str = "reads";
 
 // The critical-section implementation static_cell uses.
 use cortex_m as _;
