@@ -12,7 +12,10 @@ fn main() {
     if os == "none" {
         match arch.as_str() {
             "aarch64" => {
-                copy(&dir.join("link/aarch64-virt.ld"), &out.join("aarch64-virt.ld"));
+                copy(
+                    &dir.join("link/aarch64-virt.ld"),
+                    &out.join("aarch64-virt.ld"),
+                );
                 println!("cargo:rustc-link-arg-bins=-Taarch64-virt.ld");
             }
             "arm" => {

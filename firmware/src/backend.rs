@@ -3,8 +3,7 @@
 //! §4.2 / §12; SCSI through the core's SBC emulation).
 
 use iser_core::scsi::{
-    target,
-    CommandRequest, Completion, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask, Start,
+    target, CommandRequest, Completion, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask, Start,
 };
 use iser_core::session::{AuthPolicy, SessionRefused, TargetBackend, TargetId, TargetListing};
 use iser_core::wire::Lun;
@@ -30,8 +29,10 @@ impl FwTarget {
     /// whole number of blocks.
     pub fn new(config: &FwConfig<'static>, mem: &'static mut [u8]) -> Option<FwTarget> {
         let disk = RamDisk::new(mem, config.lun.block_size).ok()?;
-        let mut lu_config = LuConfig::default();
-        lu_config.max_transfer_blocks = config.lun.max_transfer_blocks;
+        let lu_config = LuConfig {
+            max_transfer_blocks: config.lun.max_transfer_blocks,
+            ..LuConfig::default()
+        };
         Some(FwTarget {
             lu: LogicalUnit::new(disk, LuIdentity::new(config.lun.device_id), lu_config),
             name: config.target_name,
@@ -65,7 +66,12 @@ impl TargetBackend for FwTarget {
     fn portal_group_tag(&self, _: TargetId) -> u16 {
         1
     }
-    fn new_session(&mut self, _: &str, _: [u8; 6], _: Option<TargetId>) -> Result<u16, SessionRefused> {
+    fn new_session(
+        &mut self,
+        _: &str,
+        _: [u8; 6],
+        _: Option<TargetId>,
+    ) -> Result<u16, SessionRefused> {
         self.sessions_opened = self.sessions_opened.wrapping_add(1);
         Ok(self.sessions_opened)
     }
@@ -82,10 +88,24 @@ impl TargetBackend for FwTarget {
         }
         self.lu.start(req)
     }
-    fn scsi_read(&mut self, _: TargetId, _: Lun, t: &ScsiTask, off: u32, buf: &mut [u8]) -> Result<usize, Completion> {
+    fn scsi_read(
+        &mut self,
+        _: TargetId,
+        _: Lun,
+        t: &ScsiTask,
+        off: u32,
+        buf: &mut [u8],
+    ) -> Result<usize, Completion> {
         self.lu.read_data(t, off, buf)
     }
-    fn scsi_write(&mut self, _: TargetId, _: Lun, t: &mut ScsiTask, off: u32, data: &[u8]) -> Result<(), Completion> {
+    fn scsi_write(
+        &mut self,
+        _: TargetId,
+        _: Lun,
+        t: &mut ScsiTask,
+        off: u32,
+        data: &[u8],
+    ) -> Result<(), Completion> {
         self.lu.write_data(t, off, data)
     }
     fn scsi_abort(&mut self, _: TargetId, _: Lun, t: &ScsiTask) {

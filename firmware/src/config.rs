@@ -186,24 +186,61 @@ impl<'a> FwConfig<'a> {
 
     /// Checks ranges (RFC 7143 §13, RFC 7145 §6) and that the configuration fits `cap`.
     pub fn validate(&self, cap: &Capacity) -> Result<(), ConfigError> {
-        let invalid = |ok: bool, field| if ok { Ok(()) } else { Err(ConfigError::Invalid(field)) };
-        invalid(self.target_name.starts_with("iqn.") || self.target_name.starts_with("eui.") || self.target_name.starts_with("naa."), "target_name")?;
-        invalid(self.initiator_name.starts_with("iqn.") || self.initiator_name.starts_with("eui.") || self.initiator_name.starts_with("naa."), "initiator_name")?;
+        let invalid = |ok: bool, field| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(field))
+            }
+        };
+        invalid(
+            self.target_name.starts_with("iqn.")
+                || self.target_name.starts_with("eui.")
+                || self.target_name.starts_with("naa."),
+            "target_name",
+        )?;
+        invalid(
+            self.initiator_name.starts_with("iqn.")
+                || self.initiator_name.starts_with("eui.")
+                || self.initiator_name.starts_with("naa."),
+            "initiator_name",
+        )?;
         invalid(!self.portal.is_empty(), "portal")?;
         let l = &self.lun;
         invalid(matches!(l.block_size, 512 | 4096), "lun.block_size")?;
         let lu_bytes = l.blocks.checked_mul(u64::from(l.block_size));
-        invalid(l.blocks > 0 && lu_bytes.is_some_and(|b| b <= cap.lu_bytes as u64), "lun.blocks")?;
+        invalid(
+            l.blocks > 0 && lu_bytes.is_some_and(|b| b <= cap.lu_bytes as u64),
+            "lun.blocks",
+        )?;
         invalid(l.max_transfer_blocks > 0, "lun.max_transfer_blocks")?;
         let m = &self.limits;
-        invalid((512..=16_777_215).contains(&m.max_recv_data_segment_length), "limits.max_recv_data_segment_length")?;
-        invalid((512..=16_777_215).contains(&m.max_burst_length), "limits.max_burst_length")?;
-        invalid((512..=m.max_burst_length).contains(&m.first_burst_length), "limits.first_burst_length")?;
+        invalid(
+            (512..=16_777_215).contains(&m.max_recv_data_segment_length),
+            "limits.max_recv_data_segment_length",
+        )?;
+        invalid(
+            (512..=16_777_215).contains(&m.max_burst_length),
+            "limits.max_burst_length",
+        )?;
+        invalid(
+            (512..=m.max_burst_length).contains(&m.first_burst_length),
+            "limits.first_burst_length",
+        )?;
         invalid(m.queue_depth >= 1, "limits.queue_depth")?;
-        invalid((1024..=cap.max_buf_size).contains(&m.buf_size), "limits.buf_size")?;
-        invalid(m.recv_depth >= 2 && usize::from(m.recv_depth) < cap.bufs, "limits.recv_depth")?;
+        invalid(
+            (1024..=cap.max_buf_size).contains(&m.buf_size),
+            "limits.buf_size",
+        )?;
+        invalid(
+            m.recv_depth >= 2 && usize::from(m.recv_depth) < cap.bufs,
+            "limits.recv_depth",
+        )?;
         invalid(m.max_rdma_reads >= 1, "limits.max_rdma_reads")?;
-        invalid(m.send_window >= 1 && m.send_window <= m.recv_depth, "limits.send_window")?;
+        invalid(
+            m.send_window >= 1 && m.send_window <= m.recv_depth,
+            "limits.send_window",
+        )?;
         let w = &self.workload;
         let max_bytes = u64::from(w.max_blocks).checked_mul(u64::from(l.block_size));
         invalid(
@@ -294,15 +331,24 @@ mod tests {
     #[test]
     fn test_corrupt_blobs_name_the_fault() {
         let good = blob(&DEFAULT);
-        assert_eq!(FwConfig::parse(&good[..3]), Err(ConfigError::Truncated { len: 3 }));
+        assert_eq!(
+            FwConfig::parse(&good[..3]),
+            Err(ConfigError::Truncated { len: 3 })
+        );
         assert_eq!(FwConfig::parse(&[]), Err(ConfigError::Truncated { len: 0 }));
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(FwConfig::parse(&bad), Err(ConfigError::BadMagic));
         let mut bad = good.clone();
         bad[20] ^= 0x10;
-        assert!(matches!(FwConfig::parse(&bad), Err(ConfigError::Checksum { .. })));
-        assert!(matches!(FwConfig::parse(&good[..good.len() - 1]), Err(ConfigError::Checksum { .. })));
+        assert!(matches!(
+            FwConfig::parse(&bad),
+            Err(ConfigError::Checksum { .. })
+        ));
+        assert!(matches!(
+            FwConfig::parse(&good[..good.len() - 1]),
+            Err(ConfigError::Checksum { .. })
+        ));
         // A newer format with a valid checksum.
         let mut v2 = good.clone();
         v2[4] = 2;
@@ -319,7 +365,10 @@ mod tests {
         assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("lun.blocks")));
         let mut c = DEFAULT;
         c.limits.buf_size = 1 << 20;
-        assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("limits.buf_size")));
+        assert_eq!(
+            c.validate(&CAP),
+            Err(ConfigError::Invalid("limits.buf_size"))
+        );
         let mut c = DEFAULT;
         c.target_name = "target";
         assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("target_name")));

@@ -4,7 +4,16 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::arithmetic_side_effects))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 #[cfg(test)]
 extern crate std;
@@ -12,7 +21,7 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
-pub mod nic;
 pub mod backend;
 pub mod config;
+pub mod nic;
 pub mod selftest;

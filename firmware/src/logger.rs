@@ -4,6 +4,9 @@
 //! Frames are buffered and written with one `SYS_WRITE` each. The image is single-threaded and
 //! uses no interrupts, so the logger state needs no lock beyond the re-entrancy flag.
 
+// `*(&raw mut X)` instead of `X`: no reference to a `static mut` is ever formed implicitly.
+#![allow(clippy::deref_addrof)]
+
 use core::sync::atomic::{AtomicBool, Ordering};
 use semihosting::io::{Stderr, Stdout, Write as _};
 

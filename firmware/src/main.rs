@@ -19,7 +19,8 @@ use static_cell::{ConstStaticCell, StaticCell};
 static CONFIG_BLOB: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/config.postcard"));
 
 // Resources: zero-initialised memory in .bss, engines constructed in place at boot.
-static LU: ConstStaticCell<[u8; selftest::LU_BYTES]> = ConstStaticCell::new([0; selftest::LU_BYTES]);
+static LU: ConstStaticCell<[u8; selftest::LU_BYTES]> =
+    ConstStaticCell::new([0; selftest::LU_BYTES]);
 static INITIATOR_REGION: ConstStaticCell<[u8; selftest::INITIATOR_REGION]> =
     ConstStaticCell::new([0; selftest::INITIATOR_REGION]);
 static TARGET_REGION: ConstStaticCell<[u8; selftest::TARGET_REGION]> =
@@ -31,18 +32,37 @@ static BACKEND: StaticCell<FwTarget> = StaticCell::new();
 /// Exit codes: 0 pass, 1 self-test failure, 2 bad configuration, 3 resources taken twice.
 fn fw_main() -> i32 {
     logger::init();
-    defmt::info!("iser-firmware {=str} on {=str}", env!("CARGO_PKG_VERSION"), platform::NAME);
+    defmt::info!(
+        "iser-firmware {=str} on {=str}",
+        env!("CARGO_PKG_VERSION"),
+        platform::NAME
+    );
     let mut text = logger::Text::stderr();
-    let config = match FwConfig::parse(CONFIG_BLOB).and_then(|c| c.validate(&selftest::CAPACITY).map(|()| c)) {
+    let config = match FwConfig::parse(CONFIG_BLOB)
+        .and_then(|c| c.validate(&selftest::CAPACITY).map(|()| c))
+    {
         Ok(c) => c,
         Err(e) => {
-            defmt::error!("configuration blob ({=usize} bytes) refused: {}", CONFIG_BLOB.len(), e);
-            let _ = writeln!(text, "FIRMWARE-RESULT: FAIL configuration blob ({} bytes) refused: {:?}", CONFIG_BLOB.len(), e);
+            defmt::error!(
+                "configuration blob ({=usize} bytes) refused: {}",
+                CONFIG_BLOB.len(),
+                e
+            );
+            let _ = writeln!(
+                text,
+                "FIRMWARE-RESULT: FAIL configuration blob ({} bytes) refused: {:?}",
+                CONFIG_BLOB.len(),
+                e
+            );
             return 2;
         }
     };
     defmt::info!("configuration: {}", config);
-    let (Some(lu), Some(ini), Some(tgt)) = (LU.try_take(), INITIATOR_REGION.try_take(), TARGET_REGION.try_take()) else {
+    let (Some(lu), Some(ini), Some(tgt)) = (
+        LU.try_take(),
+        INITIATOR_REGION.try_take(),
+        TARGET_REGION.try_take(),
+    ) else {
         let _ = writeln!(text, "FIRMWARE-RESULT: FAIL static resources taken twice");
         return 3;
     };

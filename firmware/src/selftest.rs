@@ -190,7 +190,9 @@ impl World<'_> {
             loop {
                 let op = match self.pending_tgt.take() {
                     Some(op) => Some(op),
-                    None => self.tgt.poll_op(self.link.b.region_mut(), self.backend, now),
+                    None => self
+                        .tgt
+                        .poll_op(self.link.b.region_mut(), self.backend, now),
                 };
                 let Some(op) = op else { break };
                 if self.link.b.post(op).is_err() {
@@ -268,7 +270,11 @@ impl World<'_> {
                 }
                 Some(_) => {}
                 None if idle > MAX_IDLE_ROUNDS || self.events.closed => {
-                    error!("command {=u16}: no status, target {}", index, self.tgt.error());
+                    error!(
+                        "command {=u16}: no status, target {}",
+                        index,
+                        self.tgt.error()
+                    );
                     return Err(Failure::Stalled);
                 }
                 None => {}
@@ -319,7 +325,11 @@ fn fill(buf: &mut [u8], seed: u64) {
 }
 
 /// Runs the self-test in `statics` as `config` says; `clock` gives microseconds.
-pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> Result<Summary, Failure> {
+pub fn run(
+    config: &FwConfig<'static>,
+    statics: Statics,
+    clock: fn() -> u64,
+) -> Result<Summary, Failure> {
     let Statics {
         lu,
         initiator_region,
@@ -329,7 +339,8 @@ pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> 
         backend,
     } = statics;
     let block = config.lun.block_size;
-    let lu_len = usize::try_from(config.lun.blocks.saturating_mul(u64::from(block))).map_err(|_| Failure::Resources)?;
+    let lu_len = usize::try_from(config.lun.blocks.saturating_mul(u64::from(block)))
+        .map_err(|_| Failure::Resources)?;
     let lu = lu.get_mut(..lu_len).ok_or(Failure::Resources)?;
     let backend = backend
         .try_init(FwTarget::new(config, lu).ok_or(Failure::Resources)?)
@@ -349,13 +360,15 @@ pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> 
     };
     let mut entropy = [0u8; 32];
     fill(&mut entropy, config.workload.seed);
-    let mut tcfg = TargetConfig::default();
-    tcfg.max_recv_data_segment_length = m.max_recv_data_segment_length;
-    tcfg.max_burst_length = m.max_burst_length;
-    tcfg.first_burst_length = m.first_burst_length;
-    tcfg.queue_depth = m.queue_depth;
-    tcfg.immediate_data = m.immediate_data;
-    tcfg.initial_r2t = m.initial_r2t;
+    let tcfg = TargetConfig {
+        max_recv_data_segment_length: m.max_recv_data_segment_length,
+        max_burst_length: m.max_burst_length,
+        first_burst_length: m.first_burst_length,
+        queue_depth: m.queue_depth,
+        immediate_data: m.immediate_data,
+        initial_r2t: m.initial_r2t,
+        ..TargetConfig::default()
+    };
     let t0 = Instant(clock());
     let tgt = target
         .try_init_with(|| IserTarget::new(&tcfg, iser, cm, entropy, t0))
@@ -438,9 +451,12 @@ pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> 
     let mut rng = config.workload.seed | 1;
     let max_blocks = u64::from(config.workload.max_blocks.max(1));
     for i in 1..=config.workload.commands {
-        let blocks = (next(&mut rng) % max_blocks).saturating_add(1);
+        let blocks = next(&mut rng)
+            .checked_rem(max_blocks)
+            .unwrap_or(0)
+            .saturating_add(1);
         let span = config.lun.blocks.saturating_sub(blocks).saturating_add(1);
-        let lba = next(&mut rng) % span.max(1);
+        let lba = next(&mut rng).checked_rem(span).unwrap_or(0);
         let bytes = blocks.saturating_mul(u64::from(block));
         let len = u32::try_from(bytes).map_err(|_| Failure::Resources)?;
         let blocks = u32::try_from(blocks).map_err(|_| Failure::Resources)?;
@@ -449,30 +465,47 @@ pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> 
         let c = cdb16(0x8a, lba, blocks);
         let status = w.run(i, &ScsiRequest::write(lun, &c, len), len)?;
         if status != 0 {
-            return Err(Failure::Command { index: i, status: Some(status) });
+            return Err(Failure::Command {
+                index: i,
+                status: Some(status),
+            });
         }
         w.data(len as usize).fill(0xee);
         let c = cdb16(0x88, lba, blocks);
         let status = w.run(i, &ScsiRequest::read(lun, &c, len), len)?;
         if status != 0 {
-            return Err(Failure::Command { index: i, status: Some(status) });
+            return Err(Failure::Command {
+                index: i,
+                status: Some(status),
+            });
         }
         // Check the read-back data against the generator, 8 bytes at a time.
         let mut expect = [0u8; 512];
         let mut s = seed | 1;
         let mut at_rest = [0u8; 512];
         let at = w.data_at as usize;
-        let read_back = w.link.a.region().get(at..at.saturating_add(len as usize)).unwrap_or(&[]);
+        let read_back = w
+            .link
+            .a
+            .region()
+            .get(at..at.saturating_add(len as usize))
+            .unwrap_or(&[]);
         for (k, got) in read_back.chunks(512).enumerate() {
             for chunk in expect.chunks_mut(8) {
                 chunk.copy_from_slice(&next(&mut s).to_le_bytes());
             }
             if let Some(d) = got.iter().zip(expect.iter()).position(|(a, b)| a != b) {
                 let offset = k.saturating_mul(512).saturating_add(d);
-                error!("command {=u16}: read-back differs at byte {=usize}", i, offset);
-                return Err(Failure::Miscompare { offset: offset as u32 });
+                error!(
+                    "command {=u16}: read-back differs at byte {=usize}",
+                    i, offset
+                );
+                return Err(Failure::Miscompare {
+                    offset: offset as u32,
+                });
             }
-            let pos = (lba.saturating_mul(u64::from(block))).saturating_add(k as u64 * 512);
+            let pos = (lba.saturating_mul(u64::from(block)))
+                .saturating_add((k as u64).saturating_mul(512));
             let Some(rest) = at_rest.get_mut(..got.len()) else {
                 return Err(Failure::AtRest);
             };
@@ -485,9 +518,14 @@ pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> 
             return Err(Failure::Teardown);
         }
         summary.commands = summary.commands.saturating_add(2);
-        summary.bytes_verified = summary.bytes_verified.saturating_add(bytes.saturating_mul(2));
+        summary.bytes_verified = summary
+            .bytes_verified
+            .saturating_add(bytes.saturating_mul(2));
     }
-    info!("{=u32} commands, {=u64} bytes verified", summary.commands, summary.bytes_verified);
+    info!(
+        "{=u32} commands, {=u64} bytes verified",
+        summary.commands, summary.bytes_verified
+    );
 
     // Logout: every buffer and STag back on both sides.
     if w.ini.session_mut().logout().is_err() {
@@ -499,11 +537,19 @@ pub fn run(config: &FwConfig<'static>, statics: Statics, clock: fn() -> u64) -> 
         }
     }
     if !(w.events.closed && w.tgt.is_closed() && w.ini.is_closed() && w.link.a.mrs.valid() == 0) {
-        error!("teardown: closed {=bool} target {=bool} initiator {=bool}", w.events.closed, w.tgt.is_closed(), w.ini.is_closed());
+        error!(
+            "teardown: closed {=bool} target {=bool} initiator {=bool}",
+            w.events.closed,
+            w.tgt.is_closed(),
+            w.ini.is_closed()
+        );
         return Err(Failure::Teardown);
     }
     if w.events.unexpected_data {
-        return Err(Failure::Command { index: 0, status: None });
+        return Err(Failure::Command {
+            index: 0,
+            status: None,
+        });
     }
     summary.initiator_nic = w.link.a.counters;
     summary.target_nic = w.link.b.counters;
@@ -542,7 +588,10 @@ mod tests {
         let s = run(&DEFAULT, statics(), clock).unwrap();
         assert_eq!(s.commands, 2 + 2 * u32::from(DEFAULT.workload.commands));
         assert!(s.bytes_verified > 0);
-        assert!(s.target_nic.rdma_reads > 0 && s.target_nic.rdma_writes > 0, "{s:?}");
+        assert!(
+            s.target_nic.rdma_reads > 0 && s.target_nic.rdma_writes > 0,
+            "{s:?}"
+        );
         std::println!("{s:?}");
     }
 
@@ -561,7 +610,10 @@ mod tests {
         c.validate(&CAPACITY).unwrap();
         let s = run(&c, statics(), clock).unwrap();
         assert_eq!(s.commands, 14);
-        assert!(s.initiator_nic.sends > 14, "immediate data in the Sends: {s:?}");
+        assert!(
+            s.initiator_nic.sends > 14,
+            "immediate data in the Sends: {s:?}"
+        );
     }
 
     #[test]
@@ -569,7 +621,12 @@ mod tests {
         let st = statics();
         let (t, i, b) = (st.target, st.initiator, st.backend);
         run(&DEFAULT, st, clock).unwrap();
-        let again = Statics { target: t, initiator: i, backend: b, ..statics() };
+        let again = Statics {
+            target: t,
+            initiator: i,
+            backend: b,
+            ..statics()
+        };
         assert_eq!(run(&DEFAULT, again, clock), Err(Failure::Resources));
     }
 

@@ -385,7 +385,10 @@ fn rdma<const Q: usize, const CQ: usize, const MRS: usize>(
     let local_range = Endpoint::<Q, CQ, MRS>::range(buf);
     let remote_range = Endpoint::<Q, CQ, MRS>::range(target);
     let copied = match access {
-        RemoteAccess::Write => match (local.region.get(local_range), peer.region.get_mut(remote_range)) {
+        RemoteAccess::Write => match (
+            local.region.get(local_range),
+            peer.region.get_mut(remote_range),
+        ) {
             (Some(src), Some(dst)) => {
                 dst.copy_from_slice(src);
                 local.counters.rdma_writes = local.counters.rdma_writes.saturating_add(1);
@@ -393,7 +396,10 @@ fn rdma<const Q: usize, const CQ: usize, const MRS: usize>(
             }
             _ => false,
         },
-        RemoteAccess::Read => match (peer.region.get(remote_range), local.region.get_mut(local_range)) {
+        RemoteAccess::Read => match (
+            peer.region.get(remote_range),
+            local.region.get_mut(local_range),
+        ) {
             (Some(src), Some(dst)) => {
                 dst.copy_from_slice(src);
                 local.counters.rdma_reads = local.counters.rdma_reads.saturating_add(1);

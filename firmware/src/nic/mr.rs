@@ -3,8 +3,8 @@
 //! (RFC 7145 §5.1, §9.2 Write/Read STag and Base Offset; RFC 5040 §2.1). An STag is
 //! `slot << 8 | key`, the key changing on every reuse of a slot, so a stale STag never resolves.
 
-use iser_core::dm::{BufRef, RemoteBuf};
 use iser_core::dm::iser::Registrar;
+use iser_core::dm::{BufRef, RemoteBuf};
 
 /// One valid registration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +65,12 @@ impl<const MRS: usize> MrTable<MRS> {
 
     /// Registers `buf` for the given remote access; `None` when it lies outside the region or
     /// every slot is taken.
-    pub fn register(&mut self, buf: BufRef, remote_read: bool, remote_write: bool) -> Option<RemoteBuf> {
+    pub fn register(
+        &mut self,
+        buf: BufRef,
+        remote_read: bool,
+        remote_write: bool,
+    ) -> Option<RemoteBuf> {
         let end = buf.offset.checked_add(buf.len)?;
         if end > self.region_len {
             return None;
@@ -76,7 +81,10 @@ impl<const MRS: usize> MrTable<MRS> {
         };
         let key = self.keys.get_mut(slot)?;
         *key = key.wrapping_add(1);
-        let stag = u32::try_from(slot).ok()?.checked_mul(256)?.checked_add(u32::from(*key))?;
+        let stag = u32::try_from(slot)
+            .ok()?
+            .checked_mul(256)?
+            .checked_add(u32::from(*key))?;
         *self.slots.get_mut(slot)? = Some(Mr {
             stag,
             offset: buf.offset,
@@ -150,34 +158,85 @@ mod tests {
     #[test]
     fn test_register_resolve_bounds() {
         let mut t: MrTable<2> = MrTable::new(BASE, 1000);
-        let r = t.register(BufRef { offset: 100, len: 50 }, true, false).unwrap();
+        let r = t
+            .register(
+                BufRef {
+                    offset: 100,
+                    len: 50,
+                },
+                true,
+                false,
+            )
+            .unwrap();
         assert_eq!(r.addr, BASE + 100);
         let at = |a: u64, l: u32| t.resolve(r.stag, a, l, RemoteAccess::Read);
-        assert_eq!(at(BASE + 100, 50), Some(BufRef { offset: 100, len: 50 }));
-        assert_eq!(at(BASE + 110, 40), Some(BufRef { offset: 110, len: 40 }));
+        assert_eq!(
+            at(BASE + 100, 50),
+            Some(BufRef {
+                offset: 100,
+                len: 50
+            })
+        );
+        assert_eq!(
+            at(BASE + 110, 40),
+            Some(BufRef {
+                offset: 110,
+                len: 40
+            })
+        );
         assert_eq!(at(BASE + 99, 1), None);
         assert_eq!(at(BASE + 110, 41), None);
         assert_eq!(at(u64::MAX, u32::MAX), None);
-        assert_eq!(t.resolve(r.stag, BASE + 100, 1, RemoteAccess::Write), None, "read-only");
+        assert_eq!(
+            t.resolve(r.stag, BASE + 100, 1, RemoteAccess::Write),
+            None,
+            "read-only"
+        );
     }
 
     #[test]
     fn test_register_outside_region_or_full() {
         let mut t: MrTable<1> = MrTable::new(BASE, 1000);
-        assert!(t.register(BufRef { offset: 990, len: 11 }, true, true).is_none());
-        assert!(t.register(BufRef { offset: u32::MAX, len: 2 }, true, true).is_none());
-        assert!(t.register(BufRef { offset: 0, len: 10 }, true, true).is_some());
-        assert!(t.register(BufRef { offset: 0, len: 10 }, true, true).is_none());
+        assert!(t
+            .register(
+                BufRef {
+                    offset: 990,
+                    len: 11
+                },
+                true,
+                true
+            )
+            .is_none());
+        assert!(t
+            .register(
+                BufRef {
+                    offset: u32::MAX,
+                    len: 2
+                },
+                true,
+                true
+            )
+            .is_none());
+        assert!(t
+            .register(BufRef { offset: 0, len: 10 }, true, true)
+            .is_some());
+        assert!(t
+            .register(BufRef { offset: 0, len: 10 }, true, true)
+            .is_none());
         assert_eq!(t.exhausted, 1);
     }
 
     #[test]
     fn test_stale_stag_never_resolves() {
         let mut t: MrTable<1> = MrTable::new(BASE, 1000);
-        let a = t.register(BufRef { offset: 0, len: 10 }, true, true).unwrap();
+        let a = t
+            .register(BufRef { offset: 0, len: 10 }, true, true)
+            .unwrap();
         assert!(t.invalidate(a.stag));
         assert!(!t.invalidate(a.stag));
-        let b = t.register(BufRef { offset: 0, len: 10 }, true, true).unwrap();
+        let b = t
+            .register(BufRef { offset: 0, len: 10 }, true, true)
+            .unwrap();
         assert_ne!(a.stag, b.stag, "same slot, new key");
         assert_eq!(t.resolve(a.stag, BASE, 1, RemoteAccess::Read), None);
         assert!(t.resolve(b.stag, BASE, 1, RemoteAccess::Read).is_some());

@@ -44,8 +44,9 @@ pub fn now_us() -> u64 {
         core::arch::asm!("mrs {0}, cntvct_el0", out(reg) cnt, options(nomem, nostack));
         core::arch::asm!("mrs {0}, cntfrq_el0", out(reg) frq, options(nomem, nostack));
     }
-    match frq {
-        0 => 0,
-        f => (u128::from(cnt).saturating_mul(1_000_000) / u128::from(f)) as u64,
-    }
+    let us = u128::from(cnt)
+        .saturating_mul(1_000_000)
+        .checked_div(u128::from(frq))
+        .unwrap_or(0);
+    u64::try_from(us).unwrap_or(u64::MAX)
 }
