@@ -58,6 +58,21 @@ fn fw_main() -> i32 {
         }
     };
     defmt::info!("configuration: {}", config);
+    let f = selftest::Footprint::measure();
+    defmt::info!("footprint: {}", f);
+    let _ = writeln!(
+        text,
+        "FIRMWARE-FOOTPRINT: target_engine={} initiator_engine={} nic_endpoint={} target_connection={} target_per_task={} initiator_per_task={} target_per_buffer={} backend={} lu_memory={}",
+        f.target_engine,
+        f.initiator_engine,
+        f.nic_endpoint,
+        f.target_connection,
+        f.target_per_task,
+        f.initiator_per_task,
+        f.target_per_buffer,
+        f.backend,
+        selftest::LU_BYTES
+    );
     let (Some(lu), Some(ini), Some(tgt)) = (
         LU.try_take(),
         INITIATOR_REGION.try_take(),

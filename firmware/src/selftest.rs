@@ -55,6 +55,53 @@ pub type Initiator = IserInitiator<'static, TASKS, BUFS>;
 /// The NIC link as the image sizes it.
 pub type FwLink<'r> = Link<'r, RING, CQ, MRS>;
 
+/// Static RAM of the image's pieces, in bytes, as compiled for the running target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Footprint {
+    /// The target engine (`IserTarget<TASKS, BUFS>`: session, task table, buffer pool state).
+    pub target_engine: usize,
+    /// The initiator engine.
+    pub initiator_engine: usize,
+    /// One NIC endpoint (rings and registration table).
+    pub nic_endpoint: usize,
+    /// One target connection: engine, NIC endpoint and registered region.
+    pub target_connection: usize,
+    /// What one more task slot adds to a target connection.
+    pub target_per_task: usize,
+    /// What one more task slot adds to an initiator connection.
+    pub initiator_per_task: usize,
+    /// What one more registered buffer adds to a target connection (bookkeeping + memory).
+    pub target_per_buffer: usize,
+    /// The RAM LU's backend state (without its memory).
+    pub backend: usize,
+}
+
+impl Footprint {
+    /// Measured with `size_of` for the target being compiled.
+    pub const fn measure() -> Footprint {
+        use core::mem::size_of;
+        type Ep = crate::nic::Endpoint<'static, RING, CQ, MRS>;
+        let target_engine = size_of::<Target>();
+        Footprint {
+            target_engine,
+            initiator_engine: size_of::<Initiator>(),
+            nic_endpoint: size_of::<Ep>(),
+            target_connection: target_engine
+                .saturating_add(size_of::<Ep>())
+                .saturating_add(TARGET_REGION),
+            target_per_task: size_of::<IserTarget<{ TASKS + 1 }, BUFS>>()
+                .saturating_sub(target_engine),
+            initiator_per_task: size_of::<IserInitiator<'static, { TASKS + 1 }, BUFS>>()
+                .saturating_sub(size_of::<Initiator>()),
+            target_per_buffer: size_of::<IserTarget<TASKS, { BUFS + 1 }>>()
+                .saturating_sub(target_engine)
+                .saturating_add(MAX_BUF_SIZE as usize),
+            backend: size_of::<FwTarget>(),
+        }
+    }
+}
+
 /// Everything static the self-test runs in; the image puts each piece in a `StaticCell`.
 #[allow(missing_debug_implementations)] // StaticCell has no Debug
 pub struct Statics {
