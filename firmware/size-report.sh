@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Size report of the firmware images: .text/.rodata/.data/.bss per image (GNU size -A reads
+# both ELF classes), and the static RAM per connection and per task as the image itself
+# measures it with size_of (FIRMWARE-FOOTPRINT line, so 32-bit and 64-bit layouts are both
+# right). Needs the images built and QEMU installed (host-tests/peers/firmware-qemu.sh does both).
+set -euo pipefail
+FW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$FW/target}
+printf '%-24s %9s %9s %9s %9s\n' image .text .rodata .data .bss
+for t in aarch64-unknown-none thumbv7em-none-eabihf; do
+  (cd "$FW" && cargo build -q --release --features defmt --target "$t")
+  img=$CARGO_TARGET_DIR/$t/release/iser-firmware
+  size -A "$img" | awk -v t="$t" '
+    $1==".text"{x=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
+    END{printf "%-24s %9d %9d %9d %9d\n", t, x, r, d+0, b}'
+done
+for t in aarch64-unknown-none thumbv7em-none-eabihf; do
+  img=$CARGO_TARGET_DIR/$t/release/iser-firmware
+  case $t in
+    aarch64*) q=(qemu-system-aarch64 -M virt -cpu cortex-a53 -m 64M -nic none) ;;
+    *) q=(qemu-system-arm -M mps2-an386) ;;
+  esac
+  echo "$t: $(timeout 60 "${q[@]}" -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -kernel "$img" 2>&1 >/dev/null | grep FIRMWARE-FOOTPRINT | cut -d' ' -f2-)"
+done

@@ -1,0 +1,112 @@
+//! defmt global logger over semihosting stdout (defmt-semihosting covers Cortex-M only), and a
+//! plain-text writer over semihosting stderr for the summary line CI greps.
+//!
+//! Frames are buffered and written with one `SYS_WRITE` each. The image is single-threaded and
+//! uses no interrupts, so the logger state needs no lock beyond the re-entrancy flag.
+
+// `*(&raw mut X)` instead of `X`: no reference to a `static mut` is ever formed implicitly.
+#![allow(clippy::deref_addrof)]
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use semihosting::io::{Stderr, Stdout, Write as _};
+
+static TAKEN: AtomicBool = AtomicBool::new(false);
+static mut ENCODER: defmt::Encoder = defmt::Encoder::new();
+static mut STDOUT: Option<Stdout> = None;
+static mut FRAME: Frame = Frame {
+    buf: [0; 512],
+    len: 0,
+};
+
+struct Frame {
+    buf: [u8; 512],
+    len: usize,
+}
+
+/// Opens the semihosting stdout once; logging before this is dropped.
+pub fn init() {
+    if let Ok(out) = semihosting::io::stdout() {
+        // SAFETY: single-threaded, no interrupts; nothing else holds a reference to STDOUT.
+        unsafe { *(&raw mut STDOUT) = Some(out) };
+    }
+}
+
+/// Writes out whatever is buffered.
+pub fn flush() {
+    // SAFETY: single-threaded, no interrupts; the logger is not active here.
+    let frame = unsafe { &mut *(&raw mut FRAME) };
+    // SAFETY: as above.
+    if let Some(out) = unsafe { (*(&raw mut STDOUT)).as_mut() } {
+        let _ = out.write_all(frame.buf.get(..frame.len).unwrap_or(&[]));
+    }
+    frame.len = 0;
+}
+
+fn put(bytes: &[u8]) {
+    for chunk in bytes.chunks(128) {
+        // SAFETY: only reached from the logger while TAKEN is held (single-threaded).
+        let frame = unsafe { &mut *(&raw mut FRAME) };
+        if frame.len.saturating_add(chunk.len()) > frame.buf.len() {
+            flush();
+        }
+        // SAFETY: as above; `flush` has returned, no other reference is live.
+        let frame = unsafe { &mut *(&raw mut FRAME) };
+        let end = frame.len.saturating_add(chunk.len());
+        if let Some(dst) = frame.buf.get_mut(frame.len..end) {
+            dst.copy_from_slice(chunk);
+            frame.len = end;
+        }
+    }
+}
+
+#[defmt::global_logger]
+struct Logger;
+
+// SAFETY: acquire/release bracket every frame; re-entrant acquisition (a log call while a
+// frame is open, e.g. from the panic handler) is refused by the TAKEN flag.
+unsafe impl defmt::Logger for Logger {
+    fn acquire() {
+        if TAKEN.swap(true, Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: TAKEN was false and is now ours.
+        unsafe { (*(&raw mut ENCODER)).start_frame(put) }
+    }
+
+    unsafe fn flush() {
+        flush();
+    }
+
+    unsafe fn release() {
+        // SAFETY: called after acquire, TAKEN held.
+        unsafe { (*(&raw mut ENCODER)).end_frame(put) };
+        flush();
+        TAKEN.store(false, Ordering::Release);
+    }
+
+    unsafe fn write(bytes: &[u8]) {
+        // SAFETY: called between acquire and release.
+        unsafe { (*(&raw mut ENCODER)).write(bytes, put) }
+    }
+}
+
+defmt::timestamp!("{=u64:us}", crate::platform::now_us());
+
+/// Plain text to semihosting stderr (the summary line, readable without defmt-print).
+pub struct Text(Option<Stderr>);
+
+impl Text {
+    /// Opens stderr (falls back to stdout inside the semihosting crate).
+    pub fn stderr() -> Text {
+        Text(semihosting::io::stderr().ok())
+    }
+}
+
+impl core::fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        match self.0.as_mut() {
+            Some(e) => e.write_all(s.as_bytes()).map_err(|_| core::fmt::Error),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The DPU firmware images in QEMU (issue 7): builds firmware/ for aarch64 (QEMU virt) and
+# thumbv7em (QEMU mps2-an386), runs each with a timeout, and fails unless each exits 0 with a
+# PASS line; then checks that a corrupt and a truncated configuration blob make the image exit 2
+# with a clear error. Decodes the defmt log with defmt-print when it is installed (set
+# FW_INSTALL_DEFMT_PRINT=1 to install it, ~3 min). Time budget: ~2 minutes warm, plus installs.
+# Installs what it lacks: rustup targets, and qemu-system-arm from bookworm-backports through a
+# private sources list (bookworm's QEMU conflicts with the image's backports qemu-utils).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FW=$ROOT/firmware
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$FW/target}
+TIMEOUT=${FW_TIMEOUT:-120}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# --- 1. tools ------------------------------------------------------------------------------
+rustup target add aarch64-unknown-none thumbv7em-none-eabihf >/dev/null
+if ! command -v qemu-system-aarch64 >/dev/null || ! command -v qemu-system-arm >/dev/null; then
+  LAB=${FW_APT_DIR:-/tmp/firmware-qemu-apt}
+  mkdir -p "$LAB/lists/partial"
+  M=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-backports main\n' "$M" "$M" "$M" >"$LAB/sources.list"
+  O="-o Dir::Etc::sourcelist=$LAB/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::lists=$LAB/lists"
+  for i in 1 2 3 4 5; do apt-get $O update -qq && break; sleep 10; done
+  for i in 1 2 3 4 5; do
+    DEBIAN_FRONTEND=noninteractive apt-get $O install -y -qq --no-install-recommends \
+      -t bookworm-backports qemu-system-arm && break; sleep 10; done
+fi
+qemu-system-aarch64 --version | head -1
+if ! command -v defmt-print >/dev/null && [ "${FW_INSTALL_DEFMT_PRINT:-0}" = 1 ]; then
+  cargo install --locked defmt-print
+fi
+
+# --- 2. build --------------------------------------------------------------------------------
+build() { # build TARGET [env...]: builds the image, prints its path
+  (cd "$FW" && env "${@:2}" cargo build -q --release --features defmt --target "$1")
+  echo "$CARGO_TARGET_DIR/$1/release/iser-firmware"
+}
+
+# run NAME IMAGE: runs the image in QEMU (aarch64 when NAME starts with aarch64); sets RC,
+# leaves $work/NAME.{defmt,log,err}
+run() {
+  local name=$1 img=$2 qemu
+  case "$name" in
+    aarch64*) qemu=(qemu-system-aarch64 -M virt -cpu cortex-a53 -m 64M -nic none) ;;
+    *) qemu=(qemu-system-arm -M mps2-an386) ;;
+  esac
+  RC=0
+  timeout "$TIMEOUT" "${qemu[@]}" -nographic -monitor none -serial none \
+    -semihosting-config enable=on,target=native -kernel "$img" \
+    >"$work/$name.defmt" 2>"$work/$name.err" || RC=$?
+  if command -v defmt-print >/dev/null; then
+    defmt-print -e "$img" <"$work/$name.defmt" >"$work/$name.log" 2>&1 || true
+    sed 's/^/    /' "$work/$name.log"
+  else
+    echo "    (defmt-print not installed: defmt log not decoded)"
+  fi
+  sed 's/^/    /' "$work/$name.err"
+}
+
+passed=0 failed=0
+check() { # check NAME CONDITION-DESCRIPTION: counts the verdict of the last test
+  if [ "$1" = ok ]; then passed=$((passed + 1)); echo "FIRMWARE-TEST: PASS $2"
+  else failed=$((failed + 1)); echo "FIRMWARE-TEST: FAIL $2 (exit $RC)"; fi
+}
+
+for target in aarch64-unknown-none thumbv7em-none-eabihf; do
+  img=$(build "$target")
+  cp "$img" "$work/$target.elf"
+  echo "== $target"
+  run "$target" "$work/$target.elf"
+  v=fail; [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/$target.err" && v=ok
+  check $v "$target self-test"
+done
+
+# --- 3. bad configuration blobs: exit 2, clear error, no panic --------------------------------
+blob=$FW/config/default.postcard
+n=$(stat -c %s "$blob")
+cp "$blob" "$work/corrupt.postcard"
+printf '\x5a' | dd of="$work/corrupt.postcard" bs=1 seek=$((n / 2)) conv=notrunc status=none
+head -c $((n - 7)) "$blob" >"$work/truncated.postcard"
+for bad in corrupt truncated; do
+  img=$(build aarch64-unknown-none FW_CONFIG="$work/$bad.postcard")
+  cp "$img" "$work/aarch64-$bad.elf"
+  echo "== aarch64 with a $bad configuration blob"
+  run "aarch64-$bad" "$work/aarch64-$bad.elf"
+  v=fail; [ "$RC" = 2 ] && grep -q 'configuration blob .* refused' "$work/aarch64-$bad.err" && v=ok
+  check $v "$bad configuration blob refused"
+done
+# Leave the default image built (FW_CONFIG rebuilt the binary).
+build aarch64-unknown-none >/dev/null
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
