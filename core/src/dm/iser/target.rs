@@ -582,6 +582,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     fn fail<B: TargetBackend>(&mut self, error: IserError, backend: &mut B) {
+        // Work requests flushed after we asked for the disconnect (logout) are the teardown
+        // itself, not a failure.
+        if self.disconnect_sent && error == IserError::WorkRequest(WcStatus::Flushed) {
+            self.conn.connection_lost(backend);
+            return;
+        }
         if self.error.is_none() {
             warn!("iSER connection failed: {:?}", error);
             self.error = Some(error);
