@@ -109,6 +109,7 @@ one() {
 }
 
 start=$(date +%s)
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 for r in $(seq 1 "$RUNS"); do
   for cfg in "${CFGS[@]}"; do
     for t in iserd tgt; do one "$t" "$cfg" "$r"; done
@@ -116,6 +117,7 @@ for r in $(seq 1 "$RUNS"); do
   echo "round $r/$RUNS done after $(($(date +%s) - start)) s" >&2
 done
 
+load_end=$(cut -d' ' -f1 /proc/loadavg)
 # medians.tsv: one row per target/initiator/workload/qd, the median of each column over the runs.
 medians=$out/medians.tsv
 awk -F'\t' 'NR > 1 {
@@ -283,6 +285,8 @@ if [ "$write_doc" = 1 ]; then
     echo
     echo "Command: \`RUNS=$RUNS SECS=$SECS bench/run.sh --write-doc\`. Medians of $RUNS runs of $SECS s;"
     echo "\`iser\` is our initiator (\`iser bench\`, one session), \`iscsi-perf\` is libiscsi's."
+    echo "1-minute load average before the runs (other work on the machine): $load_start; after them (including"
+    echo "the benchmark itself): $load_end. The spread between runs is in the raw runs below."
     [ "$failed" = 0 ] || echo "**$failed run(s) failed and count as 0; see the raw runs below.**"
     echo
     echo "$t1"
