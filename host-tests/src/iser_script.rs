@@ -309,6 +309,12 @@ impl Setup {
                 },
             )
             .unwrap();
+        // The Write Base Offset names the first byte after the immediate data (InitialR2T=Yes
+        // here, so immediate data is all that is unsolicited), as Linux sends it.
+        let remote = RemoteBuf {
+            stag: remote.stag,
+            addr: remote.addr + immediate as u64,
+        };
         let blocks = (data.len() / 512) as u16;
         let (status, inv) = self.command(
             Self::rw10(0x2a, lba, blocks),

@@ -543,7 +543,11 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     if d.target_writes {
                         header.read_stag = Some((r.stag, r.addr));
                     } else {
-                        header.write_stag = Some((r.stag, r.addr));
+                        // The Write Base Offset names the first solicited byte, after the
+                        // unsolicited data (as Linux and libiscsi send it).
+                        let unsolicited = self.conn.unsolicited_len(d.task).unwrap_or(0);
+                        header.write_stag =
+                            Some((r.stag, r.addr.wrapping_add(u64::from(unsolicited))));
                     }
                 }
             }

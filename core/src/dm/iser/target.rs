@@ -78,6 +78,18 @@ struct TaskStags {
     write: Option<RemoteBuf>,
 }
 
+/// For a SCSI Command message shorter than its header announces (no data segment although
+/// DataSegmentLength is set), the length of its header part (BHS and AHS).
+fn short_command(pdu: &[u8]) -> Option<usize> {
+    let bhs = crate::wire::Bhs::new_checked(pdu).ok()?;
+    if bhs.opcode() != Opcode::SCSI_COMMAND {
+        return None;
+    }
+    let header_len = crate::wire::BHS_LEN.checked_add(bhs.ahs_len())?;
+    let data_len = bhs.data_segment_length() as usize;
+    (data_len > 0 && pdu.len() == header_len).then_some(header_len)
+}
+
 /// Why the engine ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -297,12 +309,23 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         match IserMessage::parse(msg) {
             Ok(IserMessage::Hello(hello)) => self.answer_hello(hello),
             Ok(IserMessage::Control { header, pdu }) => {
-                let pdu_len = pdu.len();
+                let mut pdu_len = pdu.len();
                 self.note_stags(&header, pdu);
+                let pdu_start = start.saturating_add(ISER_HEADER_LEN);
+                if let Some(header_len) = short_command(pdu) {
+                    // libiscsi's iser:// announces its immediate data in DataSegmentLength but
+                    // sends none (its Write Base Offset is the buffer start); like LIO and tgt,
+                    // take the command without immediate data and fetch everything by RDMA.
+                    if let Some(dsl) =
+                        region.get_mut(pdu_start.saturating_add(5)..pdu_start.saturating_add(8))
+                    {
+                        dsl.fill(0);
+                    }
+                    pdu_len = header_len;
+                }
                 // Peers may leave the data segment unpadded; pad it in place (the buffer is
                 // larger than any message) so the PDU parser sees a whole PDU.
                 let padded = crate::wire::padded_len(pdu_len);
-                let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 let Some(pad) = region
                     .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
                 else {
@@ -470,7 +493,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             },
             remote: RemoteBuf {
                 stag: remote.stag,
-                addr: remote.addr.wrapping_add(u64::from(get.offset)),
+                addr: remote.addr.wrapping_add(u64::from(get.solicited_offset)),
             },
         })
     }
@@ -627,5 +650,27 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     fn slice<'r>(&self, handle: &BufHandle, len: u32, region: &'r [u8]) -> Option<&'r [u8]> {
         let start = self.pool.offset(handle).ok()?;
         region.get(start..start.saturating_add(len as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_command;
+
+    #[test]
+    fn test_short_command_detects_announced_but_missing_immediate_data() {
+        let mut bhs = [0u8; 48];
+        bhs[0] = 0x01; // SCSI Command
+        bhs[7] = 0x02; // DataSegmentLength 512
+        bhs[6] = 0x00;
+        assert_eq!(short_command(&bhs), Some(48), "header only: no immediate data sent");
+        let mut with_data = bhs.to_vec();
+        with_data.extend_from_slice(&[0u8; 512]);
+        assert_eq!(short_command(&with_data), None, "the data is there");
+        bhs[7] = 0;
+        assert_eq!(short_command(&bhs), None, "nothing announced");
+        bhs[0] = 0x00;
+        bhs[7] = 2;
+        assert_eq!(short_command(&bhs), None, "only SCSI Commands");
     }
 }

@@ -208,6 +208,12 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         self.tasks.itt_of(task.0).map(|itt| itt.0)
     }
 
+    /// Bytes of a write task sent unsolicited (immediate data plus unsolicited Data-Out), fixed
+    /// once its command has gone out.
+    pub fn unsolicited_len(&self, task: TaskHandle) -> Option<u32> {
+        self.tasks.get(task.0).map(|t| t.unsolicited_end)
+    }
+
     fn with_mode(
         config: &InitiatorConfig<'a>,
         rdma: bool,

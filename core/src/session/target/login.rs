@@ -161,6 +161,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     fn policy(&self) -> AnyPolicy {
         match self.mode {
             DataMode::Pdus => AnyPolicy::Tcp(crate::negotiate::TcpPolicy),
+            // A discovery session over iSER moves only text: the iSER keys are irrelevant
+            // there (as LIO has it), and open-iscsi does not answer them.
+            DataMode::Rdma if self.login.session_type == SessionType::Discovery => {
+                AnyPolicy::Tcp(crate::negotiate::TcpPolicy)
+            }
             DataMode::Rdma => AnyPolicy::Iser(crate::negotiate::IserPolicy::new(
                 self.config.max_recv_data_segment_length,
                 self.config.max_recv_data_segment_length,
@@ -430,6 +435,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let policy = self.auth_policy_copy(backend);
         let mut config = self.local_config(&policy);
         config.target_portal_group_tag = target.map(|t| backend.portal_group_tag(t));
+        if session_type == SessionType::Discovery {
+            config.rdma_extensions = false;
+        }
         let negotiator = Negotiator::new(Role::Target, config, self.policy()).map_err(status_of)?;
         self.login.negotiator = Some(negotiator);
         Ok(())

@@ -37,6 +37,10 @@ pub struct GetData {
     pub itt: u32,
     /// Offset of the data in the task's buffer.
     pub offset: u32,
+    /// Offset from the Write STag's base: the initiator's Write Base Offset names the first
+    /// byte after the unsolicited data (RFC 7145 §7.3.3; Linux and libiscsi set
+    /// `write_va = buffer + unsolicited`).
+    pub solicited_offset: u32,
     /// Bytes to fetch.
     pub len: u32,
 }
@@ -116,6 +120,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             task: TaskRef(slot),
             itt: task.itt,
             offset: task.solicited_to,
+            solicited_offset: task.solicited_to.saturating_sub(task.unsolicited),
             len,
         };
         task.solicited_to = task.solicited_to.saturating_add(len);
