@@ -217,11 +217,7 @@ impl Listener {
         if ret != 0 || id.is_null() {
             return Err(Error::last("rdma_create_id"));
         }
-        let mut listener = Listener {
-            id,
-            channel,
-            addr,
-        };
+        let mut listener = Listener { id, channel, addr };
         let mut storage = addr::to_storage(addr);
         // SAFETY: a live id; `storage` holds a sockaddr of `addr`'s family.
         let ret = unsafe {

@@ -192,9 +192,7 @@ impl Connection {
         let base = self.region.as_mut_ptr();
         // SAFETY: `base..base+len` is the region's allocation, which lives (unmoved) until
         // after the MR is deregistered in `drop`.
-        self.mr = unsafe {
-            rdma_sys::ibv_reg_mr(self.pd, base.cast(), len, access as libc::c_int)
-        };
+        self.mr = unsafe { rdma_sys::ibv_reg_mr(self.pd, base.cast(), len, access as libc::c_int) };
         if self.mr.is_null() {
             return Err(Error::last("ibv_reg_mr"));
         }

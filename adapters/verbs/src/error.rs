@@ -100,7 +100,10 @@ mod tests {
             source: Some(io::Error::from_raw_os_error(libc::ENOSYS)),
         };
         let s = e.to_string();
-        assert!(s.starts_with("no RDMA devices (ibv_get_device_list: "), "{s}");
+        assert!(
+            s.starts_with("no RDMA devices (ibv_get_device_list: "),
+            "{s}"
+        );
         assert!(s.contains("os error 38"), "{s}");
         assert!(e.is_no_device());
         let e = Error::code("rdma_create_event_channel", libc::ENODEV);

@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(status_of(s::IBV_WC_RNR_RETRY_EXC_ERR), WcStatus::ReceiverNotReady);
+        assert_eq!(
+            status_of(s::IBV_WC_RNR_RETRY_EXC_ERR),
+            WcStatus::ReceiverNotReady
+        );
         assert_eq!(status_of(s::IBV_WC_RETRY_EXC_ERR), WcStatus::Other);
         assert_eq!(status_of(9999), WcStatus::Other);
     }
