@@ -202,9 +202,13 @@ fn describe(msg: &[u8]) -> String {
     let flags = bhs[1];
     let dlen = u32::from_be_bytes([0, bhs[5], bhs[6], bhs[7]]) as usize;
     let itt = u32::from_be_bytes([bhs[16], bhs[17], bhs[18], bhs[19]]);
+    let sn = |i: usize| u32::from_be_bytes([bhs[i], bhs[i + 1], bhs[i + 2], bhs[i + 3]]);
     let mut s = format!(
-        "iSER {:#04x} op {op:#04x} flags {flags:#04x} itt {itt:#x} dlen {dlen}",
-        msg[0]
+        "iSER {:#04x} op {op:#04x} flags {flags:#04x} itt {itt:#x} dlen {dlen} sn {} {} {}",
+        msg[0],
+        sn(24),
+        sn(28),
+        sn(32)
     );
     if matches!(op, 0x03 | 0x04 | 0x23 | 0x24) {
         let data = msg.get(76..76 + dlen).unwrap_or_default();
