@@ -1,6 +1,7 @@
 //! The server: binds every portal, accepts connections (one thread each), and shuts down
 //! cleanly — stop accepting, close every connection, wait for their threads.
 
+pub mod iser;
 pub mod tcp;
 pub mod transport;
 
@@ -19,11 +20,11 @@ use transport::Listener;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default)]
-struct Connections {
-    next_id: AtomicU64,
+pub(crate) struct Connections {
+    pub(crate) next_id: AtomicU64,
     /// Open sockets, to shut down on exit.
     sockets: Mutex<BTreeMap<u64, TcpStream>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Why the server could not start.
@@ -90,10 +91,10 @@ impl ShutdownHandle {
 impl Server {
     /// Binds every configured portal and prints `listening on ADDR` for each on stdout.
     pub fn bind(daemon: Arc<Daemon>) -> Result<Server, BindError> {
-        transport::log_rdma_status(&daemon.config.portals);
+        let rdma = transport::log_rdma_status(&daemon.config.portals);
         let mut listeners = Vec::new();
         for p in &daemon.config.portals {
-            let bound = transport::bind(p).map_err(|source| BindError {
+            let bound = transport::bind(p, rdma).map_err(|source| BindError {
                 addr: p.listen,
                 source,
             })?;
@@ -102,14 +103,21 @@ impl Server {
                     addr: p.listen,
                     source,
                 })?;
-                log::info!(
-                    "listening on {addr} ({}, portal group {}); try: iscsi-ls -s iscsi://{addr}",
-                    l.kind(),
-                    p.group_tag
-                );
-                let mut out = io::stdout().lock();
-                let _ = writeln!(out, "listening on {addr}");
-                let _ = out.flush();
+                if let Listener::Iser(_) = l {
+                    log::info!(
+                        "listening on {addr} (iSER, portal group {}); try: iscsiadm -m discovery -t st -p {addr} -I iser",
+                        p.group_tag
+                    );
+                } else {
+                    log::info!(
+                        "listening on {addr} ({}, portal group {}); try: iscsi-ls -s iscsi://{addr}",
+                        l.kind(),
+                        p.group_tag
+                    );
+                    let mut out = io::stdout().lock();
+                    let _ = writeln!(out, "listening on {addr}");
+                    let _ = out.flush();
+                }
                 listeners.push((l, addr, p.group_tag));
             }
         }
@@ -120,9 +128,13 @@ impl Server {
         })
     }
 
-    /// The addresses actually bound.
+    /// The addresses actually bound (TCP; iSER listeners share them).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().map(|(_, a, _)| *a).collect()
+        self.listeners
+            .iter()
+            .filter(|(l, _, _)| matches!(l, Listener::Tcp(_)))
+            .map(|(_, a, _)| *a)
+            .collect()
     }
 
     /// A handle that stops the server.
@@ -187,7 +199,10 @@ impl Server {
 }
 
 fn accept_loop(listener: Listener, tag: u16, daemon: Arc<Daemon>, conns: Arc<Connections>) {
-    let Listener::Tcp(listener) = listener;
+    let listener = match listener {
+        Listener::Tcp(l) => l,
+        Listener::Iser(l) => return iser::accept_loop(l, tag, daemon, conns),
+    };
     for incoming in listener.incoming() {
         if daemon.is_shutting_down() {
             break;

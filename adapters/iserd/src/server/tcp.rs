@@ -52,7 +52,7 @@ pub fn target_config(l: &Limits) -> TargetConfig {
 }
 
 /// 32 bytes from the kernel's random source, for CHAP challenges and the initial StatSN.
-fn entropy() -> [u8; 32] {
+pub(crate) fn entropy() -> [u8; 32] {
     let mut e = [0u8; 32];
     let got = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut e));
     if let Err(err) = got {

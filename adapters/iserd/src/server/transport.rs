@@ -1,8 +1,9 @@
-//! The transports a portal can serve, and the seam where iSER (RFC 7145) will join iSCSI/TCP
-//! (RFC 7143) on the same portal: a verbs listener beside the TCP one, chosen per portal.
+//! The transports a portal serves: iSCSI/TCP (RFC 7143) always, and iSER (RFC 7145) beside it
+//! on the same address and port when the machine has an RDMA device — an RDMA CM listener next
+//! to the TCP one (the two port spaces are separate), as the illumos target bound its iSER
+//! service on every port.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 
 use crate::config::{Portal, TransportChoice};
 
@@ -12,8 +13,8 @@ use crate::config::{Portal, TransportChoice};
 pub enum Listener {
     /// iSCSI over TCP.
     Tcp(TcpListener),
-    // Iser(VerbsListener): an RDMA CM listener on the same address; its connections run the
-    // core's iSER datamover instead of the TCP byte stream.
+    /// iSER: an RDMA CM listener; its connections run the core's iSER datamover.
+    Iser(iser_verbs::Listener),
 }
 
 impl Listener {
@@ -21,6 +22,7 @@ impl Listener {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match self {
             Listener::Tcp(l) => l.local_addr(),
+            Listener::Iser(l) => Ok(l.local_addr()),
         }
     }
 
@@ -28,40 +30,48 @@ impl Listener {
     pub fn kind(&self) -> &'static str {
         match self {
             Listener::Tcp(_) => "iSCSI/TCP",
+            Listener::Iser(_) => "iSER",
         }
     }
 }
 
-/// Names of the RDMA devices the kernel knows (`/sys/class/infiniband`).
-pub fn rdma_devices() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(Path::new("/sys/class/infiniband"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+/// Names of the RDMA devices, or why there are none.
+pub fn rdma_devices() -> Result<Vec<String>, iser_verbs::Error> {
+    Ok(iser_verbs::devices()?.into_iter().map(|d| d.name).collect())
 }
 
-/// Logs, once, what iSER would have on this machine; TCP is served in every case.
-pub fn log_rdma_status(portals: &[Portal]) {
+/// Whether any portal wants iSER where it can have it; logs, once, what this machine offers.
+/// Returns whether iSER listeners should be tried.
+pub fn log_rdma_status(portals: &[Portal]) -> bool {
     if !portals.iter().any(|p| p.transport == TransportChoice::Auto) {
-        return;
+        return false;
     }
-    let devices = rdma_devices();
-    if devices.is_empty() {
-        log::info!("no RDMA devices found; serving iSCSI/TCP only");
-    } else {
-        log::info!(
-            "RDMA devices present ({}), but this build has no iSER listener yet; serving iSCSI/TCP only",
-            devices.join(", ")
-        );
+    match rdma_devices() {
+        Ok(devices) => {
+            log::info!(
+                "RDMA devices: {}; serving iSER beside iSCSI/TCP",
+                devices.join(", ")
+            );
+            true
+        }
+        Err(e) => {
+            log::info!("{e}; serving iSCSI/TCP only");
+            false
+        }
     }
 }
 
-/// Binds the listeners of one portal.
-pub fn bind(portal: &Portal) -> std::io::Result<Vec<Listener>> {
-    Ok(vec![Listener::Tcp(TcpListener::bind(portal.listen)?)])
+/// Binds the listeners of one portal: TCP, then (with `rdma`) iSER on the address and port the
+/// TCP listener got. An iSER bind failure is logged and leaves the portal TCP-only.
+pub fn bind(portal: &Portal, rdma: bool) -> std::io::Result<Vec<Listener>> {
+    let tcp = TcpListener::bind(portal.listen)?;
+    let addr = tcp.local_addr()?;
+    let mut out = vec![Listener::Tcp(tcp)];
+    if rdma && portal.transport == TransportChoice::Auto {
+        match super::iser::listen(addr) {
+            Ok(l) => out.push(Listener::Iser(l)),
+            Err(e) => log::warn!("{addr}: no iSER listener ({e}); iSCSI/TCP only"),
+        }
+    }
+    Ok(out)
 }

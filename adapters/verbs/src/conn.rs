@@ -1,0 +1,661 @@
+//! One RC connection: protection domain, completion queue (busy poll or completion channel),
+//! queue pair and one registered memory region, posting iser-core's [`DmOp`]s and reporting
+//! [`DmEvent`]s.
+//!
+//! Every posted work request is signalled and comes back exactly once: as a completion, as a
+//! flush after the queue pair entered the error state (disconnect), or — when posting itself
+//! failed — as a completion the adapter makes up with [`WcStatus::Other`]. So the engine gets
+//! every buffer back; [`Connection::outstanding`] counts what is still out.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use iser_core::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
+use rdma_sys::{
+    ibv_access_flags, ibv_comp_channel, ibv_cq, ibv_mr, ibv_pd, ibv_qp_attr_mask, ibv_qp_state,
+    ibv_send_flags, ibv_wc, ibv_wr_opcode, rdma_cm_event_type as ev, rdma_cm_id,
+};
+
+use crate::cm::{self, ConnectRequest, EventChannel};
+use crate::error::Error;
+use crate::region::Region;
+use crate::wc::{Completion, RECV_TAG};
+
+/// How completions are waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CompletionMode {
+    /// Sleep on a completion channel (and the CM channel) until something happens.
+    #[default]
+    Event,
+    /// Spin on the completion queue; lowest latency, one CPU per connection.
+    BusyPoll,
+}
+
+/// Sizes of one connection's queues and memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Bytes of the registered region.
+    pub region_len: usize,
+    /// Send queue depth (Sends, RDMA Writes and RDMA Reads outstanding at once).
+    pub send_depth: u32,
+    /// Receive queue depth.
+    pub recv_depth: u32,
+    /// Let the peer RDMA Read/Write the region (REMOTE_READ | REMOTE_WRITE). A target never
+    /// advertises its own buffers, so it leaves this off.
+    pub remote_access: bool,
+    /// How completions are waited for.
+    pub mode: CompletionMode,
+}
+
+/// What the accept tells the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcceptParams<'a> {
+    /// Private data of the reply (the iSER CM header).
+    pub private_data: &'a [u8],
+    /// RDMA Reads we will have outstanding towards the peer at most (capped by the device and
+    /// by the request's [`ConnectRequest::initiator_depth`]).
+    pub initiator_depth: u8,
+    /// RDMA Reads the peer may have outstanding towards us.
+    pub responder_resources: u8,
+}
+
+/// Completions polled per `ibv_poll_cq` call.
+const POLL_BATCH: usize = 16;
+/// Busy-poll rounds between looks at the CM channel.
+const CM_CHECK_EVERY: u32 = 1024;
+
+/// One RDMA connection (passive side).
+#[derive(Debug)]
+pub struct Connection {
+    id: *mut rdma_cm_id,
+    channel: Option<EventChannel>,
+    pd: *mut ibv_pd,
+    comp: *mut ibv_comp_channel,
+    cq: *mut ibv_cq,
+    qp: bool,
+    mr: *mut ibv_mr,
+    region: Region,
+    lkey: u32,
+    mode: CompletionMode,
+    armed: bool,
+    accepted: bool,
+    established: bool,
+    disconnect_called: bool,
+    gone_reported: bool,
+    send_outstanding: u32,
+    recv_outstanding: u32,
+    send_depth: u32,
+    pending: VecDeque<DmEvent>,
+    max_init_rd_atom: u8,
+    idle_rounds: u32,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+}
+
+// SAFETY: the connection exclusively owns every verbs object it points to; libibverbs and
+// librdmacm objects have no thread affinity, and `&mut self` serialises all use.
+unsafe impl Send for Connection {}
+
+impl Connection {
+    /// Builds the connection's verbs objects for `req`: its queue pair is ready for receives,
+    /// not yet accepted. On failure the request is rejected.
+    pub fn new(req: ConnectRequest, spec: &QueueSpec) -> Result<Connection, Error> {
+        let local = req.local_addr();
+        let peer = req.peer_addr();
+        let (id, channel) = req.take();
+        let mut c = Connection {
+            id,
+            channel,
+            pd: ptr::null_mut(),
+            comp: ptr::null_mut(),
+            cq: ptr::null_mut(),
+            qp: false,
+            mr: ptr::null_mut(),
+            region: Region::new(spec.region_len)?,
+            lkey: 0,
+            mode: spec.mode,
+            armed: false,
+            accepted: false,
+            established: false,
+            disconnect_called: false,
+            gone_reported: false,
+            send_outstanding: 0,
+            recv_outstanding: 0,
+            send_depth: spec.send_depth.max(1),
+            pending: VecDeque::new(),
+            max_init_rd_atom: 0,
+            idle_rounds: 0,
+            local,
+            peer,
+        };
+        c.setup(spec)?;
+        Ok(c)
+    }
+
+    fn setup(&mut self, spec: &QueueSpec) -> Result<(), Error> {
+        // SAFETY: a live id of a connect request: `verbs` is its device context.
+        let ctx = unsafe { (*self.id).verbs };
+        if ctx.is_null() {
+            return Err(Error::Invalid("connect request without a device"));
+        }
+        // SAFETY: all-zero is a valid `ibv_device_attr` (plain integers and arrays).
+        let mut attr: rdma_sys::ibv_device_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: a live context and a valid out-pointer.
+        let ret = unsafe { rdma_sys::ibv_query_device(ctx, &mut attr) };
+        if ret != 0 {
+            return Err(Error::code("ibv_query_device", ret));
+        }
+        let cap = |v: i32| u32::try_from(v).unwrap_or(0).max(1);
+        let send = spec.send_depth.max(1).min(cap(attr.max_qp_wr));
+        let recv = spec.recv_depth.max(1).min(cap(attr.max_qp_wr));
+        self.send_depth = send;
+        self.max_init_rd_atom = u8::try_from(attr.max_qp_init_rd_atom.max(0)).unwrap_or(u8::MAX);
+        let cqe = send.saturating_add(recv).min(cap(attr.max_cqe));
+
+        // SAFETY: a live context; returns an owned PD or null.
+        self.pd = unsafe { rdma_sys::ibv_alloc_pd(ctx) };
+        if self.pd.is_null() {
+            return Err(Error::last("ibv_alloc_pd"));
+        }
+        if self.mode == CompletionMode::Event {
+            // SAFETY: a live context; returns an owned channel or null.
+            self.comp = unsafe { rdma_sys::ibv_create_comp_channel(ctx) };
+            if self.comp.is_null() {
+                return Err(Error::last("ibv_create_comp_channel"));
+            }
+            // SAFETY: a live completion channel.
+            let fd = unsafe { (*self.comp).fd };
+            set_nonblocking(fd)?;
+        }
+        // SAFETY: a live context; `comp` is null or a live channel of it.
+        self.cq = unsafe {
+            rdma_sys::ibv_create_cq(
+                ctx,
+                i32::try_from(cqe).unwrap_or(i32::MAX),
+                ptr::null_mut(),
+                self.comp,
+                0,
+            )
+        };
+        if self.cq.is_null() {
+            return Err(Error::last("ibv_create_cq"));
+        }
+        let mut access = ibv_access_flags::IBV_ACCESS_LOCAL_WRITE.0;
+        if spec.remote_access {
+            access |= ibv_access_flags::IBV_ACCESS_REMOTE_READ.0
+                | ibv_access_flags::IBV_ACCESS_REMOTE_WRITE.0;
+        }
+        let len = self.region.len();
+        let base = self.region.as_mut_ptr();
+        // SAFETY: `base..base+len` is the region's allocation, which lives (unmoved) until
+        // after the MR is deregistered in `drop`.
+        self.mr = unsafe { rdma_sys::ibv_reg_mr(self.pd, base.cast(), len, access as libc::c_int) };
+        if self.mr.is_null() {
+            return Err(Error::last("ibv_reg_mr"));
+        }
+        // SAFETY: a live MR.
+        self.lkey = unsafe { (*self.mr).lkey };
+        // SAFETY: all-zero is a valid `ibv_qp_init_attr` (pointers null, integers zero).
+        let mut init: rdma_sys::ibv_qp_init_attr = unsafe { std::mem::zeroed() };
+        init.send_cq = self.cq;
+        init.recv_cq = self.cq;
+        init.cap.max_send_wr = send;
+        init.cap.max_recv_wr = recv;
+        init.cap.max_send_sge = 1;
+        init.cap.max_recv_sge = 1;
+        init.qp_type = rdma_sys::ibv_qp_type::IBV_QPT_RC;
+        init.sq_sig_all = 1;
+        // SAFETY: a live id on this PD's device; `init` is valid for the call.
+        if unsafe { rdma_sys::rdma_create_qp(self.id, self.pd, &mut init) } != 0 {
+            return Err(Error::last("rdma_create_qp"));
+        }
+        self.qp = true;
+        self.arm()?;
+        Ok(())
+    }
+
+    /// Accepts the connection (after the first receives are posted: the peer may send as soon
+    /// as it sees the connection established).
+    pub fn accept(&mut self, params: &AcceptParams<'_>) -> Result<(), Error> {
+        let len = u8::try_from(params.private_data.len())
+            .map_err(|_| Error::Invalid("private data longer than 255 bytes"))?;
+        // SAFETY: all-zero is a valid `rdma_conn_param`.
+        let mut p: rdma_sys::rdma_conn_param = unsafe { std::mem::zeroed() };
+        p.private_data = params.private_data.as_ptr().cast();
+        p.private_data_len = len;
+        p.initiator_depth = params.initiator_depth.min(self.max_init_rd_atom);
+        p.responder_resources = params.responder_resources;
+        p.retry_count = 7;
+        p.rnr_retry_count = 7;
+        // SAFETY: a live id with its QP; `p` and the private data it points to are valid for
+        // the call (the CM copies them).
+        if unsafe { rdma_sys::rdma_accept(self.id, &mut p) } != 0 {
+            return Err(Error::last("rdma_accept"));
+        }
+        self.accepted = true;
+        Ok(())
+    }
+
+    /// The registered bytes.
+    pub fn region(&mut self) -> &mut [u8] {
+        self.region.as_mut_slice()
+    }
+
+    /// RDMA Reads the device lets one QP have outstanding as initiator.
+    pub fn max_init_rd_atom(&self) -> u8 {
+        self.max_init_rd_atom
+    }
+
+    /// The send queue depth granted.
+    pub fn send_depth(&self) -> u32 {
+        self.send_depth
+    }
+
+    /// Whether the CM reported the connection established.
+    pub fn is_established(&self) -> bool {
+        self.established
+    }
+
+    /// The local and peer addresses.
+    pub fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (self.local, self.peer)
+    }
+
+    /// Work requests posted and not yet reported back.
+    pub fn outstanding(&self) -> u32 {
+        self.send_outstanding.saturating_add(self.recv_outstanding)
+    }
+
+    /// Whether the connection is going or gone (disconnect called or reported).
+    pub fn is_disconnected(&self) -> bool {
+        self.disconnect_called || self.gone_reported
+    }
+
+    /// Posts one operation. On failure the operation still comes back, as a failed
+    /// completion, so its buffer returns to the engine.
+    pub fn post(&mut self, op: DmOp) -> Result<(), Error> {
+        match op {
+            DmOp::PostRecv { id, buf } => {
+                let r = self.post_recv(id, buf);
+                if r.is_err() {
+                    self.pending.push_back(DmEvent::RecvError {
+                        id,
+                        status: WcStatus::Other,
+                    });
+                }
+                r
+            }
+            DmOp::Send {
+                id,
+                buf,
+                invalidate,
+            } => {
+                let (opcode, inv) = match invalidate {
+                    Some(stag) => (ibv_wr_opcode::IBV_WR_SEND_WITH_INV, stag),
+                    None => (ibv_wr_opcode::IBV_WR_SEND, 0),
+                };
+                self.post_send_checked(id, buf, opcode, inv, None)
+            }
+            DmOp::RdmaWrite { id, buf, remote } => {
+                self.post_send_checked(id, buf, ibv_wr_opcode::IBV_WR_RDMA_WRITE, 0, Some(remote))
+            }
+            DmOp::RdmaRead { id, buf, remote } => {
+                self.post_send_checked(id, buf, ibv_wr_opcode::IBV_WR_RDMA_READ, 0, Some(remote))
+            }
+            DmOp::Disconnect => self.disconnect(),
+            _ => Err(Error::Invalid("unknown operation")),
+        }
+    }
+
+    fn sge(&self, buf: BufRef) -> Result<rdma_sys::ibv_sge, Error> {
+        if !self.region.contains(buf.offset, buf.len) {
+            return Err(Error::Invalid("buffer outside the registered region"));
+        }
+        Ok(rdma_sys::ibv_sge {
+            addr: self.region.addr().wrapping_add(u64::from(buf.offset)),
+            length: buf.len,
+            lkey: self.lkey,
+        })
+    }
+
+    fn post_recv(&mut self, id: WrId, buf: BufRef) -> Result<(), Error> {
+        if id.0 & RECV_TAG != 0 {
+            return Err(Error::Invalid("work request id uses the receive tag bit"));
+        }
+        let mut sge = self.sge(buf)?;
+        let mut wr = rdma_sys::ibv_recv_wr {
+            wr_id: id.0 | RECV_TAG,
+            next: ptr::null_mut(),
+            sg_list: &mut sge,
+            num_sge: 1,
+        };
+        let mut bad = ptr::null_mut();
+        // SAFETY: the id's QP is live (created in `setup`); `wr` and its SGE are valid for the
+        // call (the provider copies them); the SGE lies in the registered region (checked).
+        let ret = unsafe { rdma_sys::ibv_post_recv((*self.id).qp, &mut wr, &mut bad) };
+        if ret != 0 {
+            return Err(Error::code("ibv_post_recv", ret));
+        }
+        self.recv_outstanding = self.recv_outstanding.saturating_add(1);
+        Ok(())
+    }
+
+    fn post_send_checked(
+        &mut self,
+        id: WrId,
+        buf: BufRef,
+        opcode: u32,
+        invalidate: u32,
+        remote: Option<RemoteBuf>,
+    ) -> Result<(), Error> {
+        let r = self.post_send(id, buf, opcode, invalidate, remote);
+        if r.is_err() {
+            self.pending.push_back(DmEvent::Done {
+                id,
+                status: WcStatus::Other,
+            });
+        }
+        r
+    }
+
+    fn post_send(
+        &mut self,
+        id: WrId,
+        buf: BufRef,
+        opcode: u32,
+        invalidate: u32,
+        remote: Option<RemoteBuf>,
+    ) -> Result<(), Error> {
+        if id.0 & RECV_TAG != 0 {
+            return Err(Error::Invalid("work request id uses the receive tag bit"));
+        }
+        if self.send_outstanding >= self.send_depth {
+            return Err(Error::Invalid("send queue full"));
+        }
+        let mut sge = self.sge(buf)?;
+        // SAFETY: all-zero is a valid `ibv_send_wr` (null pointers, zero integers/unions).
+        let mut wr: rdma_sys::ibv_send_wr = unsafe { std::mem::zeroed() };
+        wr.wr_id = id.0;
+        wr.sg_list = &mut sge;
+        wr.num_sge = 1;
+        wr.opcode = opcode;
+        wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
+        wr.imm_data_invalidated_rkey_union.invalidated_rkey = invalidate;
+        if let Some(r) = remote {
+            wr.wr.rdma = rdma_sys::rdma_t {
+                remote_addr: r.addr,
+                rkey: r.stag,
+            };
+        }
+        let mut bad = ptr::null_mut();
+        // SAFETY: the id's QP is live; `wr` and its SGE are valid for the call (the provider
+        // copies them); the SGE lies in the registered region (checked).
+        let ret = unsafe { rdma_sys::ibv_post_send((*self.id).qp, &mut wr, &mut bad) };
+        if ret != 0 {
+            return Err(Error::code("ibv_post_send", ret));
+        }
+        self.send_outstanding = self.send_outstanding.saturating_add(1);
+        Ok(())
+    }
+
+    /// Starts the teardown: disconnects and moves the queue pair to the error state, so every
+    /// posted work request comes back flushed. Idempotent.
+    pub fn disconnect(&mut self) -> Result<(), Error> {
+        if self.disconnect_called {
+            return Ok(());
+        }
+        self.disconnect_called = true;
+        let mut result = Ok(());
+        if self.accepted {
+            // SAFETY: a live, accepted id.
+            if unsafe { rdma_sys::rdma_disconnect(self.id) } != 0 {
+                result = Err(Error::last("rdma_disconnect"));
+            }
+        }
+        // rdma_disconnect moves an IB/RoCE QP to ERR; make sure of it (also before accept).
+        if self.qp {
+            // SAFETY: all-zero is a valid `ibv_qp_attr`.
+            let mut attr: rdma_sys::ibv_qp_attr = unsafe { std::mem::zeroed() };
+            attr.qp_state = ibv_qp_state::IBV_QPS_ERR;
+            // SAFETY: the id's QP is live; `attr` is valid for the call.
+            let ret = unsafe {
+                rdma_sys::ibv_modify_qp(
+                    (*self.id).qp,
+                    &mut attr,
+                    ibv_qp_attr_mask::IBV_QP_STATE.0 as libc::c_int,
+                )
+            };
+            if ret != 0 && result.is_ok() {
+                result = Err(Error::code("ibv_modify_qp(ERR)", ret));
+            }
+        }
+        result
+    }
+
+    /// Moves what happened into `out`: completions (flushes included), and
+    /// [`DmEvent::Disconnected`] once when the peer goes away. Never blocks.
+    pub fn poll(&mut self, out: &mut Vec<DmEvent>) -> Result<usize, Error> {
+        let before = out.len();
+        self.poll_cm()?;
+        if self.mode == CompletionMode::Event {
+            self.drain_comp_events()?;
+        }
+        self.poll_cq()?;
+        self.arm()?;
+        // Completions that arrived between the last poll and re-arming.
+        self.poll_cq()?;
+        out.extend(self.pending.drain(..));
+        Ok(out.len().saturating_sub(before))
+    }
+
+    /// Blocks until something may have happened or `timeout` passes (event mode), or spins on
+    /// the completion queue for up to `timeout` (busy-poll mode).
+    pub fn wait(&mut self, timeout: Duration) -> Result<(), Error> {
+        if !self.pending.is_empty() {
+            return Ok(());
+        }
+        match self.mode {
+            CompletionMode::Event => {
+                let mut fds = Vec::with_capacity(2);
+                if let Some(ch) = &self.channel {
+                    fds.push(ch.fd());
+                }
+                if !self.comp.is_null() {
+                    // SAFETY: a live completion channel.
+                    fds.push(unsafe { (*self.comp).fd });
+                }
+                cm::wait_readable(&fds, timeout)?;
+                Ok(())
+            }
+            CompletionMode::BusyPoll => {
+                let deadline = Instant::now() + timeout;
+                loop {
+                    self.poll_cq()?;
+                    if !self.pending.is_empty() {
+                        return Ok(());
+                    }
+                    self.idle_rounds = self.idle_rounds.wrapping_add(1);
+                    if self.idle_rounds % CM_CHECK_EVERY == 0 {
+                        self.poll_cm()?;
+                        if !self.pending.is_empty() || Instant::now() >= deadline {
+                            return Ok(());
+                        }
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    fn arm(&mut self) -> Result<(), Error> {
+        if self.mode != CompletionMode::Event || self.armed || self.cq.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a live CQ with a completion channel.
+        let ret = unsafe { rdma_sys::ibv_req_notify_cq(self.cq, 0) };
+        if ret != 0 {
+            return Err(Error::code("ibv_req_notify_cq", ret));
+        }
+        self.armed = true;
+        Ok(())
+    }
+
+    fn drain_comp_events(&mut self) -> Result<(), Error> {
+        loop {
+            let mut cq = ptr::null_mut();
+            let mut ctx = ptr::null_mut();
+            // SAFETY: a live, non-blocking completion channel and valid out-pointers.
+            let ret = unsafe { rdma_sys::ibv_get_cq_event(self.comp, &mut cq, &mut ctx) };
+            if ret != 0 {
+                let e = std::io::Error::last_os_error();
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) {
+                    return Ok(());
+                }
+                return Err(Error::Verb {
+                    verb: "ibv_get_cq_event",
+                    source: e,
+                });
+            }
+            // SAFETY: `cq` is the CQ the event was for (ours, the only one on the channel);
+            // acknowledged at once so destroying the CQ never waits.
+            unsafe { rdma_sys::ibv_ack_cq_events(cq, 1) };
+            self.armed = false;
+        }
+    }
+
+    fn poll_cq(&mut self) -> Result<(), Error> {
+        loop {
+            // SAFETY: all-zero is a valid `ibv_wc` array.
+            let mut wcs: [ibv_wc; POLL_BATCH] = unsafe { std::mem::zeroed() };
+            // SAFETY: a live CQ; `wcs` has room for `POLL_BATCH` entries.
+            let n = unsafe { rdma_sys::ibv_poll_cq(self.cq, POLL_BATCH as i32, wcs.as_mut_ptr()) };
+            if n < 0 {
+                return Err(Error::code("ibv_poll_cq", -n));
+            }
+            let n = usize::try_from(n).unwrap_or(0).min(POLL_BATCH);
+            for wc in wcs.iter().take(n) {
+                let with_inv = wc.wc_flags & rdma_sys::ibv_wc_flags::IBV_WC_WITH_INV.0 != 0;
+                // SAFETY: both members of the union are `u32`; reading either is defined.
+                let rkey = unsafe { wc.imm_data_invalidated_rkey_union.invalidated_rkey };
+                let c = Completion {
+                    wr_id: wc.wr_id,
+                    status: wc.status,
+                    byte_len: wc.byte_len,
+                    with_inv,
+                    invalidated_rkey: rkey,
+                };
+                if c.is_recv() {
+                    self.recv_outstanding = self.recv_outstanding.saturating_sub(1);
+                } else {
+                    self.send_outstanding = self.send_outstanding.saturating_sub(1);
+                }
+                self.pending.push_back(c.event());
+            }
+            if n < POLL_BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_cm(&mut self) -> Result<(), Error> {
+        let Some(channel) = &self.channel else {
+            return Ok(());
+        };
+        let mut gone = false;
+        while let Some(e) = channel.next()? {
+            match e.kind {
+                ev::RDMA_CM_EVENT_ESTABLISHED => self.established = true,
+                ev::RDMA_CM_EVENT_TIMEWAIT_EXIT => {}
+                ev::RDMA_CM_EVENT_DISCONNECTED
+                | ev::RDMA_CM_EVENT_DEVICE_REMOVAL
+                | ev::RDMA_CM_EVENT_CONNECT_ERROR
+                | ev::RDMA_CM_EVENT_UNREACHABLE
+                | ev::RDMA_CM_EVENT_REJECTED => {
+                    log::debug!(
+                        "rdma_cm {:?}: {} (status {})",
+                        self.peer,
+                        cm::event_name(e.kind),
+                        e.status
+                    );
+                    gone = true;
+                }
+                other => log::debug!("rdma_cm {:?}: {}", self.peer, cm::event_name(other)),
+            }
+        }
+        if gone && !self.gone_reported {
+            self.gone_reported = true;
+            // Flush everything posted; the engine hears of the loss first.
+            self.pending.push_back(DmEvent::Disconnected);
+            let _ = self.disconnect();
+        }
+        Ok(())
+    }
+
+    /// After [`Self::disconnect`]: polls until every posted work request came back or
+    /// `timeout` passes, appending the completions to `out`.
+    pub fn drain(&mut self, out: &mut Vec<DmEvent>, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.poll(out)?;
+            if self.outstanding() == 0 {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout("flushing posted work requests"));
+            }
+            self.wait(left.min(Duration::from_millis(50)))?;
+        }
+    }
+}
+
+fn set_nonblocking(fd: libc::c_int) -> Result<(), Error> {
+    // SAFETY: fcntl on a descriptor the completion channel owns; no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(Error::last("fcntl(completion channel)"));
+    }
+    Ok(())
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if !self.accepted {
+            let _ = cm::reject(self.id, &[]);
+        } else if !self.disconnect_called {
+            let _ = self.disconnect();
+        }
+        // Order: QP, CQ, completion channel, MR, PD, id; the event channel and the region
+        // (fields) go after.
+        // SAFETY: each object was created in `setup` (non-null / flag set), is destroyed once,
+        // after everything that refers to it; every CQ and CM event was acknowledged when
+        // read, so none of these calls waits.
+        unsafe {
+            if self.qp {
+                rdma_sys::rdma_destroy_qp(self.id);
+            }
+            if !self.cq.is_null() {
+                rdma_sys::ibv_destroy_cq(self.cq);
+            }
+            if !self.comp.is_null() {
+                rdma_sys::ibv_destroy_comp_channel(self.comp);
+            }
+            if !self.mr.is_null() {
+                rdma_sys::ibv_dereg_mr(self.mr);
+            }
+            if !self.pd.is_null() {
+                rdma_sys::ibv_dealloc_pd(self.pd);
+            }
+            if !self.id.is_null() {
+                rdma_sys::rdma_destroy_id(self.id);
+            }
+        }
+    }
+}

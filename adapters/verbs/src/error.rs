@@ -1,0 +1,115 @@
+//! Errors of the verbs wrapper: which verb failed, and the OS error it gave.
+
+use std::fmt;
+use std::io;
+
+/// What went wrong in a verbs or RDMA CM call.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The machine has no RDMA device: the device list was empty or could not be read
+    /// (`ibv_get_device_list` fails with ENOSYS where the kernel has no RDMA, and
+    /// `rdma_create_event_channel` with ENODEV).
+    NoDevices {
+        /// The verb that found none.
+        verb: &'static str,
+        /// The OS error, when the verb reported one.
+        source: Option<io::Error>,
+    },
+    /// A verb failed.
+    Verb {
+        /// The libibverbs / librdmacm function.
+        verb: &'static str,
+        /// The OS error it reported.
+        source: io::Error,
+    },
+    /// A request the wrapper refuses (a buffer outside the region, a tagged work request id).
+    Invalid(&'static str),
+    /// The peer or the device did not answer in time.
+    Timeout(&'static str),
+}
+
+impl Error {
+    /// A failed verb with the thread's `errno`.
+    pub(crate) fn last(verb: &'static str) -> Error {
+        Error::Verb {
+            verb,
+            source: io::Error::last_os_error(),
+        }
+    }
+
+    /// A failed verb that returned its error number (libibverbs style) or -1 with `errno`.
+    pub(crate) fn code(verb: &'static str, ret: i32) -> Error {
+        let source = if ret > 0 {
+            io::Error::from_raw_os_error(ret)
+        } else {
+            io::Error::last_os_error()
+        };
+        Error::Verb { verb, source }
+    }
+
+    /// Whether this says that the machine has no RDMA device at all.
+    pub fn is_no_device(&self) -> bool {
+        match self {
+            Error::NoDevices { .. } => true,
+            Error::Verb { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::ENODEV | libc::ENOSYS))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoDevices {
+                verb,
+                source: Some(e),
+            } => write!(f, "no RDMA devices ({verb}: {e})"),
+            Error::NoDevices { verb, source: None } => {
+                write!(f, "no RDMA devices ({verb} lists none)")
+            }
+            Error::Verb { verb, source } => write!(f, "{verb}: {source}"),
+            Error::Invalid(what) => write!(f, "invalid request: {what}"),
+            Error::Timeout(what) => write!(f, "timed out: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::NoDevices {
+                source: Some(e), ..
+            }
+            | Error::Verb { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_verb_and_the_os_error() {
+        let e = Error::NoDevices {
+            verb: "ibv_get_device_list",
+            source: Some(io::Error::from_raw_os_error(libc::ENOSYS)),
+        };
+        let s = e.to_string();
+        assert!(
+            s.starts_with("no RDMA devices (ibv_get_device_list: "),
+            "{s}"
+        );
+        assert!(s.contains("os error 38"), "{s}");
+        assert!(e.is_no_device());
+        let e = Error::code("rdma_create_event_channel", libc::ENODEV);
+        assert!(e.is_no_device());
+        assert!(e.to_string().starts_with("rdma_create_event_channel: "));
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(!Error::code("ibv_post_send", libc::ENOMEM).is_no_device());
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The project's VM harness: iserd over real RDMA verbs (soft-RoCE in a QEMU guest running
+# Debian's 6.1 kernel) against initiators we did not write.
+#   1. host-setup.sh   QEMU, debootstrap, cpio (exit 3: this machine cannot run QEMU)
+#   2. build-guest.sh  kernel + initramfs, cached under $VMLAB (default /tmp/iser-vmlab)
+#   3. our release binaries into $VMLAB/share (9p, /mnt/host in the guest)
+#   4. boot.sh guest/scenarios.sh; its ISERVM-RESULT lines become PASS/FAIL lines here
+# Prints `N passed, M failed`; exits 0 when all passed, 3 when QEMU cannot run here, 1 else.
+# env: VMLAB, CARGO_TARGET_DIR, VM_TIMEOUT (s, 600), ISERVM_MIB (64), ISERVM_LOG (debug)
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+export VMLAB=${VMLAB:-/tmp/iser-vmlab}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+T0=$(date +%s)
+took() { echo "$(( $(date +%s) - T0 ))s"; }
+
+"$HERE/host-setup.sh" > "$VMLAB.setup.log" 2>&1
+rc=$?
+if [ $rc = 3 ]; then tail -1 "$VMLAB.setup.log"; exit 3; fi
+if [ $rc != 0 ]; then cat "$VMLAB.setup.log"; echo "0 passed, 1 failed"; exit 1; fi
+if ! qemu-system-x86_64 -accel help 2>/dev/null | grep -qx tcg; then
+  echo "qemu-system-x86_64 has no TCG accelerator"; exit 3
+fi
+if [ ! -f "$VMLAB/out/initrd.cpio" ] && [ "$(id -u)" != 0 ]; then
+  echo "building the guest needs root (debootstrap, chroot)"; exit 3
+fi
+echo "vm: host ready ($(took))"
+if ! "$HERE/build-guest.sh" > "$VMLAB.build.log" 2>&1; then
+  tail -20 "$VMLAB.build.log"; echo "FAIL guest-build"; echo "0 passed, 1 failed"; exit 1
+fi
+grep '^build-guest:' "$VMLAB.build.log" | tail -1
+echo "vm: guest ready ($(took))"
+(cd "$ROOT" && cargo build --release -q -p iserd) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+SHARE=$VMLAB/share
+rm -rf "$SHARE"; mkdir -p "$SHARE/bin" "$SHARE/results"
+cp "$TARGET_DIR/release/iserd" "$SHARE/bin/"
+cp "$HERE"/guest/*.sh "$SHARE/"
+echo "vm: binaries shared ($(took))"
+
+VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+qrc=$?
+echo "vm: guest done, qemu rc=$qrc ($(took))"
+grep -E '^ISERVM-(NOTE|RESULT)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //'
+P=$(grep -c '^ISERVM-RESULT: PASS' "$SHARE/results/console.log")
+F=$(grep -c '^ISERVM-RESULT: FAIL' "$SHARE/results/console.log")
+if ! grep -q '^ISERVM: script exit=' "$SHARE/results/console.log"; then
+  echo "FAIL guest-finished (no script exit line: crash or timeout; console: $SHARE/results/console.log)"
+  F=$((F + 1))
+fi
+if [ "$F" != 0 ]; then
+  echo "--- console tail ($SHARE/results/console.log) ---"; tail -40 "$SHARE/results/console.log"
+  echo "--- iserd log tail ($SHARE/results/iserd.log) ---"; tail -30 "$SHARE/results/iserd.log" 2>/dev/null
+fi
+echo "vm: total $(took)"
+echo "$P passed, $F failed"
+[ "$F" = 0 ] && [ "$P" != 0 ]
