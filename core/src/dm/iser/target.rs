@@ -663,7 +663,11 @@ mod tests {
         bhs[0] = 0x01; // SCSI Command
         bhs[7] = 0x02; // DataSegmentLength 512
         bhs[6] = 0x00;
-        assert_eq!(short_command(&bhs), Some(48), "header only: no immediate data sent");
+        assert_eq!(
+            short_command(&bhs),
+            Some(48),
+            "header only: no immediate data sent"
+        );
         let mut with_data = bhs.to_vec();
         with_data.extend_from_slice(&[0u8; 512]);
         assert_eq!(short_command(&with_data), None, "the data is there");
