@@ -46,7 +46,14 @@ note logout
 # ---- (a) again with 4 sessions at once: a quarter of the data through each, in parallel ----
 timeout 90 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser --login > /dev/null
 SID=$(iscsiadm -m session 2>/dev/null | awk -v t="$IQN" '$4==t{gsub(/[\[\]]/,"",$2); print $2; exit}')
-for i in 2 3 4; do timeout 90 iscsiadm -m session -r "$SID" --op new > /dev/null; done
+# open-iscsi refuses a new session while its previous login is still settling ("Login/Text in
+# progress", error 8) when a login takes two round trips; give each one a few tries.
+for i in 2 3 4; do
+  for try in 1 2 3; do
+    timeout 90 iscsiadm -m session -r "$SID" --op new > /dev/null && break
+    sleep 2
+  done
+done
 DISKS=""
 for i in $(seq 60); do
   DISKS=$(iscsiadm -m session -P3 2>/dev/null | awk '/Attached scsi disk/{print $4}' | sort)
