@@ -26,3 +26,17 @@ else
   echo "FAIL integrity: backing file differs"; exit 1
 fi
 stop_iserd
+
+# The same through an O_DIRECT file LUN (skipped where the file system refuses O_DIRECT).
+truncate -s 64M "$work/direct.img"
+if start_iserd "$work" --file-lun "$work/direct.img,direct" 2>/dev/null; then
+  if "$work/integrity" "iscsi://$ADDR/$IQN/0" 16 "$work/written-direct.bin" \
+     && cmp -n $((16 << 20)) "$work/written-direct.bin" "$work/direct.img"; then
+    echo "PASS integrity: O_DIRECT file LUN"
+  else
+    echo "FAIL integrity: O_DIRECT file LUN"; exit 1
+  fi
+  stop_iserd
+else
+  grep -q "O_DIRECT" "$work/iserd.log" && echo "SKIP integrity: O_DIRECT refused here" || { cat "$work/iserd.log"; exit 1; }
+fi

@@ -25,7 +25,7 @@ options:
                           add a RAM LUN of SIZE (e.g. 64MiB) to the command-line target
       --file-lun PATH[,OPT...]
                           add a LUN backed by the existing file or block device PATH
-                          LUN options: thin, read-only, removable,
+                          LUN options: thin, read-only, removable, direct,
                           physical=BYTES (physical block size)
       --target-name IQN   name of the command-line target (default iqn.2026-11.rs.iserd:ram0)
       --log-level LEVEL   off, error, warn, info (default), debug or trace
@@ -56,6 +56,8 @@ pub struct LunOptions {
     pub read_only: bool,
     /// `removable`.
     pub removable: bool,
+    /// `direct` (file LUNs: O_DIRECT).
+    pub direct: bool,
     /// `physical=BYTES`: the physical block size reported.
     pub physical_block_size: Option<u32>,
 }
@@ -70,6 +72,7 @@ fn lun_spec<'a>(spec: &'a str, what: &str) -> Result<(&'a str, LunOptions), Stri
             "thin" => o.thin = true,
             "read-only" => o.read_only = true,
             "removable" => o.removable = true,
+            "direct" => o.direct = true,
             other => match other.strip_prefix("physical=") {
                 Some(n) => {
                     o.physical_block_size = Some(
@@ -80,7 +83,7 @@ fn lun_spec<'a>(spec: &'a str, what: &str) -> Result<(&'a str, LunOptions), Stri
                 None => {
                     return Err(format!(
                         "{what}: unknown LUN option {other:?} (thin, read-only, removable, \
-                         physical=BYTES)"
+                         direct, physical=BYTES)"
                     ))
                 }
             },
@@ -212,6 +215,7 @@ impl Options {
                 lun.thin = opts.thin;
                 lun.read_only = opts.read_only;
                 lun.removable = opts.removable;
+                lun.direct = opts.direct;
                 if let Some(p) = opts.physical_block_size {
                     config::check_physical_block_size(p, lun.block_size)
                         .map_err(|m| err("physical=", m))?;

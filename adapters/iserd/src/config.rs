@@ -165,6 +165,9 @@ pub struct LunConfig {
     pub thin: bool,
     /// Removable medium (INQUIRY RMB=1): START STOP UNIT ejects and loads it.
     pub removable: bool,
+    /// File LUNs: bypass the page cache (O_DIRECT); every write then reaches the device before
+    /// status, and reads come from it.
+    pub direct: bool,
     /// Logical block size: 512 or 4096.
     pub block_size: u32,
     /// Physical block size reported (a power-of-two multiple of `block_size`, at most 32
@@ -294,6 +297,8 @@ struct RawLun {
     thin: bool,
     #[serde(default)]
     removable: bool,
+    #[serde(default)]
+    direct: bool,
     block_size: Option<u32>,
     physical_block_size: Option<u32>,
 }
@@ -419,6 +424,7 @@ impl LunConfig {
             read_only: false,
             thin: false,
             removable: false,
+            direct: false,
             block_size: 512,
             physical_block_size: None,
         }
@@ -435,6 +441,7 @@ impl LunConfig {
             read_only: false,
             thin: false,
             removable: false,
+            direct: false,
             block_size: 512,
             physical_block_size: None,
         }
@@ -718,6 +725,7 @@ impl RawLun {
             read_only: self.read_only,
             thin: self.thin,
             removable: self.removable,
+            direct: self.direct,
             block_size,
             physical_block_size,
         })

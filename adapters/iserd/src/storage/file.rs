@@ -19,7 +19,13 @@ pub struct FileDevice {
     read_only: bool,
     thin: bool,
     physical_exponent: u8,
+    /// Opened with O_DIRECT: I/O goes through an aligned bounce buffer.
+    direct: bool,
 }
+
+/// Offset, length and buffer alignment O_DIRECT needs (the largest logical block size of
+/// common devices).
+const DIRECT_ALIGN: usize = 4096;
 
 impl FileDevice {
     /// Opens `path` (creating it with `create_size` bytes when it does not exist and a size is
@@ -92,12 +98,81 @@ impl FileDevice {
             read_only,
             thin,
             physical_exponent: 0,
+            direct: false,
         })
     }
 
     /// Reports 2^`exponent` logical blocks per physical block (a larger physical block).
     pub fn set_physical_exponent(&mut self, exponent: u8) {
         self.physical_exponent = exponent.min(15);
+    }
+
+    /// Reopens the file with O_DIRECT (the page cache is bypassed). Fails on file systems
+    /// that refuse it (tmpfs).
+    pub fn set_direct(&mut self) -> Result<(), StorageError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(!self.read_only)
+            .custom_flags(libc::O_DIRECT)
+            .open(&self.path)
+            .map_err(|source| StorageError {
+                verb: "open with O_DIRECT",
+                path: self.path.clone(),
+                source,
+            })?;
+        self.file = file;
+        self.direct = true;
+        Ok(())
+    }
+
+    /// Reads or writes `[offset, offset + len)` through an aligned bounce buffer covering the
+    /// aligned range around it: `patch` gets the bounce buffer's bytes for the range (after the
+    /// covering blocks were read) and, for writes, changes them before they are written back.
+    fn direct_io(
+        &self,
+        offset: u64,
+        len: usize,
+        write: bool,
+        patch: &mut dyn FnMut(&mut [u8]),
+    ) -> io::Result<()> {
+        let align = DIRECT_ALIGN as u64;
+        let start = offset - offset % align;
+        let end = offset
+            .saturating_add(len as u64)
+            .div_ceil(align)
+            .saturating_mul(align);
+        let span = usize::try_from(end - start).map_err(io::Error::other)?;
+        let mut raw = vec![0u8; span + DIRECT_ALIGN];
+        let shift = raw.as_ptr().align_offset(DIRECT_ALIGN);
+        let bounce = raw
+            .get_mut(shift..shift + span)
+            .ok_or_else(|| io::Error::other("bounce buffer"))?;
+        // The last aligned block may run past the end of the file: read what is there.
+        let mut got = 0usize;
+        while got < span {
+            let Some(rest) = bounce.get_mut(got..) else {
+                break;
+            };
+            match self.file.read_at(rest, start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let head = usize::try_from(offset - start).map_err(io::Error::other)?;
+        let range = bounce
+            .get_mut(head..head + len)
+            .ok_or_else(|| io::Error::other("short read under O_DIRECT"))?;
+        patch(range);
+        if write {
+            // Up to the file's end (whole 512-byte sectors), never past it.
+            let upto = got.max(head + len).next_multiple_of(512).min(span);
+            let whole = bounce.get(..upto).unwrap_or_default();
+            self.file.write_all_at(whole, start)?;
+        }
+        Ok(())
     }
 
     /// The path the device was opened from.
@@ -210,6 +285,12 @@ impl BlockDevice for FileDevice {
 
     fn read_at(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
         self.check(byte_offset, u64::try_from(buf.len()).unwrap_or(u64::MAX))?;
+        if self.direct {
+            let len = buf.len();
+            return self
+                .direct_io(byte_offset, len, false, &mut |b| buf.copy_from_slice(b))
+                .map_err(|e| self.fail("read", byte_offset, &e));
+        }
         self.file
             .read_exact_at(buf, byte_offset)
             .map_err(|e| self.fail("read", byte_offset, &e))
@@ -220,9 +301,16 @@ impl BlockDevice for FileDevice {
             return Err(IoError::Other);
         }
         self.check(byte_offset, u64::try_from(data.len()).unwrap_or(u64::MAX))?;
-        self.file
-            .write_all_at(data, byte_offset)
+        if self.direct {
+            self.direct_io(byte_offset, data.len(), true, &mut |b| {
+                b.copy_from_slice(data)
+            })
             .map_err(|e| self.fail("write", byte_offset, &e))?;
+        } else {
+            self.file
+                .write_all_at(data, byte_offset)
+                .map_err(|e| self.fail("write", byte_offset, &e))?;
+        }
         if fua {
             self.sync()?;
         }

@@ -89,7 +89,12 @@ impl Device {
         };
         match &mut dev {
             Device::Ram(d) => d.set_physical_exponent(exponent),
-            Device::File(d) => d.set_physical_exponent(exponent),
+            Device::File(d) => {
+                d.set_physical_exponent(exponent);
+                if lun.direct {
+                    d.set_direct()?;
+                }
+            }
         }
         Ok(dev)
     }
