@@ -642,13 +642,9 @@ fn seal_pdu(buf: &mut [u8], data_len: usize, digests: Digests) -> usize {
     at
 }
 
-/// Where the data segment starts in a PDU being built.
+/// Where the data segment starts in a PDU being built (the target sends no AHS).
 const fn data_offset(digests: Digests) -> usize {
-    if digests.header {
-        BHS_LEN + 4
-    } else {
-        BHS_LEN
-    }
+    crate::wire::frame::data_offset(0, digests)
 }
 
 /// Total PDU length for a data segment of `data_len` bytes.
