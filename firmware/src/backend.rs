@@ -3,7 +3,7 @@
 //! §4.2 / §12; SCSI through the core's SBC emulation).
 
 use iser_core::scsi::{
-    target, CommandRequest, Completion, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask, Start,
+    target, CommandRequest, Completion, Finish, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask, Start, Ticket,
 };
 use iser_core::session::{AuthPolicy, SessionRefused, TargetBackend, TargetId, TargetListing};
 use iser_core::wire::Lun;
@@ -111,8 +111,11 @@ impl TargetBackend for FwTarget {
     fn scsi_abort(&mut self, _: TargetId, _: Lun, t: &ScsiTask) {
         self.lu.abort(t);
     }
-    fn scsi_finish(&mut self, _: TargetId, _: Lun, t: &ScsiTask) -> Completion {
-        self.lu.finish(t)
+    fn scsi_finish(&mut self, _: TargetId, _: Lun, t: &ScsiTask) -> Finish {
+        self.lu.finish(t).into()
+    }
+    fn scsi_poll(&mut self, _: TargetId, _: Lun, t: &ScsiTask, ticket: Ticket) -> Option<Completion> {
+        self.lu.deferred_status(t, ticket)
     }
     fn task_management(&mut self, _: TargetId, _: Lun, _: u8, _: u16) -> bool {
         true

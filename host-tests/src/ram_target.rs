@@ -2,7 +2,8 @@
 //! process: one target, LUN 0, AuthMethod None, every initiator allowed.
 
 use iser_core::scsi::{
-    CommandRequest, Completion, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask, Start,
+    CommandRequest, Completion, Finish, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask,
+    Start, Ticket,
 };
 use iser_core::session::{AuthPolicy, SessionRefused, TargetBackend, TargetId, TargetListing};
 use iser_core::wire::Lun;
@@ -99,8 +100,17 @@ impl TargetBackend for RamTarget {
     fn scsi_abort(&mut self, _: TargetId, _: Lun, t: &ScsiTask) {
         self.lu.abort(t);
     }
-    fn scsi_finish(&mut self, _: TargetId, _: Lun, t: &ScsiTask) -> Completion {
-        self.lu.finish(t)
+    fn scsi_finish(&mut self, _: TargetId, _: Lun, t: &ScsiTask) -> Finish {
+        self.lu.finish(t).into()
+    }
+    fn scsi_poll(
+        &mut self,
+        _: TargetId,
+        _: Lun,
+        t: &ScsiTask,
+        ticket: Ticket,
+    ) -> Option<Completion> {
+        self.lu.deferred_status(t, ticket)
     }
     fn task_management(&mut self, _: TargetId, _: Lun, _: u8, _: u16) -> bool {
         true

@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use log::LevelFilter;
 
@@ -26,9 +27,12 @@ options:
       --file-lun PATH[,OPT...]
                           add a LUN backed by the existing file or block device PATH
                           LUN options: thin, read-only, removable, direct,
-                          physical=BYTES (physical block size)
+                          physical=BYTES (physical block size),
+                          sanitize-rate=SIZE (bytes/s a background SANITIZE writes)
       --target-name IQN   name of the command-line target (default iqn.2026-11.rs.iserd:ram0)
       --log-level LEVEL   off, error, warn, info (default), debug or trace
+      --nop-in-interval SECS
+                          idle seconds before a NOP-In ping (0: none; default 30)
   -h, --help              print this help
   -V, --version           print the version
 
@@ -60,6 +64,8 @@ pub struct LunOptions {
     pub direct: bool,
     /// `physical=BYTES`: the physical block size reported.
     pub physical_block_size: Option<u32>,
+    /// `sanitize-rate=SIZE`: bytes per second a background SANITIZE writes.
+    pub sanitize_rate: Option<ByteSize>,
 }
 
 /// Splits `VALUE,OPT,...` into the value and its LUN options.
@@ -73,20 +79,27 @@ fn lun_spec<'a>(spec: &'a str, what: &str) -> Result<(&'a str, LunOptions), Stri
             "read-only" => o.read_only = true,
             "removable" => o.removable = true,
             "direct" => o.direct = true,
-            other => match other.strip_prefix("physical=") {
-                Some(n) => {
+            other => {
+                if let Some(n) = other.strip_prefix("physical=") {
                     o.physical_block_size = Some(
                         n.parse()
                             .map_err(|_| format!("{what}: physical={n:?} is not a number"))?,
-                    )
-                }
-                None => {
+                    );
+                } else if let Some(r) = other.strip_prefix("sanitize-rate=") {
+                    let rate: ByteSize = r
+                        .parse()
+                        .map_err(|e| format!("{what}: sanitize-rate={r:?}: {e}"))?;
+                    if rate.0 == 0 {
+                        return Err(format!("{what}: sanitize-rate must be above 0"));
+                    }
+                    o.sanitize_rate = Some(rate);
+                } else {
                     return Err(format!(
                         "{what}: unknown LUN option {other:?} (thin, read-only, removable, \
-                         direct, physical=BYTES)"
-                    ))
+                         direct, physical=BYTES, sanitize-rate=SIZE)"
+                    ));
                 }
-            },
+            }
         }
     }
     Ok((value, o))
@@ -105,6 +118,8 @@ pub struct Options {
     pub target_name: Option<String>,
     /// `--log-level LEVEL`.
     pub log_level: Option<String>,
+    /// `--nop-in-interval SECS` (0: no pings).
+    pub nop_in_interval: Option<u64>,
 }
 
 /// What the command line asks for.
@@ -164,6 +179,13 @@ where
             Long("log-level") => {
                 o.log_level = Some(text(p.value().map_err(|e| e.to_string())?, "--log-level")?);
             }
+            Long("nop-in-interval") => {
+                let v = text(p.value().map_err(|e| e.to_string())?, "--nop-in-interval")?;
+                o.nop_in_interval =
+                    Some(v.parse().map_err(|_| {
+                        format!("--nop-in-interval: {v:?} is not a number of seconds")
+                    })?);
+            }
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -216,6 +238,7 @@ impl Options {
                 lun.read_only = opts.read_only;
                 lun.removable = opts.removable;
                 lun.direct = opts.direct;
+                lun.sanitize_rate = opts.sanitize_rate.map(|r| r.0);
                 if let Some(p) = opts.physical_block_size {
                     config::check_physical_block_size(p, lun.block_size)
                         .map_err(|m| err("physical=", m))?;
@@ -245,6 +268,9 @@ impl Options {
                 });
             }
             config.portals = portals;
+        }
+        if let Some(secs) = self.nop_in_interval {
+            config.limits.nop_in_interval = (secs > 0).then(|| Duration::from_secs(secs));
         }
         if let Some(level) = &self.log_level {
             config.log_level = config::parse_log_level(level).map_err(|m| err("--log-level", m))?;
@@ -336,6 +362,21 @@ mod tests {
             .into_config()
             .unwrap_err();
         assert_eq!(e.key, "physical=");
+        let c = run(&[
+            "--ram-lun",
+            "1MiB,sanitize-rate=8MiB",
+            "--nop-in-interval",
+            "0",
+        ])
+        .into_config()
+        .unwrap();
+        assert_eq!(c.targets[0].luns[0].sanitize_rate, Some(8 << 20));
+        assert_eq!(c.limits.nop_in_interval, None);
+        let c = run(&["--nop-in-interval", "90"]).into_config().unwrap();
+        assert_eq!(c.limits.nop_in_interval, Some(Duration::from_secs(90)));
+        assert!(parse_args(["--ram-lun", "1MiB,sanitize-rate=0"]).is_err());
+        assert!(parse_args(["--ram-lun", "1MiB,sanitize-rate=fast"]).is_err());
+        assert!(parse_args(["--nop-in-interval", "soon"]).is_err());
     }
 
     #[test]

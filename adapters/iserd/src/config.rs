@@ -173,6 +173,9 @@ pub struct LunConfig {
     /// Physical block size reported (a power-of-two multiple of `block_size`, at most 32
     /// KiB); `None` = the logical block size.
     pub physical_block_size: Option<u32>,
+    /// Bytes per second a background SANITIZE may write, so that it does not take the
+    /// device's whole bandwidth from the other LUNs; `None` = as fast as the device goes.
+    pub sanitize_rate: Option<u64>,
 }
 
 /// The storage behind a logical unit.
@@ -301,6 +304,7 @@ struct RawLun {
     direct: bool,
     block_size: Option<u32>,
     physical_block_size: Option<u32>,
+    sanitize_rate: Option<ByteSize>,
 }
 
 impl Config {
@@ -427,6 +431,7 @@ impl LunConfig {
             direct: false,
             block_size: 512,
             physical_block_size: None,
+            sanitize_rate: None,
         }
     }
 
@@ -444,6 +449,7 @@ impl LunConfig {
             direct: false,
             block_size: 512,
             physical_block_size: None,
+            sanitize_rate: None,
         }
     }
 }
@@ -728,6 +734,15 @@ impl RawLun {
             direct: self.direct,
             block_size,
             physical_block_size,
+            sanitize_rate: match self.sanitize_rate {
+                Some(ByteSize(0)) => {
+                    return Err((
+                        format!("{key}.sanitize_rate"),
+                        "0 bytes per second would never finish; leave it out for no limit".into(),
+                    ))
+                }
+                rate => rate.map(|r| r.0),
+            },
         })
     }
 }

@@ -128,6 +128,7 @@ fn each_bad_config_names_its_key() {
         (format!("{t}[[target.lun]]\nfile = \"\"\n"), "target[0].lun[0].file", "empty"),
         (format!("{t}[[target.lun]]\nram = \"1M\"\nblock_size = 1000\n"), "target[0].lun[0].block_size", "512 or 4096"),
         (format!("{t}[[target.lun]]\nid = 20000\nram = \"1M\"\n"), "target[0].lun[0].id", "highest LUN"),
+        (format!("{t}[[target.lun]]\nram = \"1M\"\nsanitize_rate = 0\n"), "target[0].lun[0].sanitize_rate", "never finish"),
         (format!("{t}{lun}[[target.lun]]\nid = 0\nram = \"1M\"\n"), "target[0].lun[1].id", "already used"),
         (format!("{t}[target.chap]\nusername = \"u\"\nsecret = \"\"\n{lun}"), "target[0].chap.secret", "empty"),
         (format!("{t}[target.chap]\nusername = \"\"\nsecret = \"s\"\n{lun}"), "target[0].chap.username", "empty"),

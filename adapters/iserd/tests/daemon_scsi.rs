@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iser_core::scsi::{CommandRequest, Completion, NexusId, Start};
+use iser_core::scsi::{CommandRequest, Completion, Finish, NexusId, ScsiTask, Start};
 use iser_core::wire::Lun;
 use iserd::config::{Config, LunConfig};
 use iserd::daemon::Daemon;
@@ -55,14 +55,27 @@ fn run(
             let mut buf = vec![0u8; len as usize];
             let n = d.scsi_read(0, lun, &task, 0, &mut buf).unwrap();
             buf.truncate(n);
-            (buf, d.scsi_finish(0, lun, &task))
+            (buf, finish(d, lun, &task))
         }
         Start::DataOut { mut task, len } => {
             d.scsi_write(0, lun, &mut task, 0, &out[..len as usize])
                 .unwrap();
-            (Vec::new(), d.scsi_finish(0, lun, &task))
+            (Vec::new(), finish(d, lun, &task))
         }
         s => panic!("{s:?}"),
+    }
+}
+
+/// Ends a task; a deferred status is polled as a connection would (needs `run_background`).
+fn finish(d: &Daemon, lun: Lun, task: &ScsiTask) -> Completion {
+    match d.scsi_finish(0, lun, task) {
+        Finish::Done(c) => c,
+        Finish::Deferred(ticket) => loop {
+            if let Some(c) = d.scsi_poll(0, lun, task, ticket) {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        },
     }
 }
 
@@ -240,6 +253,60 @@ fn sanitize_with_immed_runs_in_the_background() {
     let (back, c) = run(&d, 0, n, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, &[]);
     assert!(c.is_good());
     assert!(back.iter().all(|&b| b == 0xa5));
+    d.begin_shutdown();
+    bg.join().unwrap();
+}
+
+/// SANITIZE with IMMED=0: the status waits for the background job, which `sanitize_rate`
+/// paces, while other commands see SANITIZE IN PROGRESS.
+#[test]
+fn sanitize_without_immed_defers_its_status_at_the_configured_rate() {
+    let mut lun = LunConfig::ram(0, 8 << 20);
+    lun.sanitize_rate = Some(16 << 20);
+    let d = Arc::new(Daemon::new(config(vec![lun])).unwrap());
+    let bg = {
+        let d = d.clone();
+        std::thread::spawn(move || d.run_background())
+    };
+    let n = login(&d, &[0]);
+    let lun0 = Lun::from_index(0).unwrap();
+    let p = [1u8, 0, 0, 1, 0x3c];
+    let req = CommandRequest {
+        cdb: &[0x48, 0x01, 0, 0, 0, 0, 0, 0, 5, 0],
+        expected_read_len: 0,
+        expected_write_len: 5,
+        nexus: NexusId(n),
+    };
+    let Start::DataOut { mut task, .. } = d.scsi_start(0, lun0, &req) else {
+        panic!("parameter list expected")
+    };
+    d.scsi_write(0, lun0, &mut task, 0, &p).unwrap();
+    let started = Instant::now();
+    let Finish::Deferred(ticket) = d.scsi_finish(0, lun0, &task) else {
+        panic!("IMMED=0 defers")
+    };
+    let c = run(&d, 0, n, &[0; 6], 0, &[]).1;
+    assert_eq!(
+        c.sense.unwrap().code,
+        iser_core::scsi::AdditionalSense::NOT_READY_SANITIZE_IN_PROGRESS
+    );
+    let c = loop {
+        if let Some(c) = d.scsi_poll(0, lun0, &task, ticket) {
+            break c;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "sanitize did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = started.elapsed();
+    assert!(c.is_good(), "{c:?}");
+    // 8 MiB at 16 MiB/s: half a second (the last step is not waited for).
+    assert!(took >= Duration::from_millis(400), "took {took:?}");
+    let (back, c) = run(&d, 0, n, &[0x28, 0, 0, 0, 0x3f, 0xff, 0, 0, 1, 0], 512, &[]);
+    assert!(c.is_good());
+    assert!(back.iter().all(|&b| b == 0x3c));
     d.begin_shutdown();
     bg.join().unwrap();
 }

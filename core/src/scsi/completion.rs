@@ -53,6 +53,30 @@ impl Residual {
     }
 }
 
+/// Names one piece of background work a command's status waits for (a SANITIZE with IMMED=0,
+/// SBC-4 §5.30): the session holds the status until
+/// [`LogicalUnit::deferred_status`](super::LogicalUnit::deferred_status) gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Ticket(pub(crate) u32);
+
+/// How a task ends once its data phase is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Finish {
+    /// Send this status now.
+    Done(Completion),
+    /// The command's work goes on in the background; its status comes later (ask with the
+    /// ticket). Other commands are answered meanwhile.
+    Deferred(Ticket),
+}
+
+impl From<Completion> for Finish {
+    fn from(c: Completion) -> Finish {
+        Finish::Done(c)
+    }
+}
+
 /// What the session sends in the SCSI Response PDU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -4,7 +4,7 @@
 
 use super::cdb;
 use super::commands::{self, Cmd, CmdInfo, Needs};
-use super::completion::{Completion, Residual};
+use super::completion::{Completion, Finish, Residual};
 use super::device::{Access, BlockDevice, IoError, Provisioning};
 use super::identity::{LuConfig, LuIdentity};
 use super::inquiry::{self, Inquiry, InquiryFacts};
@@ -88,6 +88,9 @@ pub struct LogicalUnit<D, const NEXUS: usize = 16, B = [u8; 4096]> {
     pub(crate) sanitize: Option<SanitizeJob>,
     /// The last sanitize failed: medium access fails until EXIT FAILURE MODE (SBC-4 §4.11.3).
     pub(crate) sanitize_failed: bool,
+    /// The last sanitize job started, and how the last one to end went (its number, failed).
+    pub(crate) sanitize_seq: u32,
+    pub(crate) sanitize_outcome: Option<(u32, bool)>,
     /// Per nexus: PREVENT ALLOW MEDIUM REMOVAL state (SBC-3 §5.13).
     pub(crate) prevent: [bool; NEXUS],
     pub(crate) scratch: Scratch<B>,
@@ -120,6 +123,8 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             ejected: false,
             sanitize: None,
             sanitize_failed: false,
+            sanitize_seq: 0,
+            sanitize_outcome: None,
             prevent: [false; NEXUS],
             scratch: Scratch {
                 buf: scratch,
@@ -612,7 +617,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// Ends the task after its data phase: GOOD with the residual, or the failure recorded
     /// during the data phase (MISCOMPARE with the Data-Out offset in INFORMATION for VERIFY),
     /// or, for commands that act on their whole data (COMPARE AND WRITE, WRITE SAME,
-    /// parameter lists), the outcome of acting now.
+    /// parameter lists), the outcome of acting now. A SANITIZE with IMMED=0 runs its job to
+    /// the end here; a session that can hold the status uses
+    /// [`finish_or_defer`](Self::finish_or_defer) instead.
     pub fn finish(&mut self, task: &ScsiTask) -> Completion {
         self.finish_with_peers(task, &mut NoPeers)
     }
@@ -620,6 +627,29 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// As [`finish`](Self::finish), letting an EXTENDED COPY reach other logical units of the
     /// target through `peers`.
     pub fn finish_with_peers(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
+        match self.finish_or_defer(task, peers) {
+            Finish::Done(c) => c,
+            Finish::Deferred(ticket) => {
+                while self.run_background(u64::MAX) {}
+                self.deferred_status(task, ticket)
+                    .unwrap_or(Completion::BUSY)
+            }
+        }
+    }
+
+    /// As [`finish_with_peers`](Self::finish_with_peers), but a command whose status waits
+    /// for background work (SANITIZE with IMMED=0, SBC-4 §5.30) answers
+    /// [`Finish::Deferred`]: the owner keeps calling [`run_background`](Self::run_background)
+    /// and the session asks [`deferred_status`](Self::deferred_status) until it has the status.
+    pub fn finish_or_defer(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Finish {
+        let completion = self.finish_now(task, peers);
+        match self.awaited_job(task, &completion) {
+            Some(ticket) => Finish::Deferred(ticket),
+            None => Finish::Done(completion),
+        }
+    }
+
+    fn finish_now(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
         if task.op == Op::Buffered {
             if self.scratch.owner != Some(task.tag) {
                 return Completion::BUSY;
@@ -663,7 +693,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::WriteAtomic => self.finish_write_atomic(task, len),
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
-            Cmd::Sanitize => self.finish_sanitize(task, len),
+            Cmd::Sanitize => self.finish_sanitize(len),
             Cmd::ExtendedCopy => return self.finish_xcopy(task, len, peers),
             Cmd::PrOut => {
                 let params = self.scratch.bytes().get(..len).unwrap_or(&[]);

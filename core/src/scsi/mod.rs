@@ -59,7 +59,7 @@ mod xcopy;
 #[cfg(test)]
 mod tests;
 
-pub use completion::{Completion, Residual, Status};
+pub use completion::{Completion, Finish, Residual, Status, Ticket};
 pub use device::{BlockDevice, IoError, LbaStatus, Provisioning};
 pub use identity::{space_padded, FixedStr, LuConfig, LuIdentity};
 pub use lu::{LogicalUnit, ResetKind, ScratchBuf};

@@ -1,10 +1,12 @@
 //! SANITIZE (SBC-4 §5.30, §4.11): OVERWRITE with an initialization pattern, BLOCK ERASE (thin
 //! devices: every block unmapped), CRYPTO ERASE and EXIT FAILURE MODE.
 //!
-//! A sanitize operation is a [`SanitizeJob`] that walks the medium in steps. With IMMED=0 the
-//! command runs it to the end before its status (the status then tells how it went); with
-//! IMMED=1 the command completes once the parameters are checked and the job goes on in the
-//! background through [`LogicalUnit::run_background`]. While a job exists every command but
+//! A sanitize operation is a [`SanitizeJob`] that walks the medium in steps through
+//! [`LogicalUnit::run_background`]. With IMMED=1 the command completes once the parameters are
+//! checked; with IMMED=0 its status waits for the end of the job and tells how it went:
+//! [`LogicalUnit::finish_or_defer`] hands the session a [`Ticket`] to ask
+//! [`LogicalUnit::deferred_status`] with, while [`LogicalUnit::finish`] runs the job to its end
+//! for callers that cannot wait (no background runner). While a job exists every command but
 //! INQUIRY, REPORT LUNS and REQUEST SENSE is refused with NOT READY, SANITIZE IN PROGRESS and
 //! a progress indication (§4.11.2), and resets do not stop it. A job that fails leaves the unit
 //! in sanitize failure mode (medium access gives MEDIUM ERROR, SANITIZE COMMAND FAILED) until a
@@ -16,9 +18,10 @@
 
 use super::cdb;
 use super::commands::{
-    CmdInfo, SANITIZE_BLOCK_ERASE, SANITIZE_CRYPTO_ERASE, SANITIZE_EXIT_FAILURE_MODE,
+    Cmd, CmdInfo, SANITIZE_BLOCK_ERASE, SANITIZE_CRYPTO_ERASE, SANITIZE_EXIT_FAILURE_MODE,
     SANITIZE_OVERWRITE,
 };
+use super::completion::{Completion, Status, Ticket};
 use super::device::{Access, BlockDevice};
 use super::lu::{no_data, LogicalUnit, ScratchBuf, SANITIZE_OWNER};
 use super::sense::{AdditionalSense, Sense, SenseKey, SenseSpecific};
@@ -47,6 +50,8 @@ pub(crate) struct SanitizeJob {
     pub kind: SanitizeKind,
     pub pass: u8,
     pub next: u64,
+    /// Which job this is, for the [`Ticket`] of a command waiting for it.
+    pub seq: u32,
 }
 
 impl SanitizeJob {
@@ -92,8 +97,14 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
                     _ => return Err(Sense::invalid_field_in_cdb(1, Some(4))),
                 };
                 self.check_writable()?;
-                self.begin_sanitize(kind, immediate(c))?;
-                Ok(no_data(cmd))
+                self.begin_sanitize(kind);
+                if immediate(c) {
+                    return Ok(no_data(cmd));
+                }
+                // IMMED=0: a task with no data phase whose status waits for the job.
+                let mut task = self.new_task(info, Op::Generated, cmd);
+                task.expected = cmd.expected_read_len.max(cmd.expected_write_len);
+                Ok(Start::DataIn { task, len: 0 })
             }
         }
     }
@@ -101,7 +112,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// OVERWRITE parameter list (SBC-4 table 132): INVERT, TEST, OVERWRITE COUNT, pattern
     /// length, pattern. Checked here, then the job runs with the pattern left in the scratch
     /// buffer, which the job keeps until it ends.
-    pub(crate) fn finish_sanitize(&mut self, task: &ScsiTask, len: usize) -> Result<(), Sense> {
+    pub(crate) fn finish_sanitize(&mut self, len: usize) -> Result<(), Sense> {
         let p = self.scratch.bytes().get(..len).unwrap_or(&[]);
         let b0 = cdb::u8_at(p, 0);
         let invert = b0 & 0x80 != 0;
@@ -123,32 +134,50 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
             count,
             invert,
         };
-        self.begin_sanitize(kind, immediate(&task.cdb))
+        self.begin_sanitize(kind);
+        Ok(())
     }
 
-    /// Starts a job; with `immediate` it is left to [`run_background`](Self::run_background),
-    /// else it runs to the end now and its outcome is the command's.
-    fn begin_sanitize(&mut self, kind: SanitizeKind, immediate: bool) -> Result<(), Sense> {
+    /// Starts a job, left to [`run_background`](Self::run_background).
+    fn begin_sanitize(&mut self, kind: SanitizeKind) {
         if matches!(kind, SanitizeKind::Overwrite { .. }) {
             // The pattern stays in the scratch buffer for the job's life.
             self.scratch.owner = Some(SANITIZE_OWNER);
         }
+        self.sanitize_seq = self.sanitize_seq.wrapping_add(1);
         self.sanitize = Some(SanitizeJob {
             kind,
             pass: 0,
             next: 0,
+            seq: self.sanitize_seq,
         });
         info!("scsi: sanitize {:?} started", kind);
-        if immediate {
-            return Ok(());
+    }
+
+    /// The job a finished SANITIZE with IMMED=0 waits for, if it started one.
+    pub(crate) fn awaited_job(&self, task: &ScsiTask, completion: &Completion) -> Option<Ticket> {
+        let job = self.sanitize?;
+        let waits =
+            task.cmd == Cmd::Sanitize && !immediate(&task.cdb) && completion.status == Status::GOOD;
+        waits.then_some(Ticket(job.seq))
+    }
+
+    /// The status of a SANITIZE (IMMED=0) that waits for the job of `ticket`: `None` while
+    /// the job runs, then GOOD or MEDIUM ERROR, SANITIZE COMMAND FAILED (SBC-4 §4.11.3).
+    pub fn deferred_status(&self, task: &ScsiTask, ticket: Ticket) -> Option<Completion> {
+        if self.sanitize.is_some_and(|j| j.seq == ticket.0) {
+            return None;
         }
-        while self.sanitize.is_some() {
-            self.run_background(u64::MAX);
-        }
-        if self.sanitize_failed {
-            return Err(sanitize_failed());
-        }
-        Ok(())
+        let failed = match self.sanitize_outcome {
+            Some((seq, failed)) if seq == ticket.0 => failed,
+            _ => self.sanitize_failed,
+        };
+        let status = if failed {
+            Completion::check(sanitize_failed())
+        } else {
+            Completion::GOOD
+        };
+        Some(status.with_residual(task.residual()))
     }
 
     /// True while a background operation (a SANITIZE with IMMED=1) has work left; the owner
@@ -195,6 +224,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
             self.scratch.owner = None;
         }
         self.sanitize_failed = result.is_err();
+        self.sanitize_outcome = Some((job.seq, result.is_err()));
         if result.is_err() {
             warn!("scsi: sanitize failed; the unit is in sanitize failure mode");
         } else {

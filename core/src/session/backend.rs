@@ -2,7 +2,7 @@
 //! in, CHAP secrets, session handles, and the SCSI logical units. The daemon implements this once
 //! (with locks where it shares LUs between threads); firmware implements it over static LUs.
 
-use crate::scsi::{CommandRequest, Completion, ScsiTask, Start};
+use crate::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Ticket};
 use crate::session::chap::ChapAlgorithm;
 use crate::wire::Lun;
 
@@ -117,8 +117,20 @@ pub trait TargetBackend {
     /// connection went away): the logical unit releases what the task held.
     fn scsi_abort(&mut self, target: TargetId, lun: Lun, task: &ScsiTask);
 
-    /// Ends a task whose data phase is over and gives its status.
-    fn scsi_finish(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) -> Completion;
+    /// Ends a task whose data phase is over and gives its status, or says it comes later
+    /// ([`Finish::Deferred`]: the command's work goes on in the background, e.g. SANITIZE with
+    /// IMMED=0). A backend that defers must keep that work running by itself.
+    fn scsi_finish(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) -> Finish;
+
+    /// The status of a task whose `scsi_finish` said [`Finish::Deferred`], once known (the
+    /// connection asks again every [`DEFERRED_POLL`](crate::session::target::DEFERRED_POLL)).
+    fn scsi_poll(
+        &mut self,
+        target: TargetId,
+        lun: Lun,
+        task: &ScsiTask,
+        ticket: Ticket,
+    ) -> Option<Completion>;
 
     /// Task management reached the logical unit: `function` is the RFC 7143 §11.5.1 code.
     /// Returns false when the LUN does not exist.

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use iser_core::scsi::{CommandRequest, Completion, ScsiTask, Start};
+use iser_core::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Ticket};
 use iser_core::session::{
     AuthPolicy, ChapCredentials, SessionRefused, TargetBackend, TargetId, TargetListing,
 };
@@ -170,8 +170,18 @@ impl TargetBackend for ConnBackend {
         self.daemon.scsi_abort(target.0, lun, task);
     }
 
-    fn scsi_finish(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) -> Completion {
+    fn scsi_finish(&mut self, target: TargetId, lun: Lun, task: &ScsiTask) -> Finish {
         self.daemon.scsi_finish(target.0, lun, task)
+    }
+
+    fn scsi_poll(
+        &mut self,
+        target: TargetId,
+        lun: Lun,
+        task: &ScsiTask,
+        ticket: Ticket,
+    ) -> Option<Completion> {
+        self.daemon.scsi_poll(target.0, lun, task, ticket)
     }
 
     fn task_management(&mut self, target: TargetId, lun: Lun, function: u8, _nexus: u16) -> bool {

@@ -12,11 +12,12 @@ pub mod registry;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use iser_core::scsi::{
-    self, AdditionalSense, BlockDevice, CommandRequest, Completion, CopyPeers, IoError,
-    LogicalUnit, LuConfig, LuIdentity, NexusId, Opcode, ResetKind, ScsiTask, Sense, Start,
+    self, AdditionalSense, BlockDevice, CommandRequest, Completion, CopyPeers, Finish, IoError,
+    LogicalUnit, LuConfig, LuIdentity, NexusId, NoPeers, Opcode, ResetKind, ScsiTask, Sense, Start,
+    Ticket,
 };
 use iser_core::wire::{Lun, TaskMgmtFunction};
 
@@ -48,6 +49,8 @@ pub struct LunState {
     pub naa: [u8; 16],
     /// Where its persistent reservations are kept (file LUNs only).
     pub pr_path: Option<PathBuf>,
+    /// Bytes per second its background SANITIZE may write (`None`: no limit).
+    pub sanitize_rate: Option<u64>,
 }
 
 /// One target.
@@ -262,6 +265,7 @@ impl Daemon {
                     lun,
                     naa: lu.identity().naa6(),
                     pr_path: pr_path(l),
+                    sanitize_rate: l.sanitize_rate,
                     lu: Mutex::new(lu),
                 });
             }
@@ -378,13 +382,14 @@ impl Daemon {
 
     /// Ends a command's data phase. EXTENDED COPY reaches the target's other logical units;
     /// a PERSISTENT RESERVE OUT that changed a file LUN's reservations is saved to disk
-    /// before its status goes out.
-    pub fn scsi_finish(&self, t: TargetIndex, lun: Lun, task: &ScsiTask) -> Completion {
+    /// before its status goes out; a SANITIZE with IMMED=0 is left to
+    /// [`run_background`](Self::run_background) and its status deferred.
+    pub fn scsi_finish(&self, t: TargetIndex, lun: Lun, task: &ScsiTask) -> Finish {
         let (Some(target), Some(l)) = (self.target(t), self.lun_state(t, lun)) else {
-            return scsi::target::finish(task);
+            return scsi::target::finish(task).into();
         };
         if task.is_target_task() {
-            return scsi::target::finish(task);
+            return scsi::target::finish(task).into();
         }
         let op = task.opcode();
         if op == Opcode::EXTENDED_COPY {
@@ -398,7 +403,7 @@ impl Daemon {
                 luns: &target.luns,
                 me,
             };
-            return lock(&l.lu).finish_with_peers(task, &mut peers);
+            return lock(&l.lu).finish_with_peers(task, &mut peers).into();
         }
         if op == Opcode::PERSISTENT_RESERVE_OUT {
             if let Some(path) = &l.pr_path {
@@ -414,10 +419,28 @@ impl Daemon {
                         );
                     }
                 }
-                return c;
+                return c.into();
             }
         }
-        lock(&l.lu).finish(task)
+        lock(&l.lu).finish_or_defer(task, &mut NoPeers)
+    }
+
+    /// The status of a task whose [`scsi_finish`](Self::scsi_finish) was deferred, once its
+    /// background work ended.
+    pub fn scsi_poll(
+        &self,
+        t: TargetIndex,
+        lun: Lun,
+        task: &ScsiTask,
+        ticket: Ticket,
+    ) -> Option<Completion> {
+        match self.lun_state(t, lun) {
+            Some(l) => lock(&l.lu).deferred_status(task, ticket),
+            // The LUN went away (not possible today: LUNs are fixed at start).
+            None => Some(Completion::check(Sense::illegal_request(
+                AdditionalSense::LOGICAL_UNIT_NOT_SUPPORTED,
+            ))),
+        }
     }
 
     /// Releases what a task that will not be finished holds in its logical unit.
@@ -510,24 +533,49 @@ impl Daemon {
         n
     }
 
-    /// Runs background work (SANITIZE with IMMED=1) of every logical unit until shutdown:
-    /// 1 MiB at a time per unit, releasing its lock in between so commands are answered
-    /// (NOT READY, SANITIZE IN PROGRESS) while it runs.
+    /// Runs background work (SANITIZE) of every logical unit until shutdown: up to 1 MiB at
+    /// a time per unit, releasing its lock in between so commands are answered (NOT READY,
+    /// SANITIZE IN PROGRESS) while it runs, and no faster than the unit's `sanitize_rate`.
     pub fn run_background(&self) {
         const STEP: u64 = 1 << 20;
         const IDLE: Duration = Duration::from_millis(20);
+        // Per unit (targets, then LUNs, in order): when it may write its next step.
+        let mut due: Vec<Option<Instant>> = Vec::new();
         while !self.is_shutting_down() {
+            let now = Instant::now();
             let mut busy = false;
-            for t in &self.targets {
-                for l in &t.luns {
-                    let mut lu = lock(&l.lu);
-                    if lu.background_pending() {
-                        busy |= lu.run_background(STEP);
-                    }
+            let mut next_due: Option<Instant> = None;
+            let units = self.targets.iter().flat_map(|t| t.luns.iter());
+            for (i, l) in units.enumerate() {
+                if due.len() <= i {
+                    due.resize(i + 1, None);
                 }
+                let slot = &mut due[i];
+                if let Some(d) = slot.filter(|d| *d > now) {
+                    next_due = Some(next_due.map_or(d, |n| n.min(d)));
+                    continue;
+                }
+                let mut lu = lock(&l.lu);
+                if !lu.background_pending() {
+                    *slot = None;
+                    continue;
+                }
+                // Always whole steps: a thin RAM disk only unmaps whole chunks of a discard.
+                let more = lu.run_background(STEP);
+                drop(lu);
+                *slot = match l.sanitize_rate {
+                    Some(rate) if more => {
+                        let d = now + Duration::from_secs_f64(STEP as f64 / rate as f64);
+                        next_due = Some(next_due.map_or(d, |n| n.min(d)));
+                        Some(d)
+                    }
+                    _ => None,
+                };
+                busy |= more && l.sanitize_rate.is_none();
             }
             if !busy {
-                std::thread::sleep(IDLE);
+                let wait = next_due.map_or(IDLE, |d| d.saturating_duration_since(now).min(IDLE));
+                std::thread::sleep(wait);
             }
         }
     }
@@ -579,7 +627,7 @@ mod tests {
                 let n = d.scsi_read(0, lun, &task, 0, &mut buf)?;
                 buf.truncate(n);
                 let c = d.scsi_finish(0, lun, &task);
-                assert!(c.is_good(), "{c:?}");
+                assert!(matches!(c, Finish::Done(c) if c.is_good()), "{c:?}");
                 Ok(buf)
             }
             s => panic!("{s:?}"),
@@ -636,7 +684,7 @@ mod tests {
         };
         assert_eq!(len, 512);
         d.scsi_write(0, lun, &mut task, 0, &[0x5a; 512]).unwrap();
-        assert!(d.scsi_finish(0, lun, &task).is_good());
+        assert!(matches!(d.scsi_finish(0, lun, &task), Finish::Done(c) if c.is_good()));
         let r = [0x28, 0, 0, 0, 0, 1, 0, 0, 1, 0];
         assert_eq!(run_read(&d, lun, &r, 512).unwrap(), vec![0x5a; 512]);
     }

@@ -517,10 +517,11 @@ fn test_sanitize_failure_mode() {
         SenseKey::MEDIUM_ERROR,
         AdditionalSense::SANITIZE_COMMAND_FAILED,
     );
-    let c = lu
-        .start(&req(&[0x48, 3, 0, 0, 0, 0, 0, 0, 0, 0]))
-        .done()
-        .unwrap();
+    // CRYPTO ERASE (IMMED=0) has no data phase; its status is the job's outcome.
+    let c = match lu.start(&req(&[0x48, 3, 0, 0, 0, 0, 0, 0, 0, 0])) {
+        Start::DataIn { task, len: 0 } => lu.finish(&task),
+        other => panic!("unexpected {other:?}"),
+    };
     assert_eq!(code(&c), failed);
     // Medium access fails until EXIT FAILURE MODE.
     let c = lu.start(&req(&cdb10(0x28, 0, 0, 1))).done().unwrap();
@@ -533,4 +534,85 @@ fn test_sanitize_failure_mode() {
         .unwrap()
         .is_good());
     assert!(lu.start(&req(&[0; 6])).done().unwrap().is_good());
+}
+
+/// SANITIZE with IMMED=0 through `finish_or_defer`: the status waits for the job while other
+/// commands are answered (what libiscsi's Sanitize.Reset expects of a session).
+#[test]
+fn test_sanitize_status_deferred_until_the_job_ends() {
+    let mut lu = lu_over(thin_disk(8));
+    let params = overwrite_params(1, &[0x77]);
+    let cdb = [0x48, 1, 0, 0, 0, 0, 0, 0, params.len() as u8, 0];
+    let req = CommandRequest {
+        cdb: &cdb,
+        expected_read_len: 0,
+        expected_write_len: params.len() as u32 + 3,
+        nexus: NexusId(0),
+    };
+    let _ = run(&mut lu, &[0; 6], 0, &[]); // power-on unit attention
+    let Start::DataOut { mut task, len } = lu.start(&req) else {
+        panic!("OVERWRITE takes a parameter list")
+    };
+    lu.write_data(&mut task, 0, &params[..len as usize])
+        .unwrap();
+    let Finish::Deferred(ticket) = lu.finish_or_defer(&task, &mut NoPeers) else {
+        panic!("IMMED=0 waits for the job")
+    };
+    assert_eq!(lu.deferred_status(&task, ticket), None);
+    assert_eq!(
+        code(&run(&mut lu, &[0; 6], 0, &[]).1).1,
+        AdditionalSense::NOT_READY_SANITIZE_IN_PROGRESS
+    );
+    assert!(lu.run_background(4 * u64::from(BS)), "half done");
+    assert_eq!(lu.deferred_status(&task, ticket), None);
+    while lu.run_background(u64::from(BS)) {}
+    let c = lu.deferred_status(&task, ticket).unwrap();
+    assert!(c.is_good());
+    assert_eq!(c.residual, Residual::Under(3));
+    assert!(read10(&mut lu, 0, 8).0.iter().all(|&b| b == 0x77));
+
+    // BLOCK ERASE (no data phase) defers the same way; a failing job fails the command.
+    let cdb = [0x48, 2, 0, 0, 0, 0, 0, 0, 0, 0];
+    let req = CommandRequest {
+        cdb: &cdb,
+        expected_read_len: 0,
+        expected_write_len: 0,
+        nexus: NexusId(0),
+    };
+    let Start::DataIn { task, len: 0 } = lu.start(&req) else {
+        panic!("no data phase")
+    };
+    let Finish::Deferred(ticket) = lu.finish_or_defer(&task, &mut NoPeers) else {
+        panic!("IMMED=0 waits for the job")
+    };
+    while lu.run_background(u64::from(BS)) {}
+    assert!(lu.deferred_status(&task, ticket).unwrap().is_good());
+
+    let mut broken: LogicalUnit<ReadOnlyMedium, 2> =
+        LogicalUnit::new(ReadOnlyMedium, LuIdentity::new(1), LuConfig::default());
+    let cdb = [0x48, 3, 0, 0, 0, 0, 0, 0, 0, 0];
+    let req = CommandRequest {
+        cdb: &cdb,
+        expected_read_len: 0,
+        expected_write_len: 0,
+        nexus: NexusId(1),
+    };
+    let _ = broken.start(&CommandRequest {
+        cdb: &[0; 6],
+        ..req
+    });
+    let Start::DataIn { task, len: 0 } = broken.start(&req) else {
+        panic!("no data phase")
+    };
+    let Finish::Deferred(ticket) = broken.finish_or_defer(&task, &mut NoPeers) else {
+        panic!("IMMED=0 waits for the job")
+    };
+    while broken.run_background(u64::from(BS)) {}
+    assert_eq!(
+        code(&broken.deferred_status(&task, ticket).unwrap()),
+        (
+            SenseKey::MEDIUM_ERROR,
+            AdditionalSense::SANITIZE_COMMAND_FAILED
+        )
+    );
 }

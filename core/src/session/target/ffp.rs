@@ -6,7 +6,7 @@ use super::task::{Phase, R2tState, Task};
 use super::tx::TxItem;
 use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
 use crate::negotiate::Role;
-use crate::scsi::{CommandRequest, Completion, Start};
+use crate::scsi::{CommandRequest, Completion, Finish, Start};
 use crate::session::backend::TargetBackend;
 use crate::task::{Itt, SerialNumber, TaskSlot};
 use crate::time::Instant;
@@ -162,10 +162,20 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     r2ts: [None; super::MAX_R2T_PER_TASK],
                     r2ts_unsent: 0,
                     response: None,
+                    deferred: None,
                 };
                 if len == 0 {
-                    let completion = backend.scsi_finish(target, cmd.lun, &task);
-                    self.queue_response(cmd.itt, completion, 0);
+                    match backend.scsi_finish(target, cmd.lun, &task) {
+                        Finish::Done(completion) => self.queue_response(cmd.itt, completion, 0),
+                        Finish::Deferred(ticket) => match self.tasks.insert(Itt(cmd.itt), t) {
+                            Ok(slot) => self.finish_task(slot, Finish::Deferred(ticket), 0),
+                            Err(_) => {
+                                // Not reachable: the CmdSN window follows free task slots.
+                                backend.scsi_abort(target, cmd.lun, &task);
+                                self.queue_response(cmd.itt, TASK_SET_FULL, 0);
+                            }
+                        },
+                    }
                 } else if self.tasks.insert(Itt(cmd.itt), t).is_ok() {
                     self.hints.touch();
                 } else {
@@ -195,6 +205,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     r2ts: [None; super::MAX_R2T_PER_TASK],
                     r2ts_unsent: 0,
                     response: None,
+                    deferred: None,
                 };
                 self.hints.touch();
                 let slot = match self.tasks.insert(Itt(cmd.itt), t) {
@@ -269,8 +280,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if task.done >= task.len {
             let task = *task;
             if let (Some(target), Some(scsi)) = (self.session.and_then(|s| s.target), task.scsi) {
-                let completion = backend.scsi_finish(target, task.lun, &scsi);
-                self.set_response(slot, completion, 0);
+                let finish = backend.scsi_finish(target, task.lun, &scsi);
+                self.finish_task(slot, finish, 0);
             }
             return;
         }
@@ -512,6 +523,48 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.set_response(slot, completion, exp_data_sn);
     }
 
+    /// Ends a task whose data phase is over with what `scsi_finish` said: its status now, or
+    /// later, when [`TargetConn::handle_timeout`] finds the backend has it.
+    pub(super) fn finish_task(&mut self, slot: TaskSlot, finish: Finish, exp_data_sn: u32) {
+        match finish {
+            Finish::Done(completion) => self.set_response(slot, completion, exp_data_sn),
+            Finish::Deferred(ticket) => {
+                if let Some(t) = self.tasks.get_mut(slot) {
+                    t.deferred = Some((ticket, exp_data_sn));
+                    t.r2ts_unsent = 0;
+                    t.len = t.done;
+                }
+                self.deferred_due
+                    .get_or_insert(self.last_rx.plus(super::DEFERRED_POLL));
+            }
+        }
+    }
+
+    /// Asks the backend for the status of every deferred task.
+    pub(super) fn poll_deferred<B: TargetBackend>(&mut self, backend: &mut B, now: Instant) {
+        let Some(target) = self.session.and_then(|s| s.target) else {
+            return;
+        };
+        let (mut waiting, mut answered) = (false, false);
+        for (_, _, t) in self.tasks.iter_mut() {
+            let (Some(scsi), Some((ticket, exp_data_sn))) = (t.scsi, t.deferred) else {
+                continue;
+            };
+            match backend.scsi_poll(target, t.lun, &scsi, ticket) {
+                Some(completion) => {
+                    t.deferred = None;
+                    t.response = Some((completion, exp_data_sn));
+                    answered = true;
+                }
+                None => waiting = true,
+            }
+        }
+        if answered {
+            self.hints.touch();
+        }
+        self.deferred_due = waiting.then(|| now.plus(super::DEFERRED_POLL));
+    }
+
     /// Sets the status of a task in the table; its data phase ends.
     pub(super) fn set_response(
         &mut self,
@@ -603,18 +656,19 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let last = done >= task.len;
         let end_of_burst = last || (done as usize).checked_rem(burst) == Some(0);
         let mut status = None;
-        let mut separate: Option<Completion> = None;
+        // How the task ends after its last Data-In when the status does not ride on it.
+        let mut after_last: Option<Finish> = None;
         if last {
-            let completion = backend.scsi_finish(target, task.lun, &scsi);
-            // §11.7.4: status may ride on the last Data-In only when there is no sense data.
-            if completion.sense.is_none() && completion.status == crate::scsi::Status::GOOD {
-                status = Some(DataInStatus {
-                    status: ScsiStatus(completion.status.0),
-                    stat_sn: self.take_stat_sn(),
-                    residual: wire_residual(&completion),
-                });
-            } else {
-                separate = Some(completion);
+            match backend.scsi_finish(target, task.lun, &scsi) {
+                // §11.7.4: status may ride on the last Data-In only when there is no sense data.
+                Finish::Done(c) if c.sense.is_none() && c.status == crate::scsi::Status::GOOD => {
+                    status = Some(DataInStatus {
+                        status: ScsiStatus(c.status.0),
+                        stat_sn: self.take_stat_sn(),
+                        residual: wire_residual(&c),
+                    });
+                }
+                finish => after_last = Some(finish),
             }
         }
         let repr = DataInRepr {
@@ -639,8 +693,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             t.sn = t.sn.wrapping_add(1);
         }
         if last {
-            match separate {
-                Some(completion) => self.set_response(slot, completion, task.sn.wrapping_add(1)),
+            match after_last {
+                Some(finish) => self.finish_task(slot, finish, task.sn.wrapping_add(1)),
                 None => {
                     let _ = self.tasks.remove(slot);
                 }

@@ -17,6 +17,10 @@ pub use rdma::{GetData, PutData, TaskRef};
 pub use task::MAX_R2T_PER_TASK;
 pub use tx::PING_DATA_MAX;
 
+/// How often a connection asks the backend for the status of a deferred task
+/// ([`crate::scsi::Finish::Deferred`]).
+pub const DEFERRED_POLL: Duration = Duration::from_millis(50);
+
 use crate::negotiate::Negotiated;
 use crate::session::backend::{TargetBackend, TargetId};
 use crate::task::TaskTable;
@@ -199,6 +203,8 @@ pub struct TargetConn<const TASKS: usize> {
     ping_data: [u8; PING_DATA_MAX],
     next_ttt: u32,
     last_rx: Instant,
+    /// When to ask the backend again for the status of deferred tasks (none deferred: `None`).
+    deferred_due: Option<Instant>,
     ping: Option<(u32, Instant)>,
     deadline: Option<Instant>,
     rx_needed: usize,
@@ -247,6 +253,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             ping_data: [0; PING_DATA_MAX],
             next_ttt: 1,
             last_rx: now,
+            deferred_due: None,
             ping: None,
             deadline: Some(now.plus(config.login_timeout)),
             rx_needed: BHS_LEN,
@@ -461,10 +468,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             (Stage::FullFeature, Some(interval), None) => Some(self.last_rx.plus(interval)),
             _ => None,
         };
-        match (self.deadline, ping_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.deadline, ping_due, self.deferred_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs timers due at `now`.
@@ -480,6 +487,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         if self.stage != Stage::FullFeature {
             return;
+        }
+        if self.deferred_due.is_some_and(|due| now >= due) {
+            self.poll_deferred(backend, now);
         }
         match self.ping {
             Some((_, deadline)) if now >= deadline => {

@@ -85,8 +85,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 t.done = done;
             }
             if done >= task.len {
-                let completion = backend.scsi_finish(target, task.lun, &scsi);
-                self.set_response(slot, completion, 0);
+                let finish = backend.scsi_finish(target, task.lun, &scsi);
+                self.finish_task(slot, finish, 0);
             }
             return Some(put);
         }

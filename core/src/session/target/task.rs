@@ -3,7 +3,7 @@
 //! flight (§11.8, §4.2.? "Data transfer"), with the DataSequenceInOrder/DataPDUInOrder rules
 //! that make write data arrive in increasing offset order.
 
-use crate::scsi::{Completion, ScsiTask};
+use crate::scsi::{Completion, ScsiTask, Ticket};
 use crate::wire::Lun;
 
 /// Most R2Ts one task can have outstanding; MaxOutstandingR2T is negotiated no higher.
@@ -55,6 +55,9 @@ pub(crate) struct Task {
     /// Status to send, with the ExpDataSN for the SCSI Response; the task leaves the table once
     /// it is sent.
     pub response: Option<(Completion, u32)>,
+    /// The data phase is over and the backend works out the status in the background
+    /// ([`crate::scsi::Finish::Deferred`]); the ExpDataSN for the response.
+    pub deferred: Option<(Ticket, u32)>,
 }
 
 impl Task {
@@ -80,6 +83,7 @@ impl Task {
             r2ts: [None; MAX_R2T_PER_TASK],
             r2ts_unsent: 0,
             response: Some((completion, exp_data_sn)),
+            deferred: None,
         }
     }
 

@@ -8,7 +8,8 @@ use std::vec::Vec;
 
 use super::*;
 use crate::scsi::{
-    CommandRequest, Completion, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask, Start,
+    CommandRequest, Completion, Finish, LogicalUnit, LuConfig, LuIdentity, NoPeers, RamDisk,
+    ScsiTask, Start, Ticket,
 };
 use crate::session::backend::{AuthPolicy, ChapCredentials, SessionRefused, TargetListing};
 use crate::wire::frame::emit_pdu;
@@ -112,8 +113,18 @@ impl TargetBackend for Backend {
         self.aborted += 1;
         self.lu.abort(task);
     }
-    fn scsi_finish(&mut self, _: TargetId, _: Lun, task: &ScsiTask) -> Completion {
-        self.lu.finish(task)
+    fn scsi_finish(&mut self, _: TargetId, _: Lun, task: &ScsiTask) -> Finish {
+        // Defers like the daemon; tests drive `run_background` themselves.
+        self.lu.finish_or_defer(task, &mut NoPeers)
+    }
+    fn scsi_poll(
+        &mut self,
+        _: TargetId,
+        _: Lun,
+        task: &ScsiTask,
+        ticket: Ticket,
+    ) -> Option<Completion> {
+        self.lu.deferred_status(task, ticket)
     }
     fn task_management(&mut self, _: TargetId, _: Lun, _: u8, _: u16) -> bool {
         true
@@ -833,4 +844,84 @@ mod props {
             }
         }
     }
+}
+
+/// A SANITIZE with IMMED=0 holds its status while the same session's later commands are
+/// answered (NOT READY, SANITIZE IN PROGRESS), and gets it once the background job ends —
+/// what libiscsi's Sanitize.Reset expects. ABORT TASK ends the task, not the job.
+#[test]
+fn test_full_feature_sanitize_status_is_deferred_until_the_job_ends() {
+    let mut h = Harness::new();
+    h.login();
+    h.clear_unit_attention();
+    let mut params = vec![1u8, 0, 0, 2, 0xab, 0xcd]; // one pass of a two-byte pattern
+    let sanitize = [0x48, 1, 0, 0, 0, 0, 0, 0, params.len() as u8, 0];
+    let itt = h.command(&sanitize, false, true, params.len() as u32, &params);
+    assert!(h.recv_all().is_empty(), "status waits for the job");
+    assert_eq!(h.conn.poll_timeout(), Some(h.now.plus(DEFERRED_POLL)));
+
+    h.command(&[0u8; 6], false, false, 0, &[]);
+    let rx = h.recv_all();
+    let [Rx {
+        repr: PduRepr::ScsiResponse(s),
+        data,
+    }] = &rx[..]
+    else {
+        panic!("{rx:?}")
+    };
+    assert_eq!(s.status.0, 0x02);
+    assert_eq!(data[2 + 2] & 0x0f, 0x02, "NOT READY");
+    assert_eq!(
+        (data[2 + 12], data[2 + 13]),
+        (0x04, 0x1b),
+        "SANITIZE IN PROGRESS"
+    );
+
+    // Not finished yet: asking changes nothing.
+    h.now = h.now.plus(DEFERRED_POLL);
+    assert!(h.backend.lu.run_background(4096));
+    h.conn.handle_timeout(&mut h.backend, h.now);
+    assert!(h.recv_all().is_empty());
+    while h.backend.lu.run_background(1 << 20) {}
+    h.now = h.now.plus(DEFERRED_POLL);
+    h.conn.handle_timeout(&mut h.backend, h.now);
+    let rx = h.recv_all();
+    assert!(
+        matches!(rx[..], [Rx { repr: PduRepr::ScsiResponse(s), .. }] if s.itt == itt && s.status.0 == 0),
+        "{rx:?}"
+    );
+    assert!(
+        h.conn.poll_timeout() > Some(h.now.plus(DEFERRED_POLL)),
+        "nothing deferred any more"
+    );
+    h.command(&read10(5, 1), true, false, 512, &[]);
+    let (data, status) = collect_read(&h.recv_all());
+    assert_eq!(status, 0);
+    assert!(data.chunks(2).all(|p| p == [0xab, 0xcd]));
+
+    // ABORT TASK of a deferred task: the task ends, the job runs on.
+    params[4] = 0x11;
+    let itt = h.command(&sanitize, false, true, params.len() as u32, &params);
+    let tmf = crate::wire::TaskMgmtRequestRepr {
+        immediate: true,
+        function: crate::wire::TaskMgmtFunction::ABORT_TASK,
+        lun: Lun(0),
+        itt: 99,
+        referenced_task_tag: itt,
+        cmd_sn: h.cmd_sn,
+        exp_stat_sn: 0,
+        ref_cmd_sn: h.cmd_sn - 1,
+        exp_data_sn: 0,
+    };
+    h.send(PduRepr::TaskMgmtRequest(tmf), &[]);
+    let rx = h.recv_all();
+    assert!(
+        matches!(rx[..], [Rx { repr: PduRepr::TaskMgmtResponse(r), .. }] if r.itt == 99 && r.response.0 == 0),
+        "{rx:?}"
+    );
+    assert!(h.backend.lu.background_pending());
+    while h.backend.lu.run_background(1 << 20) {}
+    h.now = h.now.plus(DEFERRED_POLL);
+    h.conn.handle_timeout(&mut h.backend, h.now);
+    assert!(h.recv_all().is_empty(), "an aborted task gets no status");
 }

@@ -8,8 +8,8 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::scsi::{
-    target as scsi_target, CommandRequest, Completion, LogicalUnit, LuConfig, LuIdentity, RamDisk,
-    ScsiTask, Start,
+    target as scsi_target, CommandRequest, Completion, Finish, LogicalUnit, LuConfig, LuIdentity,
+    RamDisk, ScsiTask, Start, Ticket,
 };
 use crate::session::backend::{
     AuthPolicy, ChapCredentials, SessionRefused, TargetBackend, TargetId, TargetListing,
@@ -156,12 +156,21 @@ impl TargetBackend for RamBackend {
             self.lu.abort(task);
         }
     }
-    fn scsi_finish(&mut self, _t: TargetId, _lun: Lun, task: &ScsiTask) -> Completion {
+    fn scsi_finish(&mut self, _t: TargetId, _lun: Lun, task: &ScsiTask) -> Finish {
         if task.is_target_task() {
-            scsi_target::finish(task)
+            scsi_target::finish(task).into()
         } else {
-            self.lu.finish(task)
+            self.lu.finish(task).into()
         }
+    }
+    fn scsi_poll(
+        &mut self,
+        _: TargetId,
+        _: Lun,
+        t: &ScsiTask,
+        ticket: Ticket,
+    ) -> Option<Completion> {
+        self.lu.deferred_status(t, ticket)
     }
     fn task_management(&mut self, _t: TargetId, lun: Lun, _function: u8, _nexus: u16) -> bool {
         lun == Lun(0)
