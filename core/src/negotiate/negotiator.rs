@@ -700,6 +700,19 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
         if def.key == Key::TargetName && self.result.session_type != SessionType::Normal {
             return false;
         }
+        // A target offers a key the initiator left out only when the value that silence
+        // leaves (the RFC default) is outside its limits: every offer of the target holds the
+        // stage open for one more round trip (it cannot transit with an offer open), which
+        // some initiators race against (open-iscsi adding sessions back to back).
+        // RDMAExtensions is a choice of transport, not a limit (RFC 7145 §6.3).
+        if self.role == Role::Target
+            && def.key != Key::RDMAExtensions
+            && def.is_negotiated()
+            && def.result != ResultFn::Declarative
+            && self.current_acceptable(def)
+        {
+            return false;
+        }
         in_phase && self.relevant_for_proposal(def)
     }
 

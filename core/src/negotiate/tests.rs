@@ -474,6 +474,45 @@ fn test_target_proposes_and_holds_transit_until_answered() {
     assert_eq!(n.target_alias.as_str(), "disk one");
 }
 
+/// A target whose wishes differ from the RFC defaults but accept them (InitialR2T=No, larger
+/// bursts, digests it would prefer) offers nothing the initiator left out, so the login's
+/// operational stage ends in one round trip (the VM harness saw open-iscsi race a second one).
+#[test]
+fn test_target_does_not_offer_what_the_default_satisfies() {
+    let mut t = target_with(|c| {
+        c.initial_r2t = false;
+        c.max_burst_length = 1 << 20;
+        c.first_burst_length = 1 << 18;
+        c.max_outstanding_r2t = 4;
+    });
+    let mut buf = [0u8; 1024];
+    let mut w = TextWriter::new(&mut buf);
+    t.receive(
+        LoginStage::Operational,
+        &login_start(&[
+            ("HeaderDigest", "None"),
+            ("MaxRecvDataSegmentLength", "262144"),
+        ]),
+        &mut w,
+        no_caller,
+    )
+    .unwrap();
+    t.propose(LoginStage::Operational, &mut w).unwrap();
+    let p = pairs(w.as_bytes());
+    for key in [
+        "InitialR2T",
+        "MaxBurstLength",
+        "FirstBurstLength",
+        "MaxOutstandingR2T",
+    ] {
+        assert_eq!(get(&p, key), None, "{key} offered");
+    }
+    assert!(t.transit_allowed());
+    let n = t.finish().unwrap();
+    assert!(n.initial_r2t);
+    assert_eq!(n.max_burst_length, 262_144);
+}
+
 #[test]
 fn test_target_finish_with_open_offer_is_local_error() {
     let mut t = target_with(|c| c.max_burst_length = 65536);
