@@ -37,6 +37,46 @@ pub(crate) fn be64(b: &[u8], at: usize) -> u64 {
 /// obsolete LINK bit (bit 0). Vendor-specific bits 7–6 are ignored.
 const CONTROL_REJECT: u8 = 0x05;
 
+/// The bits `usage` allows in the first 16 CDB bytes, big-endian: the opcode byte and bytes
+/// past the CDB allow anything, the CONTROL byte (the last) all but NACA and LINK. Computed at
+/// compile time for the command table, so the per-command check is one AND.
+#[allow(clippy::arithmetic_side_effects)] // const context: i stays below 16
+pub(crate) const fn allowed_bits(usage: &[u8]) -> u128 {
+    let mut m = [0xffu8; 16];
+    let last = usage.len().saturating_sub(1);
+    let mut i = 1;
+    while i < usage.len() && i < m.len() {
+        #[allow(clippy::indexing_slicing)] // i < both lengths (const context: no iterators)
+        {
+            m[i] = if i == last { !CONTROL_REJECT } else { usage[i] };
+        }
+        i += 1;
+    }
+    u128::from_be_bytes(m)
+}
+
+/// As [`check_usage`], with `allowed` = [`allowed_bits`]`(usage)`: one AND when the CDB is
+/// valid, the byte-by-byte search for the sense data only when it is not.
+pub(crate) fn check_usage_bits(cdb: &[u8], usage: &[u8], allowed: u128) -> Result<(), Sense> {
+    let window = match cdb.first_chunk::<16>() {
+        Some(w) => *w,
+        None => bytes_padded(cdb),
+    };
+    if u128::from_be_bytes(window) & !allowed == 0 && usage.len() <= 16 {
+        return Ok(());
+    }
+    check_usage(cdb, usage)
+}
+
+/// The first 16 bytes of a shorter CDB, zero padded.
+fn bytes_padded(cdb: &[u8]) -> [u8; 16] {
+    let mut w = [0u8; 16];
+    for (d, s) in w.iter_mut().zip(cdb) {
+        *d = *s;
+    }
+    w
+}
+
 /// Checks `cdb` against `usage` (byte 0 is the opcode, the last byte the CONTROL byte).
 /// Returns INVALID FIELD IN CDB pointing at the most significant offending bit.
 pub(crate) fn check_usage(cdb: &[u8], usage: &[u8]) -> Result<(), Sense> {
@@ -58,6 +98,31 @@ pub(crate) fn check_usage(cdb: &[u8], usage: &[u8]) -> Result<(), Sense> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    proptest! {
+        /// The one-AND check agrees with the byte-by-byte one on every CDB and usage map.
+        #[test]
+        fn prop_usage_bits_agree(
+            usage in proptest::collection::vec(any::<u8>(), 1..=16),
+            cdb in proptest::collection::vec(any::<u8>(), 0..=20),
+            masked in any::<bool>(),
+        ) {
+            // Half the cases: a CDB inside the map, so the valid path is exercised too.
+            let cdb: Vec<u8> = if masked {
+                cdb.iter().zip(usage.iter().chain(core::iter::repeat(&0xff))).enumerate()
+                    .map(|(i, (&b, &u))| if i + 1 == usage.len() { b & !CONTROL_REJECT } else if i == 0 { b } else { b & u })
+                    .collect()
+            } else {
+                cdb
+            };
+            prop_assert_eq!(
+                check_usage_bits(&cdb, &usage, allowed_bits(&usage)),
+                check_usage(&cdb, &usage)
+            );
+        }
+    }
     use crate::scsi::sense::SenseSpecific;
 
     #[test]

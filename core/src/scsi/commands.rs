@@ -159,6 +159,8 @@ pub(crate) struct CmdInfo {
     /// CDB USAGE DATA: opcode, then a mask of usable bits per byte (the service-action byte
     /// holds the service action); its length is the CDB length.
     pub usage: &'static [u8],
+    /// [`cdb::allowed_bits`] of `usage`.
+    pub allowed: u128,
     /// Reported and handled even while a unit attention is pending (SPC-4 §5.14).
     pub ua_exempt: bool,
     pub access: Access,
@@ -174,6 +176,7 @@ const fn e(op: Opcode, sa: Option<u8>, cmd: Cmd, usage: &'static [u8], access: A
         sa,
         cmd,
         usage,
+        allowed: super::cdb::allowed_bits(usage),
         ua_exempt: false,
         access,
         needs: Needs::Nothing,
@@ -213,8 +216,34 @@ use Cmd as C;
 use Opcode as O;
 
 /// Every supported command, sorted by opcode then service action.
+pub(crate) static COMMANDS: &[CmdInfo] = &TABLE;
+
+/// `FIRST_OF_OPCODE` value of an opcode with no entry (the table is shorter than this).
+const NONE: u8 = u8::MAX;
+
+/// For each opcode, the index in [`COMMANDS`] of its first entry: `lookup` costs the entries
+/// of one opcode, not a walk of the table.
+static FIRST_OF_OPCODE: [u8; 256] = first_of_opcode();
+
+// Const context: a bad index or overflow fails the build, never a command.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn first_of_opcode() -> [u8; 256] {
+    assert!(TABLE.len() < NONE as usize);
+    let mut first = [NONE; 256];
+    let mut i = TABLE.len();
+    while i > 0 {
+        i -= 1;
+        if i > 0 {
+            // Sorted by opcode (then service action), so each opcode's entries are adjacent.
+            assert!(TABLE[i - 1].op.0 <= TABLE[i].op.0);
+        }
+        first[TABLE[i].op.0 as usize] = i as u8;
+    }
+    first
+}
+
 #[rustfmt::skip]
-pub(crate) static COMMANDS: &[CmdInfo] = &[
+const TABLE: [CmdInfo; 62] = [
     e(O::TEST_UNIT_READY, None, C::TestUnitReady, &[0x00, 0, 0, 0, 0, 0], Status).medium(),
     e(O::REQUEST_SENSE, None, C::RequestSense, &[0x03, 0x01, 0, 0, FF, 0], Always).ua_exempt(),
     e(O::READ_6, None, C::Read, &[0x08, 0x1f, FF, FF, FF, 0], Read).medium(),
@@ -292,10 +321,16 @@ pub(crate) enum LookupError {
 pub(crate) fn lookup(cdb: &[u8]) -> Result<&'static CmdInfo, LookupError> {
     let op = Opcode(*cdb.first().ok_or(LookupError::Opcode)?);
     let sa = cdb.get(1).copied().unwrap_or(0) & 0x1f;
+    let first = usize::from(
+        FIRST_OF_OPCODE
+            .get(usize::from(op.0))
+            .copied()
+            .unwrap_or(NONE),
+    );
     let mut seen = false;
-    for c in COMMANDS {
+    for c in COMMANDS.get(first..).unwrap_or(&[]) {
         if c.op != op {
-            continue;
+            break; // the table is sorted by opcode
         }
         seen = true;
         match c.sa {

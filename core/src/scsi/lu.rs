@@ -376,7 +376,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         if cmd.cdb.len() < info.usage.len() {
             return Start::Done(Completion::check(Sense::invalid_field_in_cdb(0, None)));
         }
-        if let Err(s) = cdb::check_usage(cmd.cdb, info.usage) {
+        if let Err(s) = cdb::check_usage_bits(cmd.cdb, info.usage, info.allowed) {
             return Start::Done(Completion::check(s));
         }
         if info.medium {

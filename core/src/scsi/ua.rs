@@ -49,12 +49,10 @@ impl UnitAttention {
         UnitAttention::ReportedLunsChanged,
     ];
 
+    /// Its bit in a pending set: the discriminant, which is its index in [`Self::ALL`] (the
+    /// reporting order).
     fn bit(self) -> u16 {
-        let i = UnitAttention::ALL
-            .iter()
-            .position(|u| *u == self)
-            .unwrap_or(0);
-        1u16.checked_shl(i as u32).unwrap_or(0)
+        1u16.checked_shl(self as u32).unwrap_or(0)
     }
 
     /// The additional sense code reported for this condition.
@@ -136,10 +134,10 @@ impl<const N: usize> UnitAttentions<N> {
     /// The condition that would be reported next for `nexus`.
     pub(crate) fn peek(&self, nexus: NexusId) -> Option<UnitAttention> {
         let p = *self.pending.get(usize::from(nexus.0))?;
-        UnitAttention::ALL
-            .iter()
-            .copied()
-            .find(|u| p & u.bit() != 0)
+        if p == 0 {
+            return None;
+        }
+        UnitAttention::ALL.get(p.trailing_zeros() as usize).copied()
     }
 
     /// Reports and consumes the next condition for `nexus`.
@@ -155,6 +153,13 @@ impl<const N: usize> UnitAttentions<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_bits_follow_reporting_order() {
+        for (i, u) in UnitAttention::ALL.iter().enumerate() {
+            assert_eq!(u.bit(), 1 << i, "{u:?}");
+        }
+    }
 
     #[test]
     fn test_order_and_consume() {
