@@ -47,16 +47,15 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         now: Instant,
     ) {
-        let header = header_of(pdu.bhs);
         let repr = match PduRepr::parse(pdu.bhs) {
             Ok(r) => r,
             Err(crate::wire::WireError::UnknownOpcode(_)) => {
                 // §11.17.1: an opcode we do not support is "command not supported".
-                self.reject(RejectReason::COMMAND_NOT_SUPPORTED, header, 0);
+                self.reject(RejectReason::COMMAND_NOT_SUPPORTED, header_of(pdu.bhs), 0);
                 return;
             }
             Err(_) => {
-                self.reject(RejectReason::INVALID_PDU_FIELD, header, 0);
+                self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
                 return;
             }
         };
@@ -79,14 +78,14 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             PduRepr::LogoutRequest(req) => self.handle_logout(&req, backend),
             PduRepr::LoginRequest(_) => {
                 // §11.12: a Login Request in the full feature phase is a protocol error.
-                self.reject(RejectReason::PROTOCOL_ERROR, header, 0);
+                self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0);
             }
             PduRepr::Snack(_) => {
                 // ErrorRecoveryLevel 0 (§7.1.5): SNACK is not supported.
-                self.reject(RejectReason::COMMAND_NOT_SUPPORTED, header, 0);
+                self.reject(RejectReason::COMMAND_NOT_SUPPORTED, header_of(pdu.bhs), 0);
             }
             // Discovery sessions carry only Text, NOP and Logout (§4.3).
-            _ => self.reject(RejectReason::PROTOCOL_ERROR, header, 0),
+            _ => self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0),
         }
     }
 
@@ -109,7 +108,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         pdu: &Pdu<'_>,
         backend: &mut B,
     ) {
-        let header = header_of(pdu.bhs);
         if !self.accept_cmd_sn(cmd.immediate, cmd.cmd_sn) {
             return;
         }
@@ -118,13 +116,13 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let Some(target) = session.target else { return };
         if cmd.itt == RESERVED_TAG || self.tasks.get_by_itt(Itt(cmd.itt)).is_some() {
             // §11.17.1: a task tag in use is "invalid PDU field".
-            self.reject(RejectReason::INVALID_PDU_FIELD, header, 0);
+            self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
             return;
         }
         let cdb = match crate::wire::CommandAhs::parse(&cmd.cdb, pdu.ahs) {
             Ok(ahs) => ahs.cdb,
             Err(_) => {
-                self.reject(RejectReason::INVALID_PDU_FIELD, header, 0);
+                self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
                 return;
             }
         };
@@ -132,7 +130,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if !immediate_data.is_empty() && (!self.params.immediate_data || !cmd.write) {
             // §11.3: immediate data with ImmediateData=No, or on a command without W, is a
             // protocol error.
-            self.reject(RejectReason::PROTOCOL_ERROR, header, 0);
+            self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0);
             return;
         }
         let edtl = cmd.expected_data_transfer_length;
