@@ -150,6 +150,12 @@ impl Setup {
     }
 
     pub fn send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
+        self.post_send(header, pdu, data);
+        self.pump();
+    }
+
+    /// Posts one message without moving anything else (several can then arrive back to back).
+    pub fn post_send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
         let slot = self.next_send % SEND_SLOTS;
         self.next_send += 1;
         let at = (slot * SLOT) as usize;
@@ -181,10 +187,14 @@ impl Setup {
                 },
             )
             .unwrap();
-        self.pump();
     }
 
     pub fn login(&mut self) {
+        self.login_with("");
+    }
+
+    /// Logs in, declaring `extra_keys` (`key=value\0` each) along with the usual ones.
+    pub fn login_with(&mut self, extra_keys: &str) {
         let ctrl = IserHeaderRepr {
             opcode: IserOpcode::ISCSI_CTRL,
             write_stag: None,
@@ -194,7 +204,7 @@ impl Setup {
             "InitiatorName=iqn.2026-11.rs.iser:ini\0TargetName={TARGET_NAME}\0SessionType=Normal\0\
              RDMAExtensions=Yes\0HeaderDigest=None\0DataDigest=None\0InitialR2T=Yes\0ImmediateData=Yes\0\
              MaxBurstLength=1048576\0FirstBurstLength=65536\0MaxOutstandingR2T=1\0\
-             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0"
+             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0{extra_keys}"
         );
         for _ in 0..4 {
             let req = LoginRequestRepr {

@@ -98,6 +98,8 @@ struct World {
     data_at: u32,
     /// Lose the initiator's iSER Hello on the way (a target that ignores it).
     drop_hello: bool,
+    /// The most unexpected PDUs the initiator had outstanding at once.
+    max_unexpected: usize,
 }
 
 impl World {
@@ -134,11 +136,21 @@ impl World {
             max_rdma_reads: 4,
             send_window: 4,
         };
+        Self::build_with(cm, hello, drop_hello, iser, iser)
+    }
+
+    fn build_with(
+        cm: CmPrivateData,
+        hello: bool,
+        drop_hello: bool,
+        iser: IserConfig,
+        tgt_iser: IserConfig,
+    ) -> World {
         let mut config = InitiatorConfig::new("iqn.2026-11.rs.iser:initiator", Some(TARGET_NAME));
         config.max_recv_data_segment_length = 32 * 1024;
         let mut ini = IserInitiator::new(&config, iser, [9; 32], Instant(0)).with_hello(hello);
         ini.connected(cm, Instant(0));
-        let tgt = IserTarget::new(&TargetConfig::default(), iser, cm, [5; 32], Instant(0));
+        let tgt = IserTarget::new(&TargetConfig::default(), tgt_iser, cm, [5; 32], Instant(0));
         let data_at = ini.control_region_len() as u32;
         let mut fabric = Fabric::new(FabricConfig::default());
         let (ini_ep, tgt_ep) =
@@ -154,6 +166,7 @@ impl World {
             now: Instant(0),
             data_at,
             drop_hello,
+            max_unexpected: 0,
         };
         w.pump();
         assert!(w.events.logged_in, "login completes");
@@ -210,6 +223,7 @@ impl World {
                 }
                 progress = true;
             }
+            self.max_unexpected = self.max_unexpected.max(self.ini.unexpected_outstanding());
             if !progress {
                 return;
             }
@@ -556,4 +570,48 @@ proptest! {
             prop_assert!(w.fabric.valid_stags(w.ini_ep).is_empty());
         }
     }
+}
+
+#[test]
+fn iser_initiator_keeps_requests_within_its_posted_receives() {
+    // Three receives: two for answers to our requests, one kept for the target's pings. Twelve
+    // reads at once would overrun them (receiver not ready) without the credit accounting.
+    let tgt_iser = IserConfig {
+        buf_size: 64 * 1024,
+        recv_depth: 8,
+        max_rdma_reads: 4,
+        send_window: 4,
+    };
+    let iser = IserConfig {
+        recv_depth: 3,
+        ..tgt_iser
+    };
+    let mut w = World::build_with(CmPrivateData::LINUX_INITIATOR, false, false, iser, tgt_iser);
+    clear_ua(&mut w);
+    assert_eq!(w.ini.unexpected_limit(), 2);
+    let data = pattern(12 * 4096, 77);
+    use iser_core::scsi::BlockDevice;
+    w.backend.lu.device_mut().write_at(0, &data, false).unwrap();
+    w.max_unexpected = 0;
+    let tasks: Vec<TaskHandle> = (0..12u32)
+        .map(|i| {
+            let c = cdb16(0x88, u64::from(i) * 8, 8);
+            w.submit(&ScsiRequest::read(Lun(0), &c, 4096), i * 4096, 4096)
+        })
+        .collect();
+    w.pump();
+    for task in &tasks {
+        assert_eq!(
+            w.events.done.remove(task),
+            Some(Ok(0)),
+            "target error {:?}",
+            w.tgt.error()
+        );
+    }
+    assert!(w.data()[..12 * 4096] == data[..], "every read landed");
+    assert_eq!(
+        w.max_unexpected, 2,
+        "two requests in flight at most, and used"
+    );
+    assert_eq!(w.ini.unexpected_outstanding(), 0);
 }

@@ -7,8 +7,10 @@
 //! The adapter's registered region holds the engine's control buffers first
 //! ([`IserInitiator::control_region_len`] bytes), then the caller's data buffers.
 
+use super::credit::{self, Credits};
+use super::target::recv_len;
 use crate::conn::{AnyConn, ConnEvent, ConnParams, HelloError, StageKind, StepOutcome};
-use crate::dm::iser::IserConfig;
+use crate::dm::iser::{IserConfig, IserError};
 use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
 use crate::pool::{BufHandle, RegionPool};
 use crate::session::initiator::{
@@ -71,6 +73,12 @@ struct DataBuf {
     target_writes: bool,
 }
 
+/// Target pings tracked at once (our target sends one at a time; the key's minimum is 2).
+const PINGS: usize = 4;
+
+/// Receives kept back from our own requests' answers for the target's unexpected PDUs.
+const RECV_RESERVE: u16 = 1;
+
 /// The initiator side of one iSER connection.
 #[derive(Debug)]
 pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
@@ -79,9 +87,16 @@ pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
     pool: RegionPool<BUFS>,
     posted: [Option<Posted>; BUFS],
     data: [Option<DataBuf>; TASKS],
+    /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
+    recv_len: u32,
+    /// Our unexpected PDUs (requests) the target has not answered.
+    tx_credits: Credits<TASKS>,
+    /// The target's unexpected PDUs (pings) we have not answered.
+    rx_credits: Credits<PINGS>,
     recv_posted: u16,
     sends_in_flight: u16,
     failed: bool,
+    error: Option<IserError>,
     disconnect_sent: bool,
     /// The connection's iSER stage (Connected → [HelloSent] → LoggedIn → Closing).
     stage: Option<AnyConn<()>>,
@@ -165,15 +180,20 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             config.max_recv_data_segment_length.min(max_data).max(512);
         config.header_digest = false;
         config.data_digest = false;
+        let recv_len = recv_len(config.max_recv_data_segment_length, iser.buf_size);
         IserInitiator {
             conn: InitiatorConn::new_iser(&config, entropy, now),
             config: iser,
             pool: RegionPool::new(iser.buf_size as usize),
             posted: [None; BUFS],
             data: [None; TASKS],
+            recv_len,
+            tx_credits: Credits::new(),
+            rx_credits: Credits::new(),
             recv_posted: 0,
             sends_in_flight: 0,
             failed: false,
+            error: None,
             disconnect_sent: false,
             stage: Some(AnyConn::Allocated(crate::conn::Conn::new(
                 ConnParams::initiator(0),
@@ -193,6 +213,32 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         params.ird = self.config.max_rdma_reads;
         self.stage = Some(AnyConn::Allocated(crate::conn::Conn::new(params, ())));
         self
+    }
+
+    /// Why the engine ended the connection, if it ended it for an iSER reason.
+    pub fn error(&self) -> Option<IserError> {
+        self.error
+    }
+
+    /// Our unexpected PDUs (requests) the target has not answered yet.
+    pub fn unexpected_outstanding(&self) -> usize {
+        self.tx_credits.outstanding()
+    }
+
+    /// How many unexpected PDUs we may have outstanding (RFC 7145 §6.5, §8.1): the negotiated
+    /// MaxOutstandingUnexpectedPDUs, and never more than our posted receives can take answers
+    /// for, less [`RECV_RESERVE`] for the target's own unexpected PDUs.
+    pub fn unexpected_limit(&self) -> u32 {
+        let depth = u32::from(self.config.recv_depth.saturating_sub(RECV_RESERVE).max(1));
+        match self.conn.negotiated().max_outstanding_unexpected_pdus {
+            0 => depth,
+            n => n.min(depth),
+        }
+    }
+
+    /// Bytes of each receive the engine posts.
+    pub fn recv_len(&self) -> u32 {
+        self.recv_len
     }
 
     /// Why the Hello exchange failed, if it did.
@@ -423,7 +469,23 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         match IserMessage::parse(msg) {
             Ok(IserMessage::Control { pdu, .. }) => {
                 let pdu_len = pdu.len();
+                if let Some(answer) = credit::response(pdu) {
+                    self.tx_credits.retire(answer);
+                }
+                if self.conn.is_full_feature() {
+                    if let Some(wait) = credit::ping(pdu) {
+                        let limit = self.conn.negotiated().max_outstanding_unexpected_pdus;
+                        if self.rx_credits.charge(wait, limit).is_err() {
+                            self.error = Some(IserError::UnexpectedPduLimit);
+                            return self.fail(registrar, sink);
+                        }
+                    }
+                }
                 let padded = crate::wire::padded_len(pdu_len);
+                if padded.saturating_add(ISER_HEADER_LEN) > self.config.buf_size as usize {
+                    self.error = Some(IserError::Protocol);
+                    return self.fail(registrar, sink);
+                }
                 let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 if let Some(pad) = region
                     .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
@@ -466,7 +528,13 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         if self.recv_posted < self.config.recv_depth {
             if let Some((id, buf)) = self.alloc(Usage::Recv) {
                 self.recv_posted = self.recv_posted.saturating_add(1);
-                return Some(DmOp::PostRecv { id, buf });
+                return Some(DmOp::PostRecv {
+                    id,
+                    buf: BufRef {
+                        offset: buf.offset,
+                        len: self.recv_len,
+                    },
+                });
             }
         }
         self.track_login(now);
@@ -501,6 +569,11 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         if self.sends_in_flight >= self.config.send_window {
             return None;
         }
+        // The next PDU may be a request: send only while the target can take one more and we
+        // can take its answer (RFC 7145 §8.1).
+        if self.conn.is_full_feature() && !self.tx_credits.can_send(self.unexpected_limit()) {
+            return None;
+        }
         let (id, buf) = self.alloc(Usage::Send)?;
         let control_len = self.control_region_len().min(region.len());
         let (control, data_area) = region.split_at_mut(control_len);
@@ -533,6 +606,15 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         let pdu = control
             .get(pdu_start..pdu_start.saturating_add(n))
             .unwrap_or_default();
+        if self.conn.is_full_feature() {
+            if let Some(wait) = credit::request(pdu) {
+                // Room was checked above.
+                let _ = self.tx_credits.charge(wait, 0);
+            }
+        }
+        if let Some(answer) = credit::echo(pdu) {
+            self.rx_credits.retire(answer);
+        }
         if pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_COMMAND) {
             let itt = pdu
                 .get(16..20)
@@ -573,6 +655,8 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
 
     fn fail<S: InitiatorSink, R: Registrar>(&mut self, registrar: &mut R, sink: &mut S) {
         self.failed = true;
+        self.tx_credits.clear();
+        self.rx_credits.clear();
         let mut wrapped = ReleasingSink {
             sink,
             registrar,

@@ -11,6 +11,7 @@
 //! [`IserTarget::poll_op`] returns until it returns `None`, in order (RC ordering is what keeps a
 //! SCSI Response behind its RDMA Writes).
 
+use super::credit::{self, Credits};
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
 use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
 use crate::pool::{BufHandle, RegionPool};
@@ -29,14 +30,16 @@ pub struct IserConfig {
     /// Size of each registered buffer: it holds a whole control message (iSER header, BHS and a
     /// data segment of TargetRecvDataSegmentLength) and is the unit of RDMA data transfers.
     pub buf_size: u32,
-    /// Receives kept posted (RFC 7145 §6: at least MaxOutstandingUnexpectedPDUs plus the
-    /// expected responses).
+    /// Receives kept posted, each sized for one control PDU of our receive data segment length
+    /// (RFC 7145 §6.4, §6.5, §8.1): at least the MaxOutstandingUnexpectedPDUs the peer may have
+    /// outstanding, plus the PDUs that answer our own.
     pub recv_depth: u16,
     /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
     pub max_rdma_reads: u16,
-    /// Sends posted and not yet completed at most: the peer must have a receive posted for
-    /// each (RFC 7145 §6: it sizes its receives from MaxOutstandingUnexpectedPDUs and the
-    /// commands it has outstanding); keep it at or below the peer's receive depth.
+    /// Sends posted and not yet completed at most (the send queue's depth). Whether the peer
+    /// has a receive posted for each is the unexpected-PDU credit accounting's job
+    /// (RFC 7145 §8.1): an initiator keeps its requests within its own posted receives and the
+    /// negotiated MaxOutstandingUnexpectedPDUs, a target answers only what was asked.
     pub send_window: u16,
 }
 
@@ -90,6 +93,14 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
     (data_len > 0 && pdu.len() == header_len).then_some(header_len)
 }
 
+/// Bytes of a receive that holds one control message: the iSER header and a PDU whose data
+/// segment is at most `max_data` (at least the 8192 bytes login PDUs may carry, RFC 7145 §6.4),
+/// capped by the buffer size.
+pub(crate) fn recv_len(max_data: u32, buf_size: u32) -> u32 {
+    let overhead = ISER_HEADER_LEN.saturating_add(crate::session::target::pdu_overhead()) as u32;
+    overhead.saturating_add(max_data.max(8192)).min(buf_size)
+}
+
 /// Why the engine ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -104,6 +115,9 @@ pub enum IserError {
     WorkRequest(WcStatus),
     /// The buffer pool or the op queue ran dry where the engine cannot wait.
     Resources,
+    /// The peer sent more unexpected PDUs than MaxOutstandingUnexpectedPDUs allows
+    /// (RFC 7145 §6.5, §8.1): an iSER-layer error that ends the connection (§10.1.3).
+    UnexpectedPduLimit,
 }
 
 /// The target side of one iSER connection. `TASKS` bounds the commands in flight, `BUFS` the
@@ -117,6 +131,10 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     pool: RegionPool<BUFS>,
     posted: [Option<Posted>; BUFS],
     stags: [Option<TaskStags>; TASKS],
+    /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
+    recv_len: u32,
+    /// The initiator's unexpected PDUs we have not answered yet.
+    rx_credits: Credits<TASKS>,
     recv_posted: u16,
     reads_in_flight: u16,
     sends_in_flight: u16,
@@ -143,6 +161,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         target.max_recv_data_segment_length =
             target.max_recv_data_segment_length.min(max_data).max(512);
         target.allow_digests = false;
+        let recv_len = recv_len(target.max_recv_data_segment_length, config.buf_size);
         let mut params = ConnParams::target(0);
         params.ord = config.max_rdma_reads;
         let stage = AnyConn::Allocated(crate::conn::Conn::new(params, ()));
@@ -155,6 +174,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             pool: RegionPool::new(config.buf_size as usize),
             posted: [None; BUFS],
             stags: [None; TASKS],
+            recv_len,
+            rx_credits: Credits::new(),
             recv_posted: 0,
             reads_in_flight: 0,
             sends_in_flight: 0,
@@ -198,6 +219,16 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     /// Runs the session's timers.
     pub fn handle_timeout<B: TargetBackend>(&mut self, backend: &mut B, now: Instant) {
         self.conn.handle_timeout(backend, now);
+    }
+
+    /// The initiator's unexpected PDUs not answered yet (RFC 7145 §6.5).
+    pub fn unexpected_outstanding(&self) -> usize {
+        self.rx_credits.outstanding()
+    }
+
+    /// Bytes of each receive the engine posts.
+    pub fn recv_len(&self) -> u32 {
+        self.recv_len
     }
 
     /// Buffers in use (posted or holding data).
@@ -310,6 +341,14 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             Ok(IserMessage::Hello(hello)) => self.answer_hello(hello),
             Ok(IserMessage::Control { header, pdu }) => {
                 let mut pdu_len = pdu.len();
+                if self.conn.is_full_feature() {
+                    if let Some(wait) = credit::request(pdu) {
+                        let limit = self.conn.negotiated().max_outstanding_unexpected_pdus;
+                        if self.rx_credits.charge(wait, limit).is_err() {
+                            return self.fail(IserError::UnexpectedPduLimit, backend);
+                        }
+                    }
+                }
                 self.note_stags(&header, pdu);
                 let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 if let Some(header_len) = short_command(pdu) {
@@ -326,6 +365,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 // Peers may leave the data segment unpadded; pad it in place (the buffer is
                 // larger than any message) so the PDU parser sees a whole PDU.
                 let padded = crate::wire::padded_len(pdu_len);
+                if padded.saturating_add(ISER_HEADER_LEN) > self.config.buf_size as usize {
+                    return self.fail(IserError::Protocol, backend);
+                }
                 let Some(pad) = region
                     .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
                 else {
@@ -407,7 +449,13 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         }
         let (id, buf) = self.alloc(Usage::Recv)?;
         self.recv_posted = self.recv_posted.saturating_add(1);
-        Some(DmOp::PostRecv { id, buf })
+        Some(DmOp::PostRecv {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: self.recv_len,
+            },
+        })
     }
 
     fn poll_hello_reply(&mut self, region: &mut [u8]) -> Option<DmOp> {
@@ -546,6 +594,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let pdu = region
             .get(pdu_start..pdu_start.saturating_add(n))
             .unwrap_or_default();
+        if let Some(answer) = credit::response(pdu) {
+            self.rx_credits.retire(answer);
+        }
         if pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_RESPONSE) {
             let itt = pdu
                 .get(16..20)
