@@ -1,12 +1,15 @@
 //! The iSER initiator engine (RFC 7145 §7, §9): one per RDMA connection, sans-IO. It owns an
-//! [`InitiatorConn`] running in RDMA mode, registers each command's buffer through a
-//! [`Registrar`] and advertises it in the iSER header (Read STag for a read, Write STag for a
-//! write), sends control PDUs behind the iSER header, and releases STags when the command ends:
-//! the target invalidated it already with Send with Invalidate, or we invalidate it locally.
+//! [`InitiatorConn`] running in RDMA mode, places each command's data by the copy-or-register
+//! rule (DESIGN §3 `it_buf_setup`: below the copy threshold through a pre-registered copy
+//! buffer, else the caller's buffer registered through a [`Registrar`]), advertises it in the
+//! iSER header (Read STag for a read, Write STag for a write), sends control PDUs behind the
+//! iSER header, and releases STags when the command ends: the target invalidated it already
+//! with Send with Invalidate, or we invalidate it locally (copy buffers keep theirs).
 //!
-//! The adapter's registered region holds the engine's control buffers first
-//! ([`IserInitiator::control_region_len`] bytes), then the caller's data buffers.
+//! The adapter's registered region holds the engine's control buffers first, then its copy
+//! buffers ([`IserInitiator::control_region_len`] bytes in all), then the caller's data buffers.
 
+use super::copy::CopyCache;
 use super::credit::{self, Credits};
 use super::target::recv_len;
 use crate::conn::{AnyConn, ConnEvent, ConnParams, HelloError, StageKind, StepOutcome};
@@ -68,9 +71,14 @@ struct Posted {
 struct DataBuf {
     task: TaskHandle,
     itt: u32,
+    /// The caller's buffer; `len` is the transfer's length.
     data: BufRef,
     remote: Option<RemoteBuf>,
     target_writes: bool,
+    /// The copy buffer the transfer goes through, if it was placed in one.
+    copy: Option<BufHandle>,
+    /// The command ended (successfully or not); its copy buffer waits to be emptied.
+    done: Option<bool>,
 }
 
 /// Target pings tracked at once (our target sends one at a time; the key's minimum is 2).
@@ -87,6 +95,7 @@ pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
     pool: RegionPool<BUFS>,
     posted: [Option<Posted>; BUFS],
     data: [Option<DataBuf>; TASKS],
+    copy: CopyCache<BUFS>,
     /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
     recv_len: u32,
     /// Our unexpected PDUs (requests) the target has not answered.
@@ -131,34 +140,44 @@ impl<const TASKS: usize> WriteSource for RegionSource<'_, TASKS> {
     }
 }
 
-/// Passes events on, releasing each finished command's STag on the way.
-struct ReleasingSink<'s, S, R, const TASKS: usize> {
+/// Passes events on, releasing each finished command's STag on the way; a command that went
+/// through a copy buffer is marked done, the buffer emptied and given back afterwards.
+struct ReleasingSink<'s, S, R, const TASKS: usize, const BUFS: usize> {
     sink: &'s mut S,
     registrar: &'s mut R,
     bufs: &'s mut [Option<DataBuf>; TASKS],
+    copy: &'s mut CopyCache<BUFS>,
     invalidated: Option<u32>,
 }
 
-impl<S: InitiatorSink, R: Registrar, const TASKS: usize> InitiatorSink
-    for ReleasingSink<'_, S, R, TASKS>
+impl<S: InitiatorSink, R: Registrar, const TASKS: usize, const BUFS: usize> InitiatorSink
+    for ReleasingSink<'_, S, R, TASKS, BUFS>
 {
     fn read_data(&mut self, task: TaskHandle, offset: u32, data: &[u8]) {
         self.sink.read_data(task, offset, data);
     }
 
     fn event(&mut self, event: InitiatorEvent<'_>) {
-        if let InitiatorEvent::TaskDone { task, .. } = event {
+        if let InitiatorEvent::TaskDone { task, result } = &event {
             for slot in self.bufs.iter_mut() {
-                if let Some(d) = slot {
-                    if d.task == task {
-                        if let Some(remote) = d.remote {
-                            if self.invalidated != Some(remote.stag) {
-                                self.registrar.invalidate(remote.stag);
-                            }
-                        }
-                        *slot = None;
-                    }
+                let Some(d) = slot else {
+                    continue;
+                };
+                if d.task != *task || d.done.is_some() {
+                    continue;
                 }
+                let remote = d.remote.map(|r| r.stag);
+                if d.copy.is_some() {
+                    if let Some(stag) = remote.filter(|s| self.invalidated == Some(*s)) {
+                        self.copy.invalidated(stag);
+                    }
+                    d.done = Some(result.is_ok());
+                    continue;
+                }
+                if let Some(stag) = remote.filter(|s| self.invalidated != Some(*s)) {
+                    self.registrar.invalidate(stag);
+                }
+                *slot = None;
             }
         }
         self.sink.event(event);
@@ -181,12 +200,15 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         config.header_digest = false;
         config.data_digest = false;
         let recv_len = recv_len(config.max_recv_data_segment_length, iser.buf_size);
+        let pool = RegionPool::new(iser.buf_size as usize);
+        let copy_base = pool.region_len().unwrap_or(usize::MAX);
         IserInitiator {
             conn: InitiatorConn::new_iser(&config, entropy, now),
             config: iser,
-            pool: RegionPool::new(iser.buf_size as usize),
+            pool,
             posted: [None; BUFS],
             data: [None; TASKS],
+            copy: CopyCache::new(copy_base, 0, 0, 0),
             recv_len,
             tx_credits: Credits::new(),
             rx_credits: Credits::new(),
@@ -213,6 +235,22 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         params.ird = self.config.max_rdma_reads;
         self.stage = Some(AnyConn::Allocated(crate::conn::Conn::new(params, ())));
         self
+    }
+
+    /// Sends transfers shorter than `threshold` bytes through `count` copy buffers (half for
+    /// reads, half for writes, at most `BUFS` each) of `size` bytes that stay registered (DESIGN §3 `it_buf_setup`); longer ones, and
+    /// any when every copy buffer is taken, are registered in place. Without this call every
+    /// transfer is registered in place. The copy buffers follow the control buffers in the
+    /// region: call before [`Self::control_region_len`].
+    pub fn with_copy_buffers(mut self, count: usize, size: u32, threshold: u32) -> Self {
+        let base = self.pool.region_len().unwrap_or(usize::MAX);
+        self.copy = CopyCache::new(base, count, size, threshold);
+        self
+    }
+
+    /// The STags of copy buffers registered now (they outlive commands).
+    pub fn copy_stags(&self) -> impl Iterator<Item = u32> + '_ {
+        self.copy.stags()
     }
 
     /// Why the engine ended the connection, if it ended it for an iSER reason.
@@ -281,9 +319,11 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             sink,
             registrar,
             bufs: &mut self.data,
+            copy: &mut self.copy,
             invalidated: None,
         };
         self.conn.handle_timeout(now, &mut wrapped);
+        self.finish_copies(None);
     }
 
     fn step(&mut self, event: ConnEvent, now: Instant) {
@@ -312,7 +352,10 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
     /// Bytes at the start of the region the engine uses for control messages; data buffers go
     /// after them.
     pub fn control_region_len(&self) -> usize {
-        self.pool.region_len().unwrap_or(usize::MAX)
+        self.pool
+            .region_len()
+            .and_then(|n| n.checked_add(self.copy.region_len()))
+            .unwrap_or(usize::MAX)
     }
 
     /// The session engine.
@@ -355,26 +398,29 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             .position(|d| d.is_none())
             .ok_or(IserSubmitError::TooManyTasks)?;
         let target_writes = req.read_len > 0;
-        let remote = if len > 0 {
-            Some(
-                registrar
-                    .register(
-                        BufRef {
-                            offset: data.offset,
-                            len,
-                        },
-                        target_writes,
-                    )
-                    .ok_or(IserSubmitError::Registration)?,
-            )
-        } else {
-            None
+        let (remote, copy) = match len {
+            0 => (None, None),
+            _ => match self.copy.place(len, target_writes, registrar) {
+                Some((handle, remote)) => (Some(remote), Some(handle)),
+                None => {
+                    let buf = BufRef {
+                        offset: data.offset,
+                        len,
+                    };
+                    let remote = registrar
+                        .register(buf, target_writes)
+                        .ok_or(IserSubmitError::Registration)?;
+                    (Some(remote), None)
+                }
+            },
         };
         let task = match self.conn.submit(req) {
             Ok(t) => t,
             Err(e) => {
-                if let Some(r) = remote {
-                    registrar.invalidate(r.stag);
+                match (copy, remote) {
+                    (Some(handle), _) => self.copy.release(handle, target_writes),
+                    (None, Some(r)) => registrar.invalidate(r.stag),
+                    (None, None) => {}
                 }
                 return Err(IserSubmitError::Session(e));
             }
@@ -384,9 +430,14 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             *slot = Some(DataBuf {
                 task,
                 itt,
-                data,
+                data: BufRef {
+                    offset: data.offset,
+                    len,
+                },
                 remote,
                 target_writes,
+                copy,
+                done: None,
             });
         }
         Ok(task)
@@ -394,7 +445,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
 
     /// Whether the connection is over and every buffer is back.
     pub fn is_closed(&self) -> bool {
-        (self.conn.is_closed() || self.failed) && self.pool.in_use() == 0
+        (self.conn.is_closed() || self.failed) && self.pool.in_use() == 0 && self.copy.in_use() == 0
     }
 
     /// Handles a completion or connection event.
@@ -446,6 +497,9 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                 self.fail(registrar, sink);
             }
             DmEvent::Disconnected => self.fail(registrar, sink),
+        }
+        if self.conn.is_closed() {
+            self.copy.invalidate_all(registrar);
         }
     }
 
@@ -499,9 +553,11 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     sink,
                     registrar,
                     bufs: &mut self.data,
+                    copy: &mut self.copy,
                     invalidated,
                 };
                 let used = self.conn.handle_bytes(pdu, now, &mut wrapped);
+                self.finish_copies(Some(region));
                 if used < pdu_len && !self.conn.is_closed() {
                     self.failed = true;
                 }
@@ -621,6 +677,17 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
             if let Some(d) = self.data.iter().flatten().find(|d| Some(d.itt) == itt) {
+                if let (Some(handle), false) = (d.copy, d.target_writes) {
+                    // Write data goes into its copy buffer before the target may read it.
+                    let from = (d.data.offset as usize).saturating_sub(control_len);
+                    let to = self.copy.offset(&handle, false).unwrap_or(usize::MAX);
+                    let len = d.data.len as usize;
+                    let src = data_area.get(from..from.saturating_add(len));
+                    let dst = control.get_mut(to..to.saturating_add(len));
+                    if let (Some(src), Some(dst)) = (src, dst) {
+                        dst.copy_from_slice(src);
+                    }
+                }
                 if let Some(r) = d.remote {
                     if d.target_writes {
                         header.read_stag = Some((r.stag, r.addr));
@@ -661,17 +728,47 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             sink,
             registrar,
             bufs: &mut self.data,
+            copy: &mut self.copy,
             invalidated: None,
         };
         self.conn.connection_lost(&mut wrapped);
         // Anything the session did not report still holds its STag.
         for slot in self.data.iter_mut() {
-            if let Some(DataBuf {
-                remote: Some(r), ..
-            }) = slot
-            {
-                registrar.invalidate(r.stag);
+            if let Some(d) = slot {
+                match (d.copy, d.remote) {
+                    (Some(handle), _) => self.copy.release(handle, d.target_writes),
+                    (None, Some(r)) => registrar.invalidate(r.stag),
+                    (None, None) => {}
+                }
             }
+            *slot = None;
+        }
+        self.copy.invalidate_all(registrar);
+    }
+
+    /// Empties the copy buffers of ended commands: a successful read's data goes to the
+    /// caller's buffer (when the region is at hand), and the buffer back to the cache.
+    fn finish_copies(&mut self, mut region: Option<&mut [u8]>) {
+        let control_len = self.control_region_len();
+        for slot in self.data.iter_mut() {
+            let Some(d) = slot else {
+                continue;
+            };
+            let (Some(ok), Some(handle)) = (d.done, d.copy) else {
+                continue;
+            };
+            if let (true, true, Some(region)) = (ok, d.target_writes, region.as_deref_mut()) {
+                let (control, data_area) = region.split_at_mut(control_len.min(region.len()));
+                let from = self.copy.offset(&handle, true).unwrap_or(usize::MAX);
+                let to = (d.data.offset as usize).saturating_sub(control_len);
+                let len = d.data.len as usize;
+                let src = control.get(from..from.saturating_add(len));
+                let dst = data_area.get_mut(to..to.saturating_add(len));
+                if let (Some(src), Some(dst)) = (src, dst) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            self.copy.release(handle, d.target_writes);
             *slot = None;
         }
     }
