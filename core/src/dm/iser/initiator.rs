@@ -11,11 +11,12 @@
 
 use super::copy::CopyCache;
 use super::credit::{self, Credits};
+use super::posted::PostedTable;
 use super::target::recv_len;
 use crate::conn::{AnyConn, ConnEvent, ConnParams, HelloError, StageKind, StepOutcome};
 use crate::dm::iser::{IserConfig, IserError};
-use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
-use crate::pool::{BufHandle, RegionPool};
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
+use crate::pool::BufHandle;
 use crate::session::initiator::{
     InitiatorConfig, InitiatorConn, InitiatorEvent, InitiatorSink, ScsiRequest, SubmitError,
     TaskHandle, WriteSource,
@@ -60,12 +61,6 @@ enum Usage {
     Send,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Posted {
-    handle: BufHandle,
-    usage: Usage,
-}
-
 /// A command's data buffer and its STag.
 #[derive(Clone, Copy, Debug)]
 struct DataBuf {
@@ -92,8 +87,7 @@ const RECV_RESERVE: u16 = 1;
 pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
     conn: InitiatorConn<'a, TASKS>,
     config: IserConfig,
-    pool: RegionPool<BUFS>,
-    posted: [Option<Posted>; BUFS],
+    posted: PostedTable<Usage, BUFS>,
     data: [Option<DataBuf>; TASKS],
     copy: CopyCache<BUFS>,
     /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
@@ -200,13 +194,12 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         config.header_digest = false;
         config.data_digest = false;
         let recv_len = recv_len(config.max_recv_data_segment_length, iser.buf_size);
-        let pool = RegionPool::new(iser.buf_size as usize);
-        let copy_base = pool.region_len().unwrap_or(usize::MAX);
+        let posted = PostedTable::new(iser.buf_size);
+        let copy_base = posted.region_len().unwrap_or(usize::MAX);
         IserInitiator {
             conn: InitiatorConn::new_iser(&config, entropy, now),
             config: iser,
-            pool,
-            posted: [None; BUFS],
+            posted,
             data: [None; TASKS],
             copy: CopyCache::new(copy_base, 0, 0, 0),
             recv_len,
@@ -243,7 +236,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
     /// transfer is registered in place. The copy buffers follow the control buffers in the
     /// region: call before [`Self::control_region_len`].
     pub fn with_copy_buffers(mut self, count: usize, size: u32, threshold: u32) -> Self {
-        let base = self.pool.region_len().unwrap_or(usize::MAX);
+        let base = self.posted.region_len().unwrap_or(usize::MAX);
         self.copy = CopyCache::new(base, count, size, threshold);
         self
     }
@@ -352,7 +345,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
     /// Bytes at the start of the region the engine uses for control messages; data buffers go
     /// after them.
     pub fn control_region_len(&self) -> usize {
-        self.pool
+        self.posted
             .region_len()
             .and_then(|n| n.checked_add(self.copy.region_len()))
             .unwrap_or(usize::MAX)
@@ -445,7 +438,9 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
 
     /// Whether the connection is over and every buffer is back.
     pub fn is_closed(&self) -> bool {
-        (self.conn.is_closed() || self.failed) && self.pool.in_use() == 0 && self.copy.in_use() == 0
+        (self.conn.is_closed() || self.failed)
+            && self.posted.in_use() == 0
+            && self.copy.in_use() == 0
     }
 
     /// Handles a completion or connection event.
@@ -463,7 +458,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                 len,
                 invalidated,
             } => {
-                let Some(posted) = self.take_posted(id) else {
+                let Some(posted) = self.posted.take(id) else {
                     return;
                 };
                 self.recv_posted = self.recv_posted.saturating_sub(1);
@@ -476,23 +471,23 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     sink,
                     now,
                 );
-                let _ = self.pool.free(posted.handle);
+                self.posted.free(posted.handle);
             }
             DmEvent::Done { id, status } => {
-                if let Some(posted) = self.take_posted(id) {
+                if let Some(posted) = self.posted.take(id) {
                     if matches!(posted.usage, Usage::Send) {
                         self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
                     }
-                    let _ = self.pool.free(posted.handle);
+                    self.posted.free(posted.handle);
                 }
                 if status != WcStatus::Success {
                     self.fail(registrar, sink);
                 }
             }
             DmEvent::RecvError { id, .. } => {
-                if let Some(posted) = self.take_posted(id) {
+                if let Some(posted) = self.posted.take(id) {
                     self.recv_posted = self.recv_posted.saturating_sub(1);
-                    let _ = self.pool.free(posted.handle);
+                    self.posted.free(posted.handle);
                 }
                 self.fail(registrar, sink);
             }
@@ -514,7 +509,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         sink: &mut S,
         now: Instant,
     ) {
-        let Ok(start) = self.pool.offset(&handle) else {
+        let Some(start) = self.posted.offset(&handle) else {
             return;
         };
         let Some(msg) = region.get(start..start.saturating_add(len as usize)) else {
@@ -582,7 +577,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             return Some(DmOp::Disconnect);
         }
         if self.recv_posted < self.config.recv_depth {
-            if let Some((id, buf)) = self.alloc(Usage::Recv) {
+            if let Some((id, buf)) = self.posted.alloc(Usage::Recv) {
                 self.recv_posted = self.recv_posted.saturating_add(1);
                 return Some(DmOp::PostRecv {
                     id,
@@ -596,12 +591,12 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         self.track_login(now);
         if let Some(hello) = self.hello_to_send {
             if self.sends_in_flight < self.config.send_window {
-                let (id, buf) = self.alloc(Usage::Send)?;
+                let (id, buf) = self.posted.alloc(Usage::Send)?;
                 let n = region
                     .get_mut(buf.offset as usize..)
                     .and_then(|dst| hello.emit(dst).ok());
                 let Some(n) = n else {
-                    self.release(id);
+                    self.posted.release(id);
                     self.failed = true;
                     return None;
                 };
@@ -630,7 +625,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         if self.conn.is_full_feature() && !self.tx_credits.can_send(self.unexpected_limit()) {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Send)?;
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
         let control_len = self.control_region_len().min(region.len());
         let (control, data_area) = region.split_at_mut(control_len);
         let start = buf.offset as usize;
@@ -646,7 +641,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             None => Transmit::Idle,
         };
         let Transmit::Written(n) = written else {
-            self.release(id);
+            self.posted.release(id);
             if matches!(written, Transmit::NeedSpace(_)) {
                 self.failed = true;
             }
@@ -705,7 +700,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             .get_mut(start..pdu_start)
             .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
         if emitted != Some(true) {
-            self.release(id);
+            self.posted.release(id);
             self.failed = true;
             return None;
         }
@@ -770,30 +765,6 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             }
             self.copy.release(handle, d.target_writes);
             *slot = None;
-        }
-    }
-
-    fn alloc(&mut self, usage: Usage) -> Option<(WrId, BufRef)> {
-        let handle = self.pool.alloc(self.config.buf_size as usize).ok()?;
-        let offset = self.pool.offset(&handle).ok()?;
-        let index = handle.index();
-        *self.posted.get_mut(index)? = Some(Posted { handle, usage });
-        Some((
-            WrId(index as u64),
-            BufRef {
-                offset: offset as u32,
-                len: self.config.buf_size,
-            },
-        ))
-    }
-
-    fn take_posted(&mut self, id: WrId) -> Option<Posted> {
-        self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
-    }
-
-    fn release(&mut self, id: WrId) {
-        if let Some(p) = self.take_posted(id) {
-            let _ = self.pool.free(p.handle);
         }
     }
 }

@@ -4,6 +4,7 @@
 mod copy;
 mod credit;
 mod initiator;
+mod posted;
 mod target;
 
 pub use initiator::{IserInitiator, IserSubmitError, Registrar};

@@ -5,16 +5,17 @@
 //! STag, write data by RDMA Read from the Write STag, Hello answered with HelloReply.
 //!
 //! All buffers come from one registered region the adapter owns, carved into fixed-size pieces by
-//! a [`RegionPool`]; the region is passed in as a byte slice on every call.
+//! a [`PostedTable`]; the region is passed in as a byte slice on every call.
 //!
 //! Poll order for the caller: after every [`IserTarget::handle_event`], post what
 //! [`IserTarget::poll_op`] returns until it returns `None`, in order (RC ordering is what keeps a
 //! SCSI Response behind its RDMA Writes).
 
 use super::credit::{self, Credits};
+use super::posted::PostedTable;
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
-use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
-use crate::pool::{BufHandle, RegionPool};
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
+use crate::pool::BufHandle;
 use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
 use crate::time::Instant;
@@ -65,12 +66,6 @@ enum Usage {
         offset: u32,
         len: u32,
     },
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Posted {
-    handle: BufHandle,
-    usage: Usage,
 }
 
 /// STags a SCSI Command advertised, kept until its SCSI Response is sent.
@@ -128,8 +123,7 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     stage: Option<AnyConn<()>>,
     config: IserConfig,
     peer_cm: CmPrivateData,
-    pool: RegionPool<BUFS>,
-    posted: [Option<Posted>; BUFS],
+    posted: PostedTable<Usage, BUFS>,
     stags: [Option<TaskStags>; TASKS],
     /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
     recv_len: u32,
@@ -171,8 +165,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             stage,
             config,
             peer_cm,
-            pool: RegionPool::new(config.buf_size as usize),
-            posted: [None; BUFS],
+            posted: PostedTable::new(config.buf_size),
             stags: [None; TASKS],
             recv_len,
             rx_credits: Credits::new(),
@@ -188,7 +181,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Bytes of registered memory the adapter must provide: `BUFS` buffers of `buf_size`.
     pub fn region_len(&self) -> usize {
-        self.pool.region_len().unwrap_or(usize::MAX)
+        self.posted.region_len().unwrap_or(usize::MAX)
     }
 
     /// The session engine (negotiated parameters, counters).
@@ -208,7 +201,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Whether the connection is over and every buffer is back.
     pub fn is_closed(&self) -> bool {
-        (self.conn.is_closed() || self.error.is_some()) && self.pool.in_use() == 0
+        (self.conn.is_closed() || self.error.is_some()) && self.posted.in_use() == 0
     }
 
     /// When [`Self::handle_timeout`] wants to run.
@@ -233,7 +226,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Buffers in use (posted or holding data).
     pub fn buffers_in_use(&self) -> usize {
-        self.pool.in_use()
+        self.posted.in_use()
     }
 
     /// Handles a completion or connection event.
@@ -250,15 +243,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 len,
                 invalidated: _,
             } => {
-                let Some(posted) = self.take_posted(id) else {
+                let Some(posted) = self.posted.take(id) else {
                     return;
                 };
                 self.recv_posted = self.recv_posted.saturating_sub(1);
                 self.handle_message(posted.handle, len, region, backend, now);
-                self.release(posted.handle);
+                self.posted.free(posted.handle);
             }
             DmEvent::Done { id, status } => {
-                let Some(posted) = self.take_posted(id) else {
+                let Some(posted) = self.posted.take(id) else {
                     return;
                 };
                 match posted.usage {
@@ -266,7 +259,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     Usage::Read { task, offset, len } => {
                         self.reads_in_flight = self.reads_in_flight.saturating_sub(1);
                         if status == WcStatus::Success {
-                            if let Some(data) = self.slice(&posted.handle, len, region) {
+                            if let Some(data) = self.posted.slice(&posted.handle, len, region) {
                                 self.conn.got_data(task, offset, data, backend);
                             }
                         } else {
@@ -275,15 +268,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     }
                     Usage::Write | Usage::Recv => {}
                 }
-                self.release(posted.handle);
+                self.posted.free(posted.handle);
                 if status != WcStatus::Success {
                     self.fail(IserError::WorkRequest(status), backend);
                 }
             }
             DmEvent::RecvError { id, status } => {
-                if let Some(posted) = self.take_posted(id) {
+                if let Some(posted) = self.posted.take(id) {
                     self.recv_posted = self.recv_posted.saturating_sub(1);
-                    self.release(posted.handle);
+                    self.posted.free(posted.handle);
                 }
                 self.fail(IserError::WorkRequest(status), backend);
             }
@@ -330,7 +323,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) {
-        let Some(start) = self.pool.offset(&handle).ok() else {
+        let Some(start) = self.posted.offset(&handle) else {
             return;
         };
         let end = start.saturating_add(len as usize);
@@ -447,7 +440,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.recv_posted >= self.config.recv_depth {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Recv)?;
+        let (id, buf) = self.posted.alloc(Usage::Recv)?;
         self.recv_posted = self.recv_posted.saturating_add(1);
         Some(DmOp::PostRecv {
             id,
@@ -463,7 +456,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.sends_in_flight >= self.config.send_window {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Send)?;
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
         let dst = region.get_mut(buf.offset as usize..)?;
         let n = reply.emit(dst).ok()?;
         self.hello_reply = None;
@@ -482,23 +475,23 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     fn data_buffers_left(&self) -> bool {
         let reserve =
             usize::from(self.config.recv_depth.saturating_sub(self.recv_posted)).saturating_add(2);
-        self.pool.available() > reserve
+        self.posted.available() > reserve
     }
 
     fn poll_put<B: TargetBackend>(&mut self, region: &mut [u8], backend: &mut B) -> Option<DmOp> {
         if !self.conn.may_put() || !self.data_buffers_left() {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Write)?;
+        let (id, buf) = self.posted.alloc(Usage::Write)?;
         let put = region
             .get_mut(buf.offset as usize..(buf.offset as usize).saturating_add(buf.len as usize))
             .and_then(|dst| self.conn.next_put(dst, backend));
         let Some(put) = put else {
-            self.release_id(id);
+            self.posted.release(id);
             return None;
         };
         let Some(remote) = self.stags_of(put.itt).and_then(|s| s.read) else {
-            self.release_id(id);
+            self.posted.release(id);
             self.fail(IserError::MissingStag, backend);
             return None;
         };
@@ -526,9 +519,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             offset: get.offset,
             len: get.len,
         };
-        let (id, buf) = self.alloc(usage)?;
+        let (id, buf) = self.posted.alloc(usage)?;
         let Some(remote) = remote else {
-            self.release_id(id);
+            self.posted.release(id);
             self.error = Some(IserError::MissingStag);
             return None;
         };
@@ -555,7 +548,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if !self.conn.may_transmit() || self.sends_in_flight >= self.config.send_window {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Send)?;
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
         let start = buf.offset as usize;
         let pdu_start = start.saturating_add(ISER_HEADER_LEN);
         let end = start.saturating_add(buf.len as usize);
@@ -566,11 +559,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let n = match written {
             Transmit::Written(n) => n,
             Transmit::Idle => {
-                self.release_id(id);
+                self.posted.release(id);
                 return None;
             }
             Transmit::NeedSpace(_) => {
-                self.release_id(id);
+                self.posted.release(id);
                 self.fail(IserError::Resources, backend);
                 return None;
             }
@@ -584,7 +577,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             .get_mut(start..pdu_start)
             .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
         if emitted != Some(true) {
-            self.release_id(id);
+            self.posted.release(id);
             self.fail(IserError::Resources, backend);
             return None;
         }
@@ -667,40 +660,6 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.error = Some(error);
         }
         self.conn.connection_lost(backend);
-    }
-
-    fn alloc(&mut self, usage: Usage) -> Option<(WrId, BufRef)> {
-        let handle = self.pool.alloc(self.config.buf_size as usize).ok()?;
-        let offset = self.pool.offset(&handle).ok()?;
-        let index = handle.index();
-        let slot = self.posted.get_mut(index)?;
-        *slot = Some(Posted { handle, usage });
-        Some((
-            WrId(index as u64),
-            BufRef {
-                offset: offset as u32,
-                len: self.config.buf_size,
-            },
-        ))
-    }
-
-    fn take_posted(&mut self, id: WrId) -> Option<Posted> {
-        self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
-    }
-
-    fn release(&mut self, handle: BufHandle) {
-        let _ = self.pool.free(handle);
-    }
-
-    fn release_id(&mut self, id: WrId) {
-        if let Some(posted) = self.take_posted(id) {
-            self.release(posted.handle);
-        }
-    }
-
-    fn slice<'r>(&self, handle: &BufHandle, len: u32, region: &'r [u8]) -> Option<&'r [u8]> {
-        let start = self.pool.offset(handle).ok()?;
-        region.get(start..start.saturating_add(len as usize))
     }
 }
 
