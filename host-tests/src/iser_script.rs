@@ -52,13 +52,18 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(cm: CmPrivateData) -> Setup {
+        Self::with_target_config(cm, TargetConfig::default())
+    }
+
+    /// A target with these limits (e.g. a smaller receive data segment length).
+    pub fn with_target_config(cm: CmPrivateData, target_config: TargetConfig) -> Setup {
         let config = IserConfig {
             buf_size: 128 * 1024 + 1024,
             recv_depth: 8,
             max_rdma_reads: 4,
             send_window: 4,
         };
-        let target = Target::new(&TargetConfig::default(), config, cm, [3; 32], Instant(0));
+        let target = Target::new(&target_config, config, cm, [3; 32], Instant(0));
         let mut fabric = Fabric::new(FabricConfig::default());
         let (ini, tgt) = fabric.connect_pair_sized(INI_REGION, target.region_len() as u32);
         let mut s = Setup {

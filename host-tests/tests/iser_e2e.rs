@@ -724,3 +724,48 @@ fn iser_initiator_reregisters_a_copy_buffer_the_target_invalidated() {
         "registered afresh for each use"
     );
 }
+
+#[test]
+fn iser_initiator_message_longer_than_its_receive_ends_the_connection_cleanly() {
+    let mut w = World::new(CmPrivateData::LINUX_INITIATOR);
+    clear_ua(&mut w);
+    // A small read (through a copy buffer) and a large one (registered in place) outstanding.
+    let c = cdb16(0x88, 0, 8);
+    let small = w.submit(&ScsiRequest::read(Lun(0), &c, 4096), 0, 4096);
+    let c = cdb16(0x88, 0, 256);
+    let large = w.submit(
+        &ScsiRequest::read(Lun(0), &c, 128 * 1024),
+        65536,
+        128 * 1024,
+    );
+    // Receives hold the iSER header, a BHS and our 32 KiB InitiatorRecvDataSegmentLength; the
+    // peer sends more than that before anything else moves.
+    let too_long = w.ini.recv_len() + 512;
+    assert!(too_long <= 64 * 1024);
+    w.fabric
+        .post(
+            w.tgt_ep,
+            DmOp::Send {
+                id: iser_core::dm::WrId(u64::MAX),
+                buf: BufRef {
+                    offset: 0,
+                    len: too_long,
+                },
+                invalidate: None,
+            },
+        )
+        .unwrap();
+    w.pump();
+    for task in [small, large] {
+        assert!(
+            matches!(w.events.done.get(&task), Some(Err(_))),
+            "{:?}",
+            w.events.done
+        );
+    }
+    assert!(
+        w.fabric.valid_stags(w.ini_ep).is_empty(),
+        "every STag, the copy buffers' too, invalidated"
+    );
+    assert!(w.ini.is_closed() && w.tgt.is_closed(), "every buffer back");
+}

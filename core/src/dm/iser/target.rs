@@ -294,7 +294,14 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
-        if self.error.is_some() || self.conn.is_closed() {
+        if self.error.is_some() {
+            return self.poll_shutdown(now);
+        }
+        if self.conn.is_closed() {
+            // The session's last PDU (a Reject of the PDU that ended it) goes out first.
+            if let Some(op) = self.poll_control(region, backend, now) {
+                return Some(op);
+            }
             return self.poll_shutdown(now);
         }
         self.track_login(now);
@@ -307,7 +314,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if let Some(op) = self.poll_put(region, backend) {
             return Some(op);
         }
-        if let Some(op) = self.poll_get() {
+        if let Some(op) = self.poll_get(backend) {
             return Some(op);
         }
         self.poll_control(region, backend, now)
@@ -508,7 +515,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
-    fn poll_get(&mut self) -> Option<DmOp> {
+    fn poll_get<B: TargetBackend>(&mut self, backend: &mut B) -> Option<DmOp> {
         if self.reads_in_flight >= self.ord || !self.data_buffers_left() {
             return None;
         }
@@ -521,8 +528,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         };
         let (id, buf) = self.posted.alloc(usage)?;
         let Some(remote) = remote else {
+            // RFC 7145 §7.3.3: solicited write data needs the Write STag; without one the
+            // data cannot be fetched and the connection ends.
             self.posted.release(id);
-            self.error = Some(IserError::MissingStag);
+            self.fail(IserError::MissingStag, backend);
             return None;
         };
         self.reads_in_flight = self.reads_in_flight.saturating_add(1);
