@@ -9,7 +9,9 @@ use arbitrary::Arbitrary;
 use host_tests::ram_target::{RamTarget, TARGET_NAME};
 use iser_core::dm::iser::{IserConfig, IserInitiator, IserTarget, Registrar};
 use iser_core::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
-use iser_core::session::initiator::{InitiatorConfig, InitiatorEvent, InitiatorSink, ScsiRequest, TaskHandle};
+use iser_core::session::initiator::{
+    InitiatorConfig, InitiatorEvent, InitiatorSink, ScsiRequest, TaskHandle,
+};
 use iser_core::session::TargetConfig;
 use iser_core::time::Instant;
 use iser_core::wire::{CmPrivateData, IserHeader, IserHeaderRepr, IserMessage, IserOpcode, Lun};
@@ -45,17 +47,40 @@ enum Op {
         invalidated: Option<u32>,
     },
     /// Raw bytes into a posted receive, with the length the completion claims.
-    Raw { recv: u8, bytes: Vec<u8>, len: Option<u32>, invalidated: Option<u32> },
+    Raw {
+        recv: u8,
+        bytes: Vec<u8>,
+        len: Option<u32>,
+        invalidated: Option<u32>,
+    },
     /// A posted Send / RDMA operation completes.
-    Complete { pick: u8, status: u8 },
+    Complete {
+        pick: u8,
+        status: u8,
+    },
     /// A posted receive completes in error.
-    RecvError { recv: u8, status: u8 },
+    RecvError {
+        recv: u8,
+        status: u8,
+    },
     /// A completion for a work request id nobody posted (or posted long ago).
-    Forged { id: u64, recv: bool, len: u32 },
+    Forged {
+        id: u64,
+        recv: bool,
+        len: u32,
+    },
     Disconnected,
-    Timeout { ms: u16 },
+    Timeout {
+        ms: u16,
+    },
     /// Initiator role: submit a command (registration may fail).
-    Submit { read: bool, blocks: u8, lba: u16, at: u16, register_fails: bool },
+    Submit {
+        read: bool,
+        blocks: u8,
+        lba: u16,
+        at: u16,
+        register_fails: bool,
+    },
     /// Initiator role: log out.
     Logout,
 }
@@ -111,7 +136,10 @@ impl Registrar for Stags {
         }
         self.next += 1;
         self.live.insert(self.next);
-        Some(RemoteBuf { stag: self.next, addr: 0x1000_0000 + u64::from(buf.offset) })
+        Some(RemoteBuf {
+            stag: self.next,
+            addr: 0x1000_0000 + u64::from(buf.offset),
+        })
     }
     fn invalidate(&mut self, stag: u32) {
         self.live.remove(&stag);
@@ -156,19 +184,33 @@ impl Side {
             ini.connected(cm, Instant(0));
             Engine::Initiator(Box::new(ini))
         } else {
-            Engine::Target(Box::new(IserTarget::new(&TargetConfig::default(), ISER, cm, [3; 32], Instant(0))))
+            Engine::Target(Box::new(IserTarget::new(
+                &TargetConfig::default(),
+                ISER,
+                cm,
+                [3; 32],
+                Instant(0),
+            )))
         };
         let len = match &engine {
             Engine::Target(t) => t.region_len(),
             Engine::Initiator(i) => i.control_region_len() + DATA_LEN,
         };
-        Side { engine, region: vec![0; len], recvs: Vec::new(), sq: Vec::new(), disconnected: false }
+        Side {
+            engine,
+            region: vec![0; len],
+            recvs: Vec::new(),
+            sq: Vec::new(),
+            disconnected: false,
+        }
     }
 
     fn event(&mut self, ev: DmEvent, w: &mut World<'_>) {
         match &mut self.engine {
             Engine::Target(t) => t.handle_event(ev, &mut self.region, w.backend, w.now),
-            Engine::Initiator(i) => i.handle_event(ev, &mut self.region, &mut w.stags, &mut Sink, w.now),
+            Engine::Initiator(i) => {
+                i.handle_event(ev, &mut self.region, &mut w.stags, &mut Sink, w.now)
+            }
         }
     }
 
@@ -210,7 +252,14 @@ impl Side {
     }
 
     /// Puts `msg` into posted receive `pick` and completes it.
-    fn deliver(&mut self, pick: u8, msg: &[u8], len: Option<u32>, invalidated: Option<u32>, w: &mut World<'_>) {
+    fn deliver(
+        &mut self,
+        pick: u8,
+        msg: &[u8],
+        len: Option<u32>,
+        invalidated: Option<u32>,
+        w: &mut World<'_>,
+    ) {
         if self.recvs.is_empty() {
             return;
         }
@@ -222,7 +271,14 @@ impl Side {
             w.stags.live.remove(&stag);
         }
         let len = len.map_or(n as u32, |l| l.min(buf.len));
-        self.event(DmEvent::Recv { id, len, invalidated }, w);
+        self.event(
+            DmEvent::Recv {
+                id,
+                len,
+                invalidated,
+            },
+            w,
+        );
     }
 }
 
@@ -246,17 +302,34 @@ fn step(me: &mut Side, peer: &mut Side, w: &mut World<'_>) -> bool {
     let mut progress = false;
     while let Some(op) = me.poll(w) {
         progress = true;
-        let DmOp::Send { id, buf, invalidate } = op else {
+        let DmOp::Send {
+            id,
+            buf,
+            invalidate,
+        } = op
+        else {
             continue;
         };
         me.sq.retain(|x| *x != id);
         let msg = me.region[buf.offset as usize..(buf.offset + buf.len) as usize].to_vec();
-        me.event(DmEvent::Done { id, status: WcStatus::Success }, w);
+        me.event(
+            DmEvent::Done {
+                id,
+                status: WcStatus::Success,
+            },
+            w,
+        );
         peer.deliver(0, &msg, None, invalidate, w);
     }
     // RDMA work during login is not expected; complete whatever there is.
     for id in std::mem::take(&mut me.sq) {
-        me.event(DmEvent::Done { id, status: WcStatus::Success }, w);
+        me.event(
+            DmEvent::Done {
+                id,
+                status: WcStatus::Success,
+            },
+            w,
+        );
         progress = true;
     }
     progress
@@ -272,8 +345,15 @@ fuzz_target!(|input: Input| {
 });
 
 fn run(input: Input, backend: &mut RamTarget) {
-    let cm = CmPrivateData { zbva_not_supported: true, send_inv_not_supported: !input.send_inv };
-    let mut w = World { backend, stags: Stags::default(), now: Instant(0) };
+    let cm = CmPrivateData {
+        zbva_not_supported: true,
+        send_inv_not_supported: !input.send_inv,
+    };
+    let mut w = World {
+        backend,
+        stags: Stags::default(),
+        now: Instant(0),
+    };
     let mut side = Side::new(input.initiator, cm);
     if input.login {
         let mut peer = Side::new(!input.initiator, cm);
@@ -286,34 +366,69 @@ fn run(input: Input, backend: &mut RamTarget) {
     }
     for op in input.ops.into_iter().take(64) {
         match op {
-            Op::Control { recv, write_stag, read_stag, pdu, invalidated } => {
+            Op::Control {
+                recv,
+                write_stag,
+                read_stag,
+                pdu,
+                invalidated,
+            } => {
                 let mut msg = vec![0u8; 28];
-                let header = IserHeaderRepr { opcode: IserOpcode::ISCSI_CTRL, write_stag, read_stag };
+                let header = IserHeaderRepr {
+                    opcode: IserOpcode::ISCSI_CTRL,
+                    write_stag,
+                    read_stag,
+                };
                 let _ = header.emit(&mut IserHeader::new_unchecked(&mut msg[..]));
                 pdu.emit(&mut msg);
                 side.deliver(recv, &msg, None, invalidated, &mut w);
             }
-            Op::Raw { recv, bytes, len, invalidated } => side.deliver(recv, &bytes, len, invalidated, &mut w),
+            Op::Raw {
+                recv,
+                bytes,
+                len,
+                invalidated,
+            } => side.deliver(recv, &bytes, len, invalidated, &mut w),
             Op::Complete { pick, status: s } => {
                 if !side.sq.is_empty() {
                     let id = side.sq.remove(pick as usize % side.sq.len());
-                    side.event(DmEvent::Done { id, status: status(s) }, &mut w);
+                    side.event(
+                        DmEvent::Done {
+                            id,
+                            status: status(s),
+                        },
+                        &mut w,
+                    );
                 }
             }
             Op::RecvError { recv, status: s } => {
                 if !side.recvs.is_empty() {
                     let (id, _) = side.recvs.remove(recv as usize % side.recvs.len());
-                    side.event(DmEvent::RecvError { id, status: status(s) }, &mut w);
+                    side.event(
+                        DmEvent::RecvError {
+                            id,
+                            status: status(s),
+                        },
+                        &mut w,
+                    );
                 }
             }
             Op::Forged { id, recv, len } => {
                 // Only ids that are not posted: a posted one would be a real completion.
-                let posted = side.recvs.iter().any(|r| r.0 .0 == id) || side.sq.iter().any(|s| s.0 == id);
+                let posted =
+                    side.recvs.iter().any(|r| r.0 .0 == id) || side.sq.iter().any(|s| s.0 == id);
                 if !posted {
                     let ev = if recv {
-                        DmEvent::Recv { id: WrId(id), len, invalidated: None }
+                        DmEvent::Recv {
+                            id: WrId(id),
+                            len,
+                            invalidated: None,
+                        }
                     } else {
-                        DmEvent::Done { id: WrId(id), status: WcStatus::Success }
+                        DmEvent::Done {
+                            id: WrId(id),
+                            status: WcStatus::Success,
+                        }
                     };
                     side.event(ev, &mut w);
                 }
@@ -326,7 +441,13 @@ fn run(input: Input, backend: &mut RamTarget) {
                     Engine::Initiator(i) => i.handle_timeout(w.now, &mut w.stags, &mut Sink),
                 }
             }
-            Op::Submit { read, blocks, lba, at, register_fails } => {
+            Op::Submit {
+                read,
+                blocks,
+                lba,
+                at,
+                register_fails,
+            } => {
                 if let Engine::Initiator(i) = &mut side.engine {
                     let blocks = u32::from(blocks % 64) + 1;
                     let len = blocks * 512;
@@ -339,7 +460,8 @@ fn run(input: Input, backend: &mut RamTarget) {
                     } else {
                         ScsiRequest::write(Lun(0), &cdb, len)
                     };
-                    let offset = i.control_region_len() as u32 + u32::from(at) % (DATA_LEN as u32 - len);
+                    let offset =
+                        i.control_region_len() as u32 + u32::from(at) % (DATA_LEN as u32 - len);
                     w.stags.fail_next = register_fails;
                     let _ = i.submit(&req, BufRef { offset, len }, &mut w.stags);
                     w.stags.fail_next = false;
@@ -358,10 +480,22 @@ fn run(input: Input, backend: &mut RamTarget) {
     side.drain(&mut w);
     for _ in 0..4 {
         for (id, _) in std::mem::take(&mut side.recvs) {
-            side.event(DmEvent::RecvError { id, status: WcStatus::Flushed }, &mut w);
+            side.event(
+                DmEvent::RecvError {
+                    id,
+                    status: WcStatus::Flushed,
+                },
+                &mut w,
+            );
         }
         for id in std::mem::take(&mut side.sq) {
-            side.event(DmEvent::Done { id, status: WcStatus::Flushed }, &mut w);
+            side.event(
+                DmEvent::Done {
+                    id,
+                    status: WcStatus::Flushed,
+                },
+                &mut w,
+            );
         }
         side.drain(&mut w);
     }
@@ -369,7 +503,11 @@ fn run(input: Input, backend: &mut RamTarget) {
         Engine::Target(t) => assert!(t.is_closed(), "buffers left: {}", t.buffers_in_use()),
         Engine::Initiator(i) => {
             assert!(i.is_closed(), "initiator buffers left");
-            assert!(w.stags.live.is_empty(), "STags never invalidated: {:?}", w.stags.live);
+            assert!(
+                w.stags.live.is_empty(),
+                "STags never invalidated: {:?}",
+                w.stags.live
+            );
         }
     }
 }
