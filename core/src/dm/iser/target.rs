@@ -32,7 +32,7 @@ pub struct IserConfig {
     /// data segment of TargetRecvDataSegmentLength) and is the unit of RDMA data transfers.
     pub buf_size: u32,
     /// Receives kept posted, each sized for one control PDU of our receive data segment length
-    /// (RFC 7145 §6.4, §6.5, §8.1): at least the MaxOutstandingUnexpectedPDUs the peer may have
+    /// (RFC 7145 §6.2, §6.5, §8.1): at least the MaxOutstandingUnexpectedPDUs the peer may have
     /// outstanding, plus the PDUs that answer our own.
     pub recv_depth: u16,
     /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
@@ -89,7 +89,7 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
 }
 
 /// Bytes of a receive that holds one control message: the iSER header and a PDU whose data
-/// segment is at most `max_data` (at least the 8192 bytes login PDUs may carry, RFC 7145 §6.4),
+/// segment is at most `max_data` (at least the 8192 bytes login PDUs may carry, RFC 7145 §6.2, §6.3),
 /// capped by the buffer size.
 pub(crate) fn recv_len(max_data: u32, buf_size: u32) -> u32 {
     let overhead = ISER_HEADER_LEN.saturating_add(crate::session::target::pdu_overhead()) as u32;
@@ -111,7 +111,7 @@ pub enum IserError {
     /// The buffer pool or the op queue ran dry where the engine cannot wait.
     Resources,
     /// The peer sent more unexpected PDUs than MaxOutstandingUnexpectedPDUs allows
-    /// (RFC 7145 §6.5, §8.1): an iSER-layer error that ends the connection (§10.1.3).
+    /// (RFC 7145 §6.5, §8.1); the connection ends.
     UnexpectedPduLimit,
 }
 
