@@ -258,7 +258,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
 
     /// How many unexpected PDUs we may have outstanding (RFC 7145 §6.5, §8.1): the negotiated
     /// MaxOutstandingUnexpectedPDUs, and never more than our posted receives can take answers
-    /// for, less [`RECV_RESERVE`] for the target's own unexpected PDUs.
+    /// for, less one kept for the target's own unexpected PDUs (its pings).
     pub fn unexpected_limit(&self) -> u32 {
         let depth = u32::from(self.config.recv_depth.saturating_sub(RECV_RESERVE).max(1));
         match self.conn.negotiated().max_outstanding_unexpected_pdus {
