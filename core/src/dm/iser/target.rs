@@ -88,12 +88,18 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
     (data_len > 0 && pdu.len() == header_len).then_some(header_len)
 }
 
-/// Bytes of a receive that holds one control message: the iSER header and a PDU whose data
-/// segment is at most `max_data` (at least the 8192 bytes login PDUs may carry, RFC 7145 §6.2, §6.3),
-/// capped by the buffer size.
+/// The most AHS a PDU can carry: TotalAHSLength is one byte of 4-byte words (RFC 7143 §11.2.1.4).
+const MAX_AHS_LEN: u32 = 255 * 4;
+
+/// Bytes of a receive that holds one control message: the iSER header and a PDU with any AHS
+/// whose data segment is at most `max_data` (at least the 8192 bytes login PDUs may carry,
+/// RFC 7145 §6.2, §6.3), capped by the buffer size.
 pub(crate) fn recv_len(max_data: u32, buf_size: u32) -> u32 {
     let overhead = ISER_HEADER_LEN.saturating_add(crate::session::target::pdu_overhead()) as u32;
-    overhead.saturating_add(max_data.max(8192)).min(buf_size)
+    overhead
+        .saturating_add(MAX_AHS_LEN)
+        .saturating_add(max_data.max(8192))
+        .min(buf_size)
 }
 
 /// Why the engine ended a connection.
