@@ -9,6 +9,10 @@ command -v cargo-fuzz >/dev/null || cargo install --locked -q cargo-fuzz
 # Fuzz builds go to their own directory so they never invalidate the workspace's target dir.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target}/fuzz"
 targets=$(cargo +nightly fuzz list)
+# Every target the issues ask for must be there (iser_engine: both iSER engines, issue 9).
+for t in bhs_parse iser_parse text_negotiate target_session iser_engine; do
+  grep -qx "$t" <<<"$targets" || { echo "FAIL fuzz:$t is missing"; exit 1; }
+done
 for t in $targets; do
   mkdir -p "corpus/$t"
   # Work on a copy so the checked-in corpus stays as it is.

@@ -52,13 +52,18 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(cm: CmPrivateData) -> Setup {
+        Self::with_target_config(cm, TargetConfig::default())
+    }
+
+    /// A target with these limits (e.g. a smaller receive data segment length).
+    pub fn with_target_config(cm: CmPrivateData, target_config: TargetConfig) -> Setup {
         let config = IserConfig {
             buf_size: 128 * 1024 + 1024,
             recv_depth: 8,
             max_rdma_reads: 4,
             send_window: 4,
         };
-        let target = Target::new(&TargetConfig::default(), config, cm, [3; 32], Instant(0));
+        let target = Target::new(&target_config, config, cm, [3; 32], Instant(0));
         let mut fabric = Fabric::new(FabricConfig::default());
         let (ini, tgt) = fabric.connect_pair_sized(INI_REGION, target.region_len() as u32);
         let mut s = Setup {
@@ -152,6 +157,12 @@ impl Setup {
     }
 
     pub fn send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
+        self.post_send(header, pdu, data);
+        self.pump();
+    }
+
+    /// Posts one message without moving anything else (several can then arrive back to back).
+    pub fn post_send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
         let slot = self.next_send % SEND_SLOTS;
         self.next_send += 1;
         let at = (slot * SLOT) as usize;
@@ -183,10 +194,14 @@ impl Setup {
                 },
             )
             .unwrap();
-        self.pump();
     }
 
     pub fn login(&mut self) {
+        self.login_with("");
+    }
+
+    /// Logs in, declaring `extra_keys` (`key=value\0` each) along with the usual ones.
+    pub fn login_with(&mut self, extra_keys: &str) {
         let ctrl = IserHeaderRepr {
             opcode: IserOpcode::ISCSI_CTRL,
             write_stag: None,
@@ -196,7 +211,7 @@ impl Setup {
             "InitiatorName=iqn.2026-11.rs.iser:ini\0TargetName={TARGET_NAME}\0SessionType=Normal\0\
              RDMAExtensions=Yes\0HeaderDigest=None\0DataDigest=None\0InitialR2T=Yes\0ImmediateData=Yes\0\
              MaxBurstLength=1048576\0FirstBurstLength=65536\0MaxOutstandingR2T=1\0\
-             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0"
+             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0{extra_keys}"
         );
         for _ in 0..4 {
             let req = LoginRequestRepr {

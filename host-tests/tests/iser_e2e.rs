@@ -24,6 +24,9 @@ use proptest::prelude::*;
 const TASKS: usize = 32;
 const BUFS: usize = 64;
 const DATA_LEN: usize = 17 << 20;
+/// Copy buffers of the initiator under test: transfers below `COPY_SIZE` go through them.
+const COPY_BUFS: usize = 4;
+const COPY_SIZE: u32 = 32 * 1024;
 
 /// Registers in the fabric right away (used when nothing else borrows it).
 struct Registering<'f> {
@@ -98,6 +101,8 @@ struct World {
     data_at: u32,
     /// Lose the initiator's iSER Hello on the way (a target that ignores it).
     drop_hello: bool,
+    /// The most unexpected PDUs the initiator had outstanding at once.
+    max_unexpected: usize,
 }
 
 impl World {
@@ -134,11 +139,23 @@ impl World {
             max_rdma_reads: 4,
             send_window: 4,
         };
+        Self::build_with(cm, hello, drop_hello, iser, iser)
+    }
+
+    fn build_with(
+        cm: CmPrivateData,
+        hello: bool,
+        drop_hello: bool,
+        iser: IserConfig,
+        tgt_iser: IserConfig,
+    ) -> World {
         let mut config = InitiatorConfig::new("iqn.2026-11.rs.iser:initiator", Some(TARGET_NAME));
         config.max_recv_data_segment_length = 32 * 1024;
-        let mut ini = IserInitiator::new(&config, iser, [9; 32], Instant(0)).with_hello(hello);
+        let mut ini = IserInitiator::new(&config, iser, [9; 32], Instant(0))
+            .with_hello(hello)
+            .with_copy_buffers(COPY_BUFS, COPY_SIZE, COPY_SIZE);
         ini.connected(cm, Instant(0));
-        let tgt = IserTarget::new(&TargetConfig::default(), iser, cm, [5; 32], Instant(0));
+        let tgt = IserTarget::new(&TargetConfig::default(), tgt_iser, cm, [5; 32], Instant(0));
         let data_at = ini.control_region_len() as u32;
         let mut fabric = Fabric::new(FabricConfig::default());
         let (ini_ep, tgt_ep) =
@@ -154,6 +171,7 @@ impl World {
             now: Instant(0),
             data_at,
             drop_hello,
+            max_unexpected: 0,
         };
         w.pump();
         assert!(w.events.logged_in, "login completes");
@@ -210,6 +228,7 @@ impl World {
                 }
                 progress = true;
             }
+            self.max_unexpected = self.max_unexpected.max(self.ini.unexpected_outstanding());
             if !progress {
                 return;
             }
@@ -305,6 +324,16 @@ fn write_read(w: &mut World, lba: u64, bytes: usize, seed: u64) {
     assert!(disk == data);
 }
 
+/// Every valid STag of the initiator belongs to a copy buffer (those outlive commands).
+fn only_copy_stags(w: &World) -> bool {
+    let copy: Vec<u32> = w.ini.copy_stags().collect();
+    assert!(copy.len() <= COPY_BUFS);
+    w.fabric
+        .valid_stags(w.ini_ep)
+        .iter()
+        .all(|s| copy.contains(&s.0))
+}
+
 fn clear_ua(w: &mut World) {
     let tur = [0u8; 6];
     assert_eq!(w.run(&ScsiRequest::no_data(Lun(0), &tur), 0, 0), 2);
@@ -318,8 +347,8 @@ fn iser_initiator_and_target_round_trip_up_to_16_mib() {
         write_read(&mut w, 1000 * i as u64, blocks * 512, i as u64);
         // Linux says it cannot take Send with Invalidate: our initiator invalidates locally.
         assert!(
-            w.fabric.valid_stags(w.ini_ep).is_empty(),
-            "no STag outlives its command"
+            only_copy_stags(&w),
+            "no STag but the copy buffers' outlives its command"
         );
         assert_eq!(w.ini.tasks_with_stags(), 0);
     }
@@ -334,6 +363,10 @@ fn iser_initiator_and_target_round_trip_up_to_16_mib() {
     assert!(
         w.tgt.is_closed() && w.ini.is_closed(),
         "every buffer back on both sides"
+    );
+    assert!(
+        w.fabric.valid_stags(w.ini_ep).is_empty(),
+        "the copy buffers' STags end with the connection"
     );
 }
 
@@ -553,7 +586,186 @@ proptest! {
         clear_ua(&mut w);
         for (blocks, lba, seed) in ops {
             write_read(&mut w, lba, blocks * 512, seed);
-            prop_assert!(w.fabric.valid_stags(w.ini_ep).is_empty());
+            prop_assert!(only_copy_stags(&w));
         }
     }
+}
+
+#[test]
+fn iser_initiator_keeps_requests_within_its_posted_receives() {
+    // Three receives: two for answers to our requests, one kept for the target's pings. Twelve
+    // reads at once would overrun them (receiver not ready) without the credit accounting.
+    let tgt_iser = IserConfig {
+        buf_size: 64 * 1024,
+        recv_depth: 8,
+        max_rdma_reads: 4,
+        send_window: 4,
+    };
+    let iser = IserConfig {
+        recv_depth: 3,
+        ..tgt_iser
+    };
+    let mut w = World::build_with(CmPrivateData::LINUX_INITIATOR, false, false, iser, tgt_iser);
+    clear_ua(&mut w);
+    assert_eq!(w.ini.unexpected_limit(), 2);
+    let data = pattern(12 * 4096, 77);
+    use iser_core::scsi::BlockDevice;
+    w.backend.lu.device_mut().write_at(0, &data, false).unwrap();
+    w.max_unexpected = 0;
+    let tasks: Vec<TaskHandle> = (0..12u32)
+        .map(|i| {
+            let c = cdb16(0x88, u64::from(i) * 8, 8);
+            w.submit(&ScsiRequest::read(Lun(0), &c, 4096), i * 4096, 4096)
+        })
+        .collect();
+    w.pump();
+    for task in &tasks {
+        assert_eq!(
+            w.events.done.remove(task),
+            Some(Ok(0)),
+            "target error {:?}",
+            w.tgt.error()
+        );
+    }
+    assert!(w.data()[..12 * 4096] == data[..], "every read landed");
+    assert_eq!(
+        w.max_unexpected, 2,
+        "two requests in flight at most, and used"
+    );
+    assert_eq!(w.ini.unexpected_outstanding(), 0);
+}
+
+#[test]
+fn iser_initiator_copies_below_the_threshold_and_registers_above() {
+    let mut w = World::new(CmPrivateData::LINUX_INITIATOR);
+    clear_ua(&mut w);
+    let registrations = |w: &World| w.fabric.counters(w.ini_ep).registrations;
+    // Small transfers reuse one pre-registered copy buffer: one registration per direction.
+    let before = registrations(&w);
+    for i in 0..5u64 {
+        write_read(&mut w, 10 * i, 4096, i);
+    }
+    assert_eq!(
+        registrations(&w) - before,
+        2,
+        "copy buffers stay registered"
+    );
+    assert_eq!(
+        w.ini.copy_stags().count(),
+        2,
+        "one read and one write buffer"
+    );
+    // At the threshold and above: the caller's buffer, registered per command.
+    let before = registrations(&w);
+    for i in 0..3u64 {
+        write_read(&mut w, 100 * i, COPY_SIZE as usize, i);
+    }
+    assert_eq!(
+        registrations(&w) - before,
+        6,
+        "registered in place each time"
+    );
+    assert!(only_copy_stags(&w));
+}
+
+#[test]
+fn iser_initiator_falls_back_to_registration_when_the_copy_buffers_are_taken() {
+    let mut w = World::new(CmPrivateData::LINUX_INITIATOR);
+    clear_ua(&mut w);
+    // Half the copy buffers serve reads.
+    let read_bufs = COPY_BUFS / 2;
+    let n = read_bufs as u32 + 3;
+    let data = pattern(n as usize * 4096, 5);
+    use iser_core::scsi::BlockDevice;
+    w.backend.lu.device_mut().write_at(0, &data, false).unwrap();
+    let before = w.fabric.counters(w.ini_ep).registrations;
+    let tasks: Vec<TaskHandle> = (0..n)
+        .map(|i| {
+            let c = cdb16(0x88, u64::from(i) * 8, 8);
+            w.submit(&ScsiRequest::read(Lun(0), &c, 4096), i * 4096, 4096)
+        })
+        .collect();
+    assert_eq!(
+        w.fabric.counters(w.ini_ep).registrations - before,
+        u64::from(n),
+        "{read_bufs} copy buffers registered once, 3 caller buffers in place"
+    );
+    w.pump();
+    for task in &tasks {
+        assert_eq!(w.events.done.remove(task), Some(Ok(0)));
+    }
+    assert!(
+        w.data()[..data.len()] == data[..],
+        "copied and in-place reads land"
+    );
+    assert_eq!(w.ini.copy_stags().count(), read_bufs);
+    assert!(only_copy_stags(&w));
+}
+
+#[test]
+fn iser_initiator_reregisters_a_copy_buffer_the_target_invalidated() {
+    let mut w = World::new(CmPrivateData {
+        zbva_not_supported: true,
+        send_inv_not_supported: false,
+    });
+    clear_ua(&mut w);
+    let before = w.fabric.counters(w.ini_ep).registrations;
+    for i in 0..3u64 {
+        write_read(&mut w, 7 * i, 8192, i);
+        assert!(
+            w.fabric.valid_stags(w.ini_ep).is_empty(),
+            "the target's Send with Invalidate ended the copy STag"
+        );
+        assert_eq!(w.ini.copy_stags().count(), 0, "and the initiator knows it");
+    }
+    assert_eq!(
+        w.fabric.counters(w.ini_ep).registrations - before,
+        6,
+        "registered afresh for each use"
+    );
+}
+
+#[test]
+fn iser_initiator_message_longer_than_its_receive_ends_the_connection_cleanly() {
+    let mut w = World::new(CmPrivateData::LINUX_INITIATOR);
+    clear_ua(&mut w);
+    // A small read (through a copy buffer) and a large one (registered in place) outstanding.
+    let c = cdb16(0x88, 0, 8);
+    let small = w.submit(&ScsiRequest::read(Lun(0), &c, 4096), 0, 4096);
+    let c = cdb16(0x88, 0, 256);
+    let large = w.submit(
+        &ScsiRequest::read(Lun(0), &c, 128 * 1024),
+        65536,
+        128 * 1024,
+    );
+    // Receives hold the iSER header, a BHS and our 32 KiB InitiatorRecvDataSegmentLength; the
+    // peer sends more than that before anything else moves.
+    let too_long = w.ini.recv_len() + 512;
+    assert!(too_long <= 64 * 1024);
+    w.fabric
+        .post(
+            w.tgt_ep,
+            DmOp::Send {
+                id: iser_core::dm::WrId(u64::MAX),
+                buf: BufRef {
+                    offset: 0,
+                    len: too_long,
+                },
+                invalidate: None,
+            },
+        )
+        .unwrap();
+    w.pump();
+    for task in [small, large] {
+        assert!(
+            matches!(w.events.done.get(&task), Some(Err(_))),
+            "{:?}",
+            w.events.done
+        );
+    }
+    assert!(
+        w.fabric.valid_stags(w.ini_ep).is_empty(),
+        "every STag, the copy buffers' too, invalidated"
+    );
+    assert!(w.ini.is_closed() && w.tgt.is_closed(), "every buffer back");
 }

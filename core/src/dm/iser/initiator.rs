@@ -1,16 +1,22 @@
 //! The iSER initiator engine (RFC 7145 §7, §9): one per RDMA connection, sans-IO. It owns an
-//! [`InitiatorConn`] running in RDMA mode, registers each command's buffer through a
-//! [`Registrar`] and advertises it in the iSER header (Read STag for a read, Write STag for a
-//! write), sends control PDUs behind the iSER header, and releases STags when the command ends:
-//! the target invalidated it already with Send with Invalidate, or we invalidate it locally.
+//! [`InitiatorConn`] running in RDMA mode, places each command's data by the copy-or-register
+//! rule (DESIGN §3 `it_buf_setup`: below the copy threshold through a pre-registered copy
+//! buffer, else the caller's buffer registered through a [`Registrar`]), advertises it in the
+//! iSER header (Read STag for a read, Write STag for a write), sends control PDUs behind the
+//! iSER header, and releases STags when the command ends: the target invalidated it already
+//! with Send with Invalidate, or we invalidate it locally (copy buffers keep theirs).
 //!
-//! The adapter's registered region holds the engine's control buffers first
-//! ([`IserInitiator::control_region_len`] bytes), then the caller's data buffers.
+//! The adapter's registered region holds the engine's control buffers first, then its copy
+//! buffers ([`IserInitiator::control_region_len`] bytes in all), then the caller's data buffers.
 
+use super::copy::CopyCache;
+use super::credit::{self, Credits};
+use super::posted::PostedTable;
+use super::target::recv_len;
 use crate::conn::{AnyConn, ConnEvent, ConnParams, HelloError, StageKind, StepOutcome};
-use crate::dm::iser::IserConfig;
-use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
-use crate::pool::{BufHandle, RegionPool};
+use crate::dm::iser::{IserConfig, IserError};
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
+use crate::pool::BufHandle;
 use crate::session::initiator::{
     InitiatorConfig, InitiatorConn, InitiatorEvent, InitiatorSink, ScsiRequest, SubmitError,
     TaskHandle, WriteSource,
@@ -55,33 +61,45 @@ enum Usage {
     Send,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Posted {
-    handle: BufHandle,
-    usage: Usage,
-}
-
 /// A command's data buffer and its STag.
 #[derive(Clone, Copy, Debug)]
 struct DataBuf {
     task: TaskHandle,
     itt: u32,
+    /// The caller's buffer; `len` is the transfer's length.
     data: BufRef,
     remote: Option<RemoteBuf>,
     target_writes: bool,
+    /// The copy buffer the transfer goes through, if it was placed in one.
+    copy: Option<BufHandle>,
+    /// The command ended (successfully or not); its copy buffer waits to be emptied.
+    done: Option<bool>,
 }
+
+/// Target pings tracked at once (our target sends one at a time; the key's minimum is 2).
+const PINGS: usize = 4;
+
+/// Receives kept back from our own requests' answers for the target's unexpected PDUs.
+const RECV_RESERVE: u16 = 1;
 
 /// The initiator side of one iSER connection.
 #[derive(Debug)]
 pub struct IserInitiator<'a, const TASKS: usize, const BUFS: usize> {
     conn: InitiatorConn<'a, TASKS>,
     config: IserConfig,
-    pool: RegionPool<BUFS>,
-    posted: [Option<Posted>; BUFS],
+    posted: PostedTable<Usage, BUFS>,
     data: [Option<DataBuf>; TASKS],
+    copy: CopyCache<BUFS>,
+    /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
+    recv_len: u32,
+    /// Our unexpected PDUs (requests) the target has not answered.
+    tx_credits: Credits<TASKS>,
+    /// The target's unexpected PDUs (pings) we have not answered.
+    rx_credits: Credits<PINGS>,
     recv_posted: u16,
     sends_in_flight: u16,
     failed: bool,
+    error: Option<IserError>,
     disconnect_sent: bool,
     /// The connection's iSER stage (Connected → [HelloSent] → LoggedIn → Closing).
     stage: Option<AnyConn<()>>,
@@ -116,34 +134,44 @@ impl<const TASKS: usize> WriteSource for RegionSource<'_, TASKS> {
     }
 }
 
-/// Passes events on, releasing each finished command's STag on the way.
-struct ReleasingSink<'s, S, R, const TASKS: usize> {
+/// Passes events on, releasing each finished command's STag on the way; a command that went
+/// through a copy buffer is marked done, the buffer emptied and given back afterwards.
+struct ReleasingSink<'s, S, R, const TASKS: usize, const BUFS: usize> {
     sink: &'s mut S,
     registrar: &'s mut R,
     bufs: &'s mut [Option<DataBuf>; TASKS],
+    copy: &'s mut CopyCache<BUFS>,
     invalidated: Option<u32>,
 }
 
-impl<S: InitiatorSink, R: Registrar, const TASKS: usize> InitiatorSink
-    for ReleasingSink<'_, S, R, TASKS>
+impl<S: InitiatorSink, R: Registrar, const TASKS: usize, const BUFS: usize> InitiatorSink
+    for ReleasingSink<'_, S, R, TASKS, BUFS>
 {
     fn read_data(&mut self, task: TaskHandle, offset: u32, data: &[u8]) {
         self.sink.read_data(task, offset, data);
     }
 
     fn event(&mut self, event: InitiatorEvent<'_>) {
-        if let InitiatorEvent::TaskDone { task, .. } = event {
+        if let InitiatorEvent::TaskDone { task, result } = &event {
             for slot in self.bufs.iter_mut() {
-                if let Some(d) = slot {
-                    if d.task == task {
-                        if let Some(remote) = d.remote {
-                            if self.invalidated != Some(remote.stag) {
-                                self.registrar.invalidate(remote.stag);
-                            }
-                        }
-                        *slot = None;
-                    }
+                let Some(d) = slot else {
+                    continue;
+                };
+                if d.task != *task || d.done.is_some() {
+                    continue;
                 }
+                let remote = d.remote.map(|r| r.stag);
+                if d.copy.is_some() {
+                    if let Some(stag) = remote.filter(|s| self.invalidated == Some(*s)) {
+                        self.copy.invalidated(stag);
+                    }
+                    d.done = Some(result.is_ok());
+                    continue;
+                }
+                if let Some(stag) = remote.filter(|s| self.invalidated != Some(*s)) {
+                    self.registrar.invalidate(stag);
+                }
+                *slot = None;
             }
         }
         self.sink.event(event);
@@ -165,15 +193,22 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             config.max_recv_data_segment_length.min(max_data).max(512);
         config.header_digest = false;
         config.data_digest = false;
+        let recv_len = recv_len(config.max_recv_data_segment_length, iser.buf_size);
+        let posted = PostedTable::new(iser.buf_size);
+        let copy_base = posted.region_len().unwrap_or(usize::MAX);
         IserInitiator {
             conn: InitiatorConn::new_iser(&config, entropy, now),
             config: iser,
-            pool: RegionPool::new(iser.buf_size as usize),
-            posted: [None; BUFS],
+            posted,
             data: [None; TASKS],
+            copy: CopyCache::new(copy_base, 0, 0, 0),
+            recv_len,
+            tx_credits: Credits::new(),
+            rx_credits: Credits::new(),
             recv_posted: 0,
             sends_in_flight: 0,
             failed: false,
+            error: None,
             disconnect_sent: false,
             stage: Some(AnyConn::Allocated(crate::conn::Conn::new(
                 ConnParams::initiator(0),
@@ -193,6 +228,48 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         params.ird = self.config.max_rdma_reads;
         self.stage = Some(AnyConn::Allocated(crate::conn::Conn::new(params, ())));
         self
+    }
+
+    /// Sends transfers shorter than `threshold` bytes through `count` copy buffers (half for
+    /// reads, half for writes, at most `BUFS` each) of `size` bytes that stay registered (DESIGN §3 `it_buf_setup`); longer ones, and
+    /// any when every copy buffer is taken, are registered in place. Without this call every
+    /// transfer is registered in place. The copy buffers follow the control buffers in the
+    /// region: call before [`Self::control_region_len`].
+    pub fn with_copy_buffers(mut self, count: usize, size: u32, threshold: u32) -> Self {
+        let base = self.posted.region_len().unwrap_or(usize::MAX);
+        self.copy = CopyCache::new(base, count, size, threshold);
+        self
+    }
+
+    /// The STags of copy buffers registered now (they outlive commands).
+    pub fn copy_stags(&self) -> impl Iterator<Item = u32> + '_ {
+        self.copy.stags()
+    }
+
+    /// Why the engine ended the connection, if it ended it for an iSER reason.
+    pub fn error(&self) -> Option<IserError> {
+        self.error
+    }
+
+    /// Our unexpected PDUs (requests) the target has not answered yet.
+    pub fn unexpected_outstanding(&self) -> usize {
+        self.tx_credits.outstanding()
+    }
+
+    /// How many unexpected PDUs we may have outstanding (RFC 7145 §6.5, §8.1): the negotiated
+    /// MaxOutstandingUnexpectedPDUs, and never more than our posted receives can take answers
+    /// for, less one kept for the target's own unexpected PDUs (its pings).
+    pub fn unexpected_limit(&self) -> u32 {
+        let depth = u32::from(self.config.recv_depth.saturating_sub(RECV_RESERVE).max(1));
+        match self.conn.negotiated().max_outstanding_unexpected_pdus {
+            0 => depth,
+            n => n.min(depth),
+        }
+    }
+
+    /// Bytes of each receive the engine posts.
+    pub fn recv_len(&self) -> u32 {
+        self.recv_len
     }
 
     /// Why the Hello exchange failed, if it did.
@@ -235,9 +312,11 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             sink,
             registrar,
             bufs: &mut self.data,
+            copy: &mut self.copy,
             invalidated: None,
         };
         self.conn.handle_timeout(now, &mut wrapped);
+        self.finish_copies(None);
     }
 
     fn step(&mut self, event: ConnEvent, now: Instant) {
@@ -266,7 +345,10 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
     /// Bytes at the start of the region the engine uses for control messages; data buffers go
     /// after them.
     pub fn control_region_len(&self) -> usize {
-        self.pool.region_len().unwrap_or(usize::MAX)
+        self.posted
+            .region_len()
+            .and_then(|n| n.checked_add(self.copy.region_len()))
+            .unwrap_or(usize::MAX)
     }
 
     /// The session engine.
@@ -309,26 +391,29 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             .position(|d| d.is_none())
             .ok_or(IserSubmitError::TooManyTasks)?;
         let target_writes = req.read_len > 0;
-        let remote = if len > 0 {
-            Some(
-                registrar
-                    .register(
-                        BufRef {
-                            offset: data.offset,
-                            len,
-                        },
-                        target_writes,
-                    )
-                    .ok_or(IserSubmitError::Registration)?,
-            )
-        } else {
-            None
+        let (remote, copy) = match len {
+            0 => (None, None),
+            _ => match self.copy.place(len, target_writes, registrar) {
+                Some((handle, remote)) => (Some(remote), Some(handle)),
+                None => {
+                    let buf = BufRef {
+                        offset: data.offset,
+                        len,
+                    };
+                    let remote = registrar
+                        .register(buf, target_writes)
+                        .ok_or(IserSubmitError::Registration)?;
+                    (Some(remote), None)
+                }
+            },
         };
         let task = match self.conn.submit(req) {
             Ok(t) => t,
             Err(e) => {
-                if let Some(r) = remote {
-                    registrar.invalidate(r.stag);
+                match (copy, remote) {
+                    (Some(handle), _) => self.copy.release(handle, target_writes),
+                    (None, Some(r)) => registrar.invalidate(r.stag),
+                    (None, None) => {}
                 }
                 return Err(IserSubmitError::Session(e));
             }
@@ -338,9 +423,14 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             *slot = Some(DataBuf {
                 task,
                 itt,
-                data,
+                data: BufRef {
+                    offset: data.offset,
+                    len,
+                },
                 remote,
                 target_writes,
+                copy,
+                done: None,
             });
         }
         Ok(task)
@@ -348,7 +438,9 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
 
     /// Whether the connection is over and every buffer is back.
     pub fn is_closed(&self) -> bool {
-        (self.conn.is_closed() || self.failed) && self.pool.in_use() == 0
+        (self.conn.is_closed() || self.failed)
+            && self.posted.in_use() == 0
+            && self.copy.in_use() == 0
     }
 
     /// Handles a completion or connection event.
@@ -366,7 +458,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                 len,
                 invalidated,
             } => {
-                let Some(posted) = self.take_posted(id) else {
+                let Some(posted) = self.posted.take(id) else {
                     return;
                 };
                 self.recv_posted = self.recv_posted.saturating_sub(1);
@@ -379,27 +471,30 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     sink,
                     now,
                 );
-                let _ = self.pool.free(posted.handle);
+                self.posted.free(posted.handle);
             }
             DmEvent::Done { id, status } => {
-                if let Some(posted) = self.take_posted(id) {
+                if let Some(posted) = self.posted.take(id) {
                     if matches!(posted.usage, Usage::Send) {
                         self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
                     }
-                    let _ = self.pool.free(posted.handle);
+                    self.posted.free(posted.handle);
                 }
                 if status != WcStatus::Success {
                     self.fail(registrar, sink);
                 }
             }
             DmEvent::RecvError { id, .. } => {
-                if let Some(posted) = self.take_posted(id) {
+                if let Some(posted) = self.posted.take(id) {
                     self.recv_posted = self.recv_posted.saturating_sub(1);
-                    let _ = self.pool.free(posted.handle);
+                    self.posted.free(posted.handle);
                 }
                 self.fail(registrar, sink);
             }
             DmEvent::Disconnected => self.fail(registrar, sink),
+        }
+        if self.conn.is_closed() {
+            self.copy.invalidate_all(registrar);
         }
     }
 
@@ -414,7 +509,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         sink: &mut S,
         now: Instant,
     ) {
-        let Ok(start) = self.pool.offset(&handle) else {
+        let Some(start) = self.posted.offset(&handle) else {
             return;
         };
         let Some(msg) = region.get(start..start.saturating_add(len as usize)) else {
@@ -423,7 +518,23 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         match IserMessage::parse(msg) {
             Ok(IserMessage::Control { pdu, .. }) => {
                 let pdu_len = pdu.len();
+                if let Some(answer) = credit::response(pdu) {
+                    self.tx_credits.retire(answer);
+                }
+                if self.conn.is_full_feature() {
+                    if let Some(wait) = credit::ping(pdu) {
+                        let limit = self.conn.negotiated().max_outstanding_unexpected_pdus;
+                        if self.rx_credits.charge(wait, limit).is_err() {
+                            self.error = Some(IserError::UnexpectedPduLimit);
+                            return self.fail(registrar, sink);
+                        }
+                    }
+                }
                 let padded = crate::wire::padded_len(pdu_len);
+                if padded.saturating_add(ISER_HEADER_LEN) > self.config.buf_size as usize {
+                    self.error = Some(IserError::Protocol);
+                    return self.fail(registrar, sink);
+                }
                 let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 if let Some(pad) = region
                     .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
@@ -437,9 +548,11 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     sink,
                     registrar,
                     bufs: &mut self.data,
+                    copy: &mut self.copy,
                     invalidated,
                 };
                 let used = self.conn.handle_bytes(pdu, now, &mut wrapped);
+                self.finish_copies(Some(region));
                 if used < pdu_len && !self.conn.is_closed() {
                     self.failed = true;
                 }
@@ -464,20 +577,26 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             return Some(DmOp::Disconnect);
         }
         if self.recv_posted < self.config.recv_depth {
-            if let Some((id, buf)) = self.alloc(Usage::Recv) {
+            if let Some((id, buf)) = self.posted.alloc(Usage::Recv) {
                 self.recv_posted = self.recv_posted.saturating_add(1);
-                return Some(DmOp::PostRecv { id, buf });
+                return Some(DmOp::PostRecv {
+                    id,
+                    buf: BufRef {
+                        offset: buf.offset,
+                        len: self.recv_len,
+                    },
+                });
             }
         }
         self.track_login(now);
         if let Some(hello) = self.hello_to_send {
             if self.sends_in_flight < self.config.send_window {
-                let (id, buf) = self.alloc(Usage::Send)?;
+                let (id, buf) = self.posted.alloc(Usage::Send)?;
                 let n = region
                     .get_mut(buf.offset as usize..)
                     .and_then(|dst| hello.emit(dst).ok());
                 let Some(n) = n else {
-                    self.release(id);
+                    self.posted.release(id);
                     self.failed = true;
                     return None;
                 };
@@ -501,7 +620,12 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         if self.sends_in_flight >= self.config.send_window {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Send)?;
+        // The next PDU may be a request: send only while the target can take one more and we
+        // can take its answer (RFC 7145 §8.1).
+        if self.conn.is_full_feature() && !self.tx_credits.can_send(self.unexpected_limit()) {
+            return None;
+        }
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
         let control_len = self.control_region_len().min(region.len());
         let (control, data_area) = region.split_at_mut(control_len);
         let start = buf.offset as usize;
@@ -517,7 +641,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             None => Transmit::Idle,
         };
         let Transmit::Written(n) = written else {
-            self.release(id);
+            self.posted.release(id);
             if matches!(written, Transmit::NeedSpace(_)) {
                 self.failed = true;
             }
@@ -533,12 +657,32 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
         let pdu = control
             .get(pdu_start..pdu_start.saturating_add(n))
             .unwrap_or_default();
+        if self.conn.is_full_feature() {
+            if let Some(wait) = credit::request(pdu) {
+                // Room was checked above.
+                let _ = self.tx_credits.charge(wait, 0);
+            }
+        }
+        if let Some(answer) = credit::echo(pdu) {
+            self.rx_credits.retire(answer);
+        }
         if pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_COMMAND) {
             let itt = pdu
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
             if let Some(d) = self.data.iter().flatten().find(|d| Some(d.itt) == itt) {
+                if let (Some(handle), false) = (d.copy, d.target_writes) {
+                    // Write data goes into its copy buffer before the target may read it.
+                    let from = (d.data.offset as usize).saturating_sub(control_len);
+                    let to = self.copy.offset(&handle, false).unwrap_or(usize::MAX);
+                    let len = d.data.len as usize;
+                    let src = data_area.get(from..from.saturating_add(len));
+                    let dst = control.get_mut(to..to.saturating_add(len));
+                    if let (Some(src), Some(dst)) = (src, dst) {
+                        dst.copy_from_slice(src);
+                    }
+                }
                 if let Some(r) = d.remote {
                     if d.target_writes {
                         header.read_stag = Some((r.stag, r.addr));
@@ -556,7 +700,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
             .get_mut(start..pdu_start)
             .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
         if emitted != Some(true) {
-            self.release(id);
+            self.posted.release(id);
             self.failed = true;
             return None;
         }
@@ -573,46 +717,54 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
 
     fn fail<S: InitiatorSink, R: Registrar>(&mut self, registrar: &mut R, sink: &mut S) {
         self.failed = true;
+        self.tx_credits.clear();
+        self.rx_credits.clear();
         let mut wrapped = ReleasingSink {
             sink,
             registrar,
             bufs: &mut self.data,
+            copy: &mut self.copy,
             invalidated: None,
         };
         self.conn.connection_lost(&mut wrapped);
         // Anything the session did not report still holds its STag.
         for slot in self.data.iter_mut() {
-            if let Some(DataBuf {
-                remote: Some(r), ..
-            }) = slot
-            {
-                registrar.invalidate(r.stag);
+            if let Some(d) = slot {
+                match (d.copy, d.remote) {
+                    (Some(handle), _) => self.copy.release(handle, d.target_writes),
+                    (None, Some(r)) => registrar.invalidate(r.stag),
+                    (None, None) => {}
+                }
             }
             *slot = None;
         }
+        self.copy.invalidate_all(registrar);
     }
 
-    fn alloc(&mut self, usage: Usage) -> Option<(WrId, BufRef)> {
-        let handle = self.pool.alloc(self.config.buf_size as usize).ok()?;
-        let offset = self.pool.offset(&handle).ok()?;
-        let index = handle.index();
-        *self.posted.get_mut(index)? = Some(Posted { handle, usage });
-        Some((
-            WrId(index as u64),
-            BufRef {
-                offset: offset as u32,
-                len: self.config.buf_size,
-            },
-        ))
-    }
-
-    fn take_posted(&mut self, id: WrId) -> Option<Posted> {
-        self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
-    }
-
-    fn release(&mut self, id: WrId) {
-        if let Some(p) = self.take_posted(id) {
-            let _ = self.pool.free(p.handle);
+    /// Empties the copy buffers of ended commands: a successful read's data goes to the
+    /// caller's buffer (when the region is at hand), and the buffer back to the cache.
+    fn finish_copies(&mut self, mut region: Option<&mut [u8]>) {
+        let control_len = self.control_region_len();
+        for slot in self.data.iter_mut() {
+            let Some(d) = slot else {
+                continue;
+            };
+            let (Some(ok), Some(handle)) = (d.done, d.copy) else {
+                continue;
+            };
+            if let (true, true, Some(region)) = (ok, d.target_writes, region.as_deref_mut()) {
+                let (control, data_area) = region.split_at_mut(control_len.min(region.len()));
+                let from = self.copy.offset(&handle, true).unwrap_or(usize::MAX);
+                let to = (d.data.offset as usize).saturating_sub(control_len);
+                let len = d.data.len as usize;
+                let src = control.get(from..from.saturating_add(len));
+                let dst = data_area.get_mut(to..to.saturating_add(len));
+                if let (Some(src), Some(dst)) = (src, dst) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            self.copy.release(handle, d.target_writes);
+            *slot = None;
         }
     }
 }

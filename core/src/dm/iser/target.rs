@@ -5,15 +5,17 @@
 //! STag, write data by RDMA Read from the Write STag, Hello answered with HelloReply.
 //!
 //! All buffers come from one registered region the adapter owns, carved into fixed-size pieces by
-//! a [`RegionPool`]; the region is passed in as a byte slice on every call.
+//! a [`PostedTable`]; the region is passed in as a byte slice on every call.
 //!
 //! Poll order for the caller: after every [`IserTarget::handle_event`], post what
 //! [`IserTarget::poll_op`] returns until it returns `None`, in order (RC ordering is what keeps a
 //! SCSI Response behind its RDMA Writes).
 
+use super::credit::{self, Credits};
+use super::posted::PostedTable;
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
-use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
-use crate::pool::{BufHandle, RegionPool};
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
+use crate::pool::BufHandle;
 use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
 use crate::time::Instant;
@@ -29,14 +31,16 @@ pub struct IserConfig {
     /// Size of each registered buffer: it holds a whole control message (iSER header, BHS and a
     /// data segment of TargetRecvDataSegmentLength) and is the unit of RDMA data transfers.
     pub buf_size: u32,
-    /// Receives kept posted (RFC 7145 §6: at least MaxOutstandingUnexpectedPDUs plus the
-    /// expected responses).
+    /// Receives kept posted, each sized for one control PDU of our receive data segment length
+    /// (RFC 7145 §6.2, §6.5, §8.1): at least the MaxOutstandingUnexpectedPDUs the peer may have
+    /// outstanding, plus the PDUs that answer our own.
     pub recv_depth: u16,
     /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
     pub max_rdma_reads: u16,
-    /// Sends posted and not yet completed at most: the peer must have a receive posted for
-    /// each (RFC 7145 §6: it sizes its receives from MaxOutstandingUnexpectedPDUs and the
-    /// commands it has outstanding); keep it at or below the peer's receive depth.
+    /// Sends posted and not yet completed at most (the send queue's depth). Whether the peer
+    /// has a receive posted for each is the unexpected-PDU credit accounting's job
+    /// (RFC 7145 §8.1): an initiator keeps its requests within its own posted receives and the
+    /// negotiated MaxOutstandingUnexpectedPDUs, a target answers only what was asked.
     pub send_window: u16,
 }
 
@@ -64,12 +68,6 @@ enum Usage {
     },
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Posted {
-    handle: BufHandle,
-    usage: Usage,
-}
-
 /// STags a SCSI Command advertised, kept until its SCSI Response is sent.
 #[derive(Clone, Copy, Debug)]
 struct TaskStags {
@@ -90,6 +88,20 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
     (data_len > 0 && pdu.len() == header_len).then_some(header_len)
 }
 
+/// The most AHS a PDU can carry: TotalAHSLength is one byte of 4-byte words (RFC 7143 §11.2.1.4).
+const MAX_AHS_LEN: u32 = 255 * 4;
+
+/// Bytes of a receive that holds one control message: the iSER header and a PDU with any AHS
+/// whose data segment is at most `max_data` (at least the 8192 bytes login PDUs may carry,
+/// RFC 7145 §6.2, §6.3), capped by the buffer size.
+pub(crate) fn recv_len(max_data: u32, buf_size: u32) -> u32 {
+    let overhead = ISER_HEADER_LEN.saturating_add(crate::session::target::pdu_overhead()) as u32;
+    overhead
+        .saturating_add(MAX_AHS_LEN)
+        .saturating_add(max_data.max(8192))
+        .min(buf_size)
+}
+
 /// Why the engine ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -104,6 +116,9 @@ pub enum IserError {
     WorkRequest(WcStatus),
     /// The buffer pool or the op queue ran dry where the engine cannot wait.
     Resources,
+    /// The peer sent more unexpected PDUs than MaxOutstandingUnexpectedPDUs allows
+    /// (RFC 7145 §6.5, §8.1); the connection ends.
+    UnexpectedPduLimit,
 }
 
 /// The target side of one iSER connection. `TASKS` bounds the commands in flight, `BUFS` the
@@ -114,9 +129,12 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     stage: Option<AnyConn<()>>,
     config: IserConfig,
     peer_cm: CmPrivateData,
-    pool: RegionPool<BUFS>,
-    posted: [Option<Posted>; BUFS],
+    posted: PostedTable<Usage, BUFS>,
     stags: [Option<TaskStags>; TASKS],
+    /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
+    recv_len: u32,
+    /// The initiator's unexpected PDUs we have not answered yet.
+    rx_credits: Credits<TASKS>,
     recv_posted: u16,
     reads_in_flight: u16,
     sends_in_flight: u16,
@@ -143,6 +161,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         target.max_recv_data_segment_length =
             target.max_recv_data_segment_length.min(max_data).max(512);
         target.allow_digests = false;
+        let recv_len = recv_len(target.max_recv_data_segment_length, config.buf_size);
         let mut params = ConnParams::target(0);
         params.ord = config.max_rdma_reads;
         let stage = AnyConn::Allocated(crate::conn::Conn::new(params, ()));
@@ -152,9 +171,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             stage,
             config,
             peer_cm,
-            pool: RegionPool::new(config.buf_size as usize),
-            posted: [None; BUFS],
+            posted: PostedTable::new(config.buf_size),
             stags: [None; TASKS],
+            recv_len,
+            rx_credits: Credits::new(),
             recv_posted: 0,
             reads_in_flight: 0,
             sends_in_flight: 0,
@@ -167,7 +187,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Bytes of registered memory the adapter must provide: `BUFS` buffers of `buf_size`.
     pub fn region_len(&self) -> usize {
-        self.pool.region_len().unwrap_or(usize::MAX)
+        self.posted.region_len().unwrap_or(usize::MAX)
     }
 
     /// The session engine (negotiated parameters, counters).
@@ -187,7 +207,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Whether the connection is over and every buffer is back.
     pub fn is_closed(&self) -> bool {
-        (self.conn.is_closed() || self.error.is_some()) && self.pool.in_use() == 0
+        (self.conn.is_closed() || self.error.is_some()) && self.posted.in_use() == 0
     }
 
     /// When [`Self::handle_timeout`] wants to run.
@@ -200,9 +220,19 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.conn.handle_timeout(backend, now);
     }
 
+    /// The initiator's unexpected PDUs not answered yet (RFC 7145 §6.5).
+    pub fn unexpected_outstanding(&self) -> usize {
+        self.rx_credits.outstanding()
+    }
+
+    /// Bytes of each receive the engine posts.
+    pub fn recv_len(&self) -> u32 {
+        self.recv_len
+    }
+
     /// Buffers in use (posted or holding data).
     pub fn buffers_in_use(&self) -> usize {
-        self.pool.in_use()
+        self.posted.in_use()
     }
 
     /// Handles a completion or connection event.
@@ -219,15 +249,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 len,
                 invalidated: _,
             } => {
-                let Some(posted) = self.take_posted(id) else {
+                let Some(posted) = self.posted.take(id) else {
                     return;
                 };
                 self.recv_posted = self.recv_posted.saturating_sub(1);
                 self.handle_message(posted.handle, len, region, backend, now);
-                self.release(posted.handle);
+                self.posted.free(posted.handle);
             }
             DmEvent::Done { id, status } => {
-                let Some(posted) = self.take_posted(id) else {
+                let Some(posted) = self.posted.take(id) else {
                     return;
                 };
                 match posted.usage {
@@ -235,7 +265,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     Usage::Read { task, offset, len } => {
                         self.reads_in_flight = self.reads_in_flight.saturating_sub(1);
                         if status == WcStatus::Success {
-                            if let Some(data) = self.slice(&posted.handle, len, region) {
+                            if let Some(data) = self.posted.slice(&posted.handle, len, region) {
                                 self.conn.got_data(task, offset, data, backend);
                             }
                         } else {
@@ -244,15 +274,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     }
                     Usage::Write | Usage::Recv => {}
                 }
-                self.release(posted.handle);
+                self.posted.free(posted.handle);
                 if status != WcStatus::Success {
                     self.fail(IserError::WorkRequest(status), backend);
                 }
             }
             DmEvent::RecvError { id, status } => {
-                if let Some(posted) = self.take_posted(id) {
+                if let Some(posted) = self.posted.take(id) {
                     self.recv_posted = self.recv_posted.saturating_sub(1);
-                    self.release(posted.handle);
+                    self.posted.free(posted.handle);
                 }
                 self.fail(IserError::WorkRequest(status), backend);
             }
@@ -270,7 +300,14 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
-        if self.error.is_some() || self.conn.is_closed() {
+        if self.error.is_some() {
+            return self.poll_shutdown(now);
+        }
+        if self.conn.is_closed() {
+            // The session's last PDU (a Reject of the PDU that ended it) goes out first.
+            if let Some(op) = self.poll_control(region, backend, now) {
+                return Some(op);
+            }
             return self.poll_shutdown(now);
         }
         self.track_login(now);
@@ -283,7 +320,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if let Some(op) = self.poll_put(region, backend) {
             return Some(op);
         }
-        if let Some(op) = self.poll_get() {
+        if let Some(op) = self.poll_get(backend) {
             return Some(op);
         }
         self.poll_control(region, backend, now)
@@ -299,7 +336,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) {
-        let Some(start) = self.pool.offset(&handle).ok() else {
+        let Some(start) = self.posted.offset(&handle) else {
             return;
         };
         let end = start.saturating_add(len as usize);
@@ -310,6 +347,14 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             Ok(IserMessage::Hello(hello)) => self.answer_hello(hello),
             Ok(IserMessage::Control { header, pdu }) => {
                 let mut pdu_len = pdu.len();
+                if self.conn.is_full_feature() {
+                    if let Some(wait) = credit::request(pdu) {
+                        let limit = self.conn.negotiated().max_outstanding_unexpected_pdus;
+                        if self.rx_credits.charge(wait, limit).is_err() {
+                            return self.fail(IserError::UnexpectedPduLimit, backend);
+                        }
+                    }
+                }
                 self.note_stags(&header, pdu);
                 let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 if let Some(header_len) = short_command(pdu) {
@@ -326,6 +371,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 // Peers may leave the data segment unpadded; pad it in place (the buffer is
                 // larger than any message) so the PDU parser sees a whole PDU.
                 let padded = crate::wire::padded_len(pdu_len);
+                if padded.saturating_add(ISER_HEADER_LEN) > self.config.buf_size as usize {
+                    return self.fail(IserError::Protocol, backend);
+                }
                 let Some(pad) = region
                     .get_mut(pdu_start.saturating_add(pdu_len)..pdu_start.saturating_add(padded))
                 else {
@@ -405,9 +453,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.recv_posted >= self.config.recv_depth {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Recv)?;
+        let (id, buf) = self.posted.alloc(Usage::Recv)?;
         self.recv_posted = self.recv_posted.saturating_add(1);
-        Some(DmOp::PostRecv { id, buf })
+        Some(DmOp::PostRecv {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: self.recv_len,
+            },
+        })
     }
 
     fn poll_hello_reply(&mut self, region: &mut [u8]) -> Option<DmOp> {
@@ -415,7 +469,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.sends_in_flight >= self.config.send_window {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Send)?;
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
         let dst = region.get_mut(buf.offset as usize..)?;
         let n = reply.emit(dst).ok()?;
         self.hello_reply = None;
@@ -434,23 +488,23 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     fn data_buffers_left(&self) -> bool {
         let reserve =
             usize::from(self.config.recv_depth.saturating_sub(self.recv_posted)).saturating_add(2);
-        self.pool.available() > reserve
+        self.posted.available() > reserve
     }
 
     fn poll_put<B: TargetBackend>(&mut self, region: &mut [u8], backend: &mut B) -> Option<DmOp> {
         if !self.conn.may_put() || !self.data_buffers_left() {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Write)?;
+        let (id, buf) = self.posted.alloc(Usage::Write)?;
         let put = region
             .get_mut(buf.offset as usize..(buf.offset as usize).saturating_add(buf.len as usize))
             .and_then(|dst| self.conn.next_put(dst, backend));
         let Some(put) = put else {
-            self.release_id(id);
+            self.posted.release(id);
             return None;
         };
         let Some(remote) = self.stags_of(put.itt).and_then(|s| s.read) else {
-            self.release_id(id);
+            self.posted.release(id);
             self.fail(IserError::MissingStag, backend);
             return None;
         };
@@ -467,7 +521,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
-    fn poll_get(&mut self) -> Option<DmOp> {
+    fn poll_get<B: TargetBackend>(&mut self, backend: &mut B) -> Option<DmOp> {
         if self.reads_in_flight >= self.ord || !self.data_buffers_left() {
             return None;
         }
@@ -478,10 +532,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             offset: get.offset,
             len: get.len,
         };
-        let (id, buf) = self.alloc(usage)?;
+        let (id, buf) = self.posted.alloc(usage)?;
         let Some(remote) = remote else {
-            self.release_id(id);
-            self.error = Some(IserError::MissingStag);
+            // RFC 7145 §7.3.3: solicited write data needs the Write STag; without one the
+            // data cannot be fetched and the connection ends.
+            self.posted.release(id);
+            self.fail(IserError::MissingStag, backend);
             return None;
         };
         self.reads_in_flight = self.reads_in_flight.saturating_add(1);
@@ -507,7 +563,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if !self.conn.may_transmit() || self.sends_in_flight >= self.config.send_window {
             return None;
         }
-        let (id, buf) = self.alloc(Usage::Send)?;
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
         let start = buf.offset as usize;
         let pdu_start = start.saturating_add(ISER_HEADER_LEN);
         let end = start.saturating_add(buf.len as usize);
@@ -518,11 +574,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let n = match written {
             Transmit::Written(n) => n,
             Transmit::Idle => {
-                self.release_id(id);
+                self.posted.release(id);
                 return None;
             }
             Transmit::NeedSpace(_) => {
-                self.release_id(id);
+                self.posted.release(id);
                 self.fail(IserError::Resources, backend);
                 return None;
             }
@@ -536,7 +592,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             .get_mut(start..pdu_start)
             .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
         if emitted != Some(true) {
-            self.release_id(id);
+            self.posted.release(id);
             self.fail(IserError::Resources, backend);
             return None;
         }
@@ -546,6 +602,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let pdu = region
             .get(pdu_start..pdu_start.saturating_add(n))
             .unwrap_or_default();
+        if let Some(answer) = credit::response(pdu) {
+            self.rx_credits.retire(answer);
+        }
         if pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_RESPONSE) {
             let itt = pdu
                 .get(16..20)
@@ -616,40 +675,6 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.error = Some(error);
         }
         self.conn.connection_lost(backend);
-    }
-
-    fn alloc(&mut self, usage: Usage) -> Option<(WrId, BufRef)> {
-        let handle = self.pool.alloc(self.config.buf_size as usize).ok()?;
-        let offset = self.pool.offset(&handle).ok()?;
-        let index = handle.index();
-        let slot = self.posted.get_mut(index)?;
-        *slot = Some(Posted { handle, usage });
-        Some((
-            WrId(index as u64),
-            BufRef {
-                offset: offset as u32,
-                len: self.config.buf_size,
-            },
-        ))
-    }
-
-    fn take_posted(&mut self, id: WrId) -> Option<Posted> {
-        self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
-    }
-
-    fn release(&mut self, handle: BufHandle) {
-        let _ = self.pool.free(handle);
-    }
-
-    fn release_id(&mut self, id: WrId) {
-        if let Some(posted) = self.take_posted(id) {
-            self.release(posted.handle);
-        }
-    }
-
-    fn slice<'r>(&self, handle: &BufHandle, len: u32, region: &'r [u8]) -> Option<&'r [u8]> {
-        let start = self.pool.offset(handle).ok()?;
-        region.get(start..start.saturating_add(len as usize))
     }
 }
 

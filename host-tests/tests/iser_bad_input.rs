@@ -1,0 +1,202 @@
+//! Bad input to the iSER target over the in-memory RC fabric, from a scripted initiator: a write
+//! without a valid Write STag, STags and base offsets outside what the initiator advertised, and
+//! control PDUs larger than the negotiated receive data segment length or the posted receive.
+//! Each ends the connection cleanly (a named error, every buffer back, the session ended once)
+//! and none touches initiator memory outside the advertised buffer. Unexpected PDUs beyond
+//! MaxOutstandingUnexpectedPDUs are in `iser_credits.rs`.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use host_tests::fabric::Access;
+use host_tests::iser_script::{pattern, Setup, DATA_AT, INI_REGION};
+use iser_core::dm::iser::IserError;
+use iser_core::dm::{RemoteBuf, WcStatus};
+use iser_core::session::TargetConfig;
+use iser_core::wire::{
+    CmPrivateData, IserHeaderRepr, IserOpcode, Lun, PduRepr, ScsiCommandRepr, TaskAttribute,
+    TextRequestRepr,
+};
+
+const CTRL: IserHeaderRepr = IserHeaderRepr {
+    opcode: IserOpcode::ISCSI_CTRL,
+    write_stag: None,
+    read_stag: None,
+};
+
+fn logged_in() -> Setup {
+    let mut s = Setup::new(CmPrivateData::LINUX_INITIATOR);
+    s.login();
+    s.clear_unit_attention();
+    s
+}
+
+/// Sends a READ(10) or WRITE(10) of `len` bytes with this iSER header.
+fn command(s: &mut Setup, header: IserHeaderRepr, write: bool, len: u32) {
+    let itt = s.itt;
+    s.itt += 1;
+    let cmd = ScsiCommandRepr {
+        immediate: false,
+        final_: true,
+        read: !write,
+        write,
+        attr: TaskAttribute::SIMPLE,
+        lun: Lun(0),
+        itt,
+        expected_data_transfer_length: len,
+        cmd_sn: s.cmd_sn,
+        exp_stat_sn: 0,
+        cdb: Setup::rw10(if write { 0x2a } else { 0x28 }, 0, (len / 512) as u16),
+    };
+    s.cmd_sn += 1;
+    s.send(header, PduRepr::ScsiCommand(cmd), &[]);
+}
+
+/// The connection ended cleanly with `error`, and no SCSI Response claimed success.
+fn assert_ended(s: &Setup, error: Option<IserError>) {
+    assert_eq!(s.target.error(), error);
+    assert!(s.target.is_closed(), "closed, every buffer back");
+    assert_eq!(s.target.buffers_in_use(), 0);
+    assert_eq!(s.backend.sessions_ended, 1);
+    assert!(
+        !s.received
+            .iter()
+            .any(|(p, _, _)| matches!(p, PduRepr::ScsiResponse(r) if r.status.0 == 0)),
+        "no command reported good: {:?}",
+        s.received
+    );
+}
+
+/// Registers `len` bytes of initiator data memory for the target and fences what follows.
+fn advertise(s: &mut Setup, len: u32, target_writes: bool) -> RemoteBuf {
+    let region = s.fabric.region_mut(s.ini);
+    region[DATA_AT as usize..INI_REGION as usize].fill(0x5a);
+    let access = Access {
+        remote_read: !target_writes,
+        remote_write: target_writes,
+    };
+    s.fabric
+        .register_remote(s.ini, DATA_AT, len, access)
+        .unwrap()
+}
+
+fn fence_intact(s: &Setup, from: u32) -> bool {
+    s.fabric.region(s.ini)[from as usize..INI_REGION as usize]
+        .iter()
+        .all(|b| *b == 0x5a)
+}
+
+#[test]
+fn iser_write_without_a_write_stag_ends_the_connection() {
+    let mut s = logged_in();
+    // W bit and 64 KiB to fetch, but the iSER header carries no Write STag (RFC 7145 §7.3.3).
+    command(&mut s, CTRL, true, 64 * 1024);
+    assert_ended(&s, Some(IserError::MissingStag));
+}
+
+#[test]
+fn iser_write_stag_never_registered_ends_the_connection() {
+    let mut s = logged_in();
+    let addr = s.fabric.base_addr(s.ini).unwrap() + u64::from(DATA_AT);
+    let header = IserHeaderRepr {
+        write_stag: Some((0x00c0_ffee, addr)),
+        ..CTRL
+    };
+    command(&mut s, header, true, 8192);
+    assert_ended(&s, Some(IserError::WorkRequest(WcStatus::RemoteAccess)));
+}
+
+#[test]
+fn iser_read_stag_offset_beyond_the_advertised_buffer_ends_the_connection() {
+    let mut s = logged_in();
+    let data = pattern(8192, 1);
+    s.write(0, &data, 0);
+    for stag in s.fabric.valid_stags(s.ini) {
+        s.fabric.invalidate(s.ini, stag).unwrap();
+    }
+    // 4 KiB advertised, the Read Base Offset 2 KiB in: the last 2 KiB would land outside.
+    let remote = advertise(&mut s, 4096, true);
+    let header = IserHeaderRepr {
+        read_stag: Some((remote.stag, remote.addr + 2048)),
+        ..CTRL
+    };
+    command(&mut s, header, false, 4096);
+    assert_ended(&s, Some(IserError::WorkRequest(WcStatus::RemoteAccess)));
+    assert!(
+        fence_intact(&s, DATA_AT + 4096),
+        "nothing written past the buffer"
+    );
+}
+
+#[test]
+fn iser_write_stag_with_the_wrong_access_ends_the_connection() {
+    let mut s = logged_in();
+    // The STag allows RDMA Write only (a read buffer); the target must RDMA Read it.
+    let remote = advertise(&mut s, 8192, true);
+    let header = IserHeaderRepr {
+        write_stag: Some((remote.stag, remote.addr)),
+        ..CTRL
+    };
+    command(&mut s, header, true, 8192);
+    assert_ended(&s, Some(IserError::WorkRequest(WcStatus::RemoteAccess)));
+    assert!(fence_intact(&s, DATA_AT));
+}
+
+fn text_request(s: &mut Setup, data_len: usize) {
+    let itt = s.itt;
+    s.itt += 1;
+    let req = TextRequestRepr {
+        immediate: false,
+        final_: true,
+        continue_: false,
+        lun: Lun(0),
+        itt,
+        ttt: 0xffff_ffff,
+        cmd_sn: s.cmd_sn,
+        exp_stat_sn: 0,
+    };
+    s.cmd_sn += 1;
+    let mut text = b"SendTargets=All\0".to_vec();
+    text.resize(data_len, 0);
+    s.send(CTRL, PduRepr::TextRequest(req), &text);
+}
+
+#[test]
+fn iser_control_pdu_above_the_negotiated_receive_segment_is_rejected_and_ends_the_connection() {
+    let mut s = logged_in();
+    let limit = s
+        .target
+        .session()
+        .negotiated()
+        .target_recv_data_segment_length;
+    assert_eq!(limit, 8192, "the scripted initiator declared 8192");
+    assert!(
+        s.target.recv_len() as usize > 12 * 1024 + 100,
+        "the message fits the receive, only the segment is too long"
+    );
+    text_request(&mut s, 12 * 1024);
+    // RFC 7143 §11.17.1: a protocol error, answered with a Reject; the stream cannot go on.
+    assert!(
+        s.received
+            .iter()
+            .any(|(p, _, _)| matches!(p, PduRepr::Reject(_))),
+        "{:?}",
+        s.received
+    );
+    assert_ended(&s, None);
+}
+
+#[test]
+fn iser_control_message_longer_than_the_posted_receive_ends_the_connection() {
+    let config = TargetConfig {
+        max_recv_data_segment_length: 8192,
+        ..TargetConfig::default()
+    };
+    let mut s = Setup::with_target_config(CmPrivateData::LINUX_INITIATOR, config);
+    s.login();
+    s.clear_unit_attention();
+    // Receives are sized by our TargetRecvDataSegmentLength: headers, room for AHS, and 8 KiB.
+    assert!(s.target.recv_len() < 10 * 1024, "{}", s.target.recv_len());
+    text_request(&mut s, 12 * 1024);
+    assert_ended(&s, Some(IserError::WorkRequest(WcStatus::Other)));
+}
