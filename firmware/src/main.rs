@@ -11,7 +11,8 @@ mod platform;
 use core::fmt::Write as _;
 
 use iser_firmware::backend::FwTarget;
-use iser_firmware::config::FwConfig;
+use iser_firmware::backend::{target_address, TARGET_ADDRESS_LEN};
+use iser_firmware::config::{FwConfig, PARAMS};
 use iser_firmware::selftest::{self, Initiator, Statics, Target};
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -38,7 +39,7 @@ fn fw_main() -> i32 {
         platform::NAME
     );
     let mut text = logger::Text::stderr();
-    let config = match FwConfig::parse(CONFIG_BLOB)
+    let config = match FwConfig::from_blob(CONFIG_BLOB, &PARAMS)
         .and_then(|c| c.validate(&selftest::CAPACITY).map(|()| c))
     {
         Ok(c) => c,
@@ -58,6 +59,27 @@ fn fw_main() -> i32 {
         }
     };
     defmt::info!("configuration: {}", config);
+    let mut address = [0u8; TARGET_ADDRESS_LEN];
+    let l = &config.lun;
+    let m = &config.limits;
+    let _ = writeln!(
+        text,
+        "FIRMWARE-CONFIG: blob={}B target={} alias={} portal={} lun={} block_size={} blocks={} thin={} queue_depth={} MaxRecvDataSegmentLength={} MaxBurstLength={} FirstBurstLength={} ImmediateData={} InitialR2T={}",
+        CONFIG_BLOB.len(),
+        config.target_name,
+        config.target_alias.unwrap_or("-"),
+        target_address(&config.portal, &mut address),
+        l.lun,
+        l.block_size,
+        l.blocks,
+        l.thin,
+        m.queue_depth,
+        m.max_recv_data_segment_length,
+        m.max_burst_length,
+        m.first_burst_length,
+        m.immediate_data,
+        m.initial_r2t
+    );
     let f = selftest::Footprint::measure();
     defmt::info!("footprint: {}", f);
     let _ = writeln!(

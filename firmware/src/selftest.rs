@@ -607,7 +607,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT;
+    use crate::config::tests::DEFAULT;
     use std::boxed::Box;
     use std::vec;
 
