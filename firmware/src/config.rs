@@ -155,6 +155,23 @@ pub enum ConfigError {
     Invalid(&'static str),
 }
 
+impl ConfigError {
+    /// The class of fault, or the field out of range, for the text summary.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ConfigError::Blob(BlobError::Truncated { .. }) => "Truncated",
+            ConfigError::Blob(BlobError::BadMagic) => "BadMagic",
+            ConfigError::Blob(BlobError::Version(_)) => "Version",
+            ConfigError::Blob(BlobError::Checksum { .. }) => "Checksum (CRC-32 mismatch)",
+            ConfigError::Blob(BlobError::Decode(_)) => "Decode (postcard)",
+            ConfigError::Blob(BlobError::TrailingBytes) => "TrailingBytes",
+            ConfigError::Blob(BlobError::OutOfRange(e)) => e.field,
+            ConfigError::Blob(_) => "Blob",
+            ConfigError::Invalid(field) => field,
+        }
+    }
+}
+
 impl<'a> FwConfig<'a> {
     /// Reads the blob and resolves it with `params`. Never panics, whatever the bytes.
     pub fn from_blob(blob: &'a [u8], params: &FwParams) -> Result<FwConfig<'a>, ConfigError> {

@@ -8,8 +8,6 @@
 mod logger;
 mod platform;
 
-use core::fmt::Write as _;
-
 use iser_firmware::backend::FwTarget;
 use iser_firmware::backend::{target_address, TARGET_ADDRESS_LEN};
 use iser_firmware::config::{FwConfig, PARAMS};
@@ -49,12 +47,11 @@ fn fw_main() -> i32 {
                 CONFIG_BLOB.len(),
                 e
             );
-            let _ = writeln!(
-                text,
-                "FIRMWARE-RESULT: FAIL configuration blob ({} bytes) refused: {:?}",
-                CONFIG_BLOB.len(),
-                e
-            );
+            text.str("FIRMWARE-RESULT: FAIL configuration blob (")
+                .num(CONFIG_BLOB.len() as u64)
+                .str(" bytes) refused: ")
+                .str(e.reason())
+                .str("\n");
             return 2;
         }
     };
@@ -62,45 +59,50 @@ fn fw_main() -> i32 {
     let mut address = [0u8; TARGET_ADDRESS_LEN];
     let l = &config.lun;
     let m = &config.limits;
-    let _ = writeln!(
-        text,
-        "FIRMWARE-CONFIG: blob={}B target={} alias={} portal={} lun={} block_size={} blocks={} thin={} queue_depth={} MaxRecvDataSegmentLength={} MaxBurstLength={} FirstBurstLength={} ImmediateData={} InitialR2T={}",
-        CONFIG_BLOB.len(),
-        config.target_name,
-        config.target_alias.unwrap_or("-"),
-        target_address(&config.portal, &mut address),
-        l.lun,
-        l.block_size,
-        l.blocks,
-        l.thin,
-        m.queue_depth,
-        m.max_recv_data_segment_length,
-        m.max_burst_length,
-        m.first_burst_length,
-        m.immediate_data,
-        m.initial_r2t
-    );
+    text.str("FIRMWARE-CONFIG:")
+        .kv("blob", CONFIG_BLOB.len() as u64)
+        .str("B target=")
+        .str(config.target_name)
+        .str(" alias=")
+        .str(config.target_alias.unwrap_or("-"))
+        .str(" portal=")
+        .str(target_address(&config.portal, &mut address))
+        .kv("lun", l.lun.into())
+        .kv("block_size", l.block_size.into())
+        .kv("blocks", l.blocks)
+        .str(" thin=")
+        .flag(l.thin)
+        .kv("queue_depth", m.queue_depth.into())
+        .kv(
+            "MaxRecvDataSegmentLength",
+            m.max_recv_data_segment_length.into(),
+        )
+        .kv("MaxBurstLength", m.max_burst_length.into())
+        .kv("FirstBurstLength", m.first_burst_length.into())
+        .str(" ImmediateData=")
+        .flag(m.immediate_data)
+        .str(" InitialR2T=")
+        .flag(m.initial_r2t)
+        .str("\n");
     let f = selftest::Footprint::measure();
     defmt::info!("footprint: {}", f);
-    let _ = writeln!(
-        text,
-        "FIRMWARE-FOOTPRINT: target_engine={} initiator_engine={} nic_endpoint={} target_connection={} target_per_task={} initiator_per_task={} target_per_buffer={} backend={} lu_memory={}",
-        f.target_engine,
-        f.initiator_engine,
-        f.nic_endpoint,
-        f.target_connection,
-        f.target_per_task,
-        f.initiator_per_task,
-        f.target_per_buffer,
-        f.backend,
-        selftest::LU_BYTES
-    );
+    text.str("FIRMWARE-FOOTPRINT:")
+        .kv("target_engine", f.target_engine as u64)
+        .kv("initiator_engine", f.initiator_engine as u64)
+        .kv("nic_endpoint", f.nic_endpoint as u64)
+        .kv("target_connection", f.target_connection as u64)
+        .kv("target_per_task", f.target_per_task as u64)
+        .kv("initiator_per_task", f.initiator_per_task as u64)
+        .kv("target_per_buffer", f.target_per_buffer as u64)
+        .kv("backend", f.backend as u64)
+        .kv("lu_memory", selftest::LU_BYTES as u64)
+        .str("\n");
     let (Some(lu), Some(ini), Some(tgt)) = (
         LU.try_take(),
         INITIATOR_REGION.try_take(),
         TARGET_REGION.try_take(),
     ) else {
-        let _ = writeln!(text, "FIRMWARE-RESULT: FAIL static resources taken twice");
+        text.str("FIRMWARE-RESULT: FAIL static resources taken twice\n");
         return 3;
     };
     let statics = Statics {
@@ -116,27 +118,32 @@ fn fw_main() -> i32 {
         Ok(s) => {
             let us = platform::now_us().saturating_sub(t0);
             defmt::info!("summary: {}", s);
-            let _ = writeln!(
-                text,
-                "FIRMWARE-RESULT: PASS {}: login RDMAExtensions=Yes hello={} commands={} bytes_verified={} rdma_reads={} rdma_writes={} sends={}+{} ring_full={} cq_stalls={} elapsed={}{}",
-                platform::NAME,
-                s.hello,
-                s.commands,
-                s.bytes_verified,
-                s.target_nic.rdma_reads,
-                s.target_nic.rdma_writes,
-                s.initiator_nic.sends,
-                s.target_nic.sends,
-                s.initiator_nic.ring_full.saturating_add(s.target_nic.ring_full),
-                s.initiator_nic.cq_stalls.saturating_add(s.target_nic.cq_stalls),
-                us,
-                platform::CLOCK_UNIT
-            );
+            let (i, t) = (&s.initiator_nic, &s.target_nic);
+            text.str("FIRMWARE-RESULT: PASS ")
+                .str(platform::NAME)
+                .str(": login RDMAExtensions=Yes hello=")
+                .flag(s.hello)
+                .kv("commands", s.commands.into())
+                .kv("bytes_verified", s.bytes_verified)
+                .kv("rdma_reads", t.rdma_reads.into())
+                .kv("rdma_writes", t.rdma_writes.into())
+                .kv("sends", i.sends.into())
+                .str("+")
+                .num(t.sends.into())
+                .kv("ring_full", i.ring_full.saturating_add(t.ring_full).into())
+                .kv("cq_stalls", i.cq_stalls.saturating_add(t.cq_stalls).into())
+                .kv("elapsed", us)
+                .str(platform::CLOCK_UNIT)
+                .str("\n");
             0
         }
         Err(f) => {
             defmt::error!("self-test failed: {}", f);
-            let _ = writeln!(text, "FIRMWARE-RESULT: FAIL {}: {:?}", platform::NAME, f);
+            text.str("FIRMWARE-RESULT: FAIL ")
+                .str(platform::NAME)
+                .str(": ")
+                .str(f.name())
+                .str("\n");
             1
         }
     }
@@ -151,7 +158,13 @@ fn start() -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // No `core::fmt` in the image: the message when it is a plain string, and the location.
     let mut err = logger::Text::stderr();
-    let _ = writeln!(err, "FIRMWARE-RESULT: FAIL panic: {info}");
+    err.str("FIRMWARE-RESULT: FAIL panic: ")
+        .str(info.message().as_str().unwrap_or("(formatted message)"));
+    if let Some(l) = info.location() {
+        err.str(" at ").str(l.file()).str(":").num(l.line().into());
+    }
+    err.str("\n");
     semihosting::process::exit(101)
 }
