@@ -135,6 +135,7 @@ fn fw_main() -> i32 {
                 .kv("elapsed", us)
                 .str(platform::CLOCK_UNIT)
                 .str("\n");
+            clock_check(&mut text);
             0
         }
         Err(f) => {
@@ -147,6 +148,36 @@ fn fw_main() -> i32 {
             1
         }
     }
+}
+
+/// Host seconds [`clock_check`] measures over.
+const CLOCK_CHECK_S: u64 = 1;
+
+/// Measures the image's clock (the one the engines' timeouts run on) against the host's wall
+/// clock (semihosting SYS_TIME, whole seconds): from one host second boundary to the one
+/// [`CLOCK_CHECK_S`] later, so a clock that does not run on real time shows. (SYS_CLOCK is the
+/// QEMU process's CPU time, not wall time.)
+fn clock_check(text: &mut logger::Text) {
+    let host = || semihosting::sys::arm_compat::sys_time().map_or(0, |s| s as u64);
+    let boundary = |after: u64| loop {
+        let now = host();
+        if now > after || now == 0 {
+            return (now, platform::now_us());
+        }
+    };
+    let (s0, _) = boundary(host());
+    let (_, t0) = boundary(s0);
+    let (_, t1) = boundary(s0.saturating_add(CLOCK_CHECK_S));
+    let image_ms = t1.saturating_sub(t0) / 1000;
+    defmt::info!(
+        "clock check: {=u64} s by the host, {=u64} ms by the image clock",
+        CLOCK_CHECK_S,
+        image_ms
+    );
+    text.str("FIRMWARE-CLOCK:")
+        .kv("host_s", CLOCK_CHECK_S)
+        .kv("image_ms", image_ms)
+        .str("\n");
 }
 
 /// Entry from the platform code: run, then exit through semihosting.

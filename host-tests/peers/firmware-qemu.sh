@@ -2,8 +2,8 @@
 # The DPU firmware images in QEMU (issue 7): turns firmware/config/example.toml into the
 # configuration blob with `iserd firmware-config` (and checks the checked-in blob is that
 # output), builds firmware/ with it for aarch64 (QEMU virt) and thumbv7em (QEMU mps2-an386),
-# runs each with a timeout, and fails unless each exits 0 with a PASS line and reports the
-# configuration of the TOML; then builds aarch64 with a second TOML (4 KiB blocks, other IQN
+# runs each with a timeout, and fails unless each exits 0 with a PASS line, reports the
+# configuration of the TOML and its clock keeps real time against the host's; then builds aarch64 with a second TOML (4 KiB blocks, other IQN
 # and keys) and checks the image used it; then checks that a corrupt blob, a truncated blob and
 # a LUN larger than the image's memory make the image exit 2 with a clear error. Decodes the defmt log with defmt-print when it is installed (set
 # FW_INSTALL_DEFMT_PRINT=1 to install it, ~3 min). Time budget: ~2 minutes warm, plus installs.
@@ -88,6 +88,10 @@ for target in aarch64-unknown-none thumbv7em-none-eabihf; do
   [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/$target.err" &&
     grep -q '^FIRMWARE-CONFIG: .* target=iqn.2026-11.rs.iser:dpu0 .* blocks=2048 .* queue_depth=32 ' "$work/$target.err" && v=ok
   check $v "$target self-test with the configuration of example.toml"
+  # The clock the engines' timeouts run on keeps real time: 1 host second ≈ 1000 ms.
+  ms=$(sed -n 's/^FIRMWARE-CLOCK: host_s=1 image_ms=\([0-9]*\)$/\1/p' "$work/$target.err")
+  v=fail; [ -n "$ms" ] && [ "$ms" -ge 900 ] && [ "$ms" -le 1100 ] && v=ok
+  check $v "$target clock runs on real time (1 s by the host = ${ms:-?} ms by the image)"
 done
 
 # --- 4. another TOML: the image configures itself from it -------------------------------------
