@@ -1,7 +1,7 @@
 //! A node's configuration as data: portals, targets with their LUNs, session limits and the
 //! negotiation limits of RFC 7143 §13, with the range checks the standard sets. No heap: counts
 //! are bounded by [`MAX_PORTALS`], [`MAX_TARGETS`] and [`MAX_LUNS`]; names borrow from where
-//! the configuration was read (a firmware blob, a host's TOML file). [`blob`] frames it for
+//! the configuration was read (a firmware blob, a host's TOML file). `blob` frames it for
 //! firmware (feature `serde`).
 
 #[cfg(feature = "serde")]
