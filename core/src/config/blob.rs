@@ -307,6 +307,44 @@ mod tests {
         );
     }
 
+    /// Every byte of the body replaced by values that break postcard in each way, the blob
+    /// resealed so the checksum passes: decode never panics, and each decode fault class and
+    /// the range check are reached somewhere.
+    #[test]
+    fn test_resealed_body_mutations_reach_every_decode_class() {
+        let good = blob(&sample());
+        let mut seen = std::collections::BTreeSet::new();
+        for i in HEADER_LEN..good.len() - CRC_LEN {
+            for v in [0x02, 0x80, 0xff, 0xc3, 0x00] {
+                let mut b = good.clone();
+                b[i] = v;
+                reseal(&mut b);
+                seen.insert(match decode(&b) {
+                    Ok(_) => "Ok",
+                    Err(BlobError::Decode(DecodeError::BadBool)) => "BadBool",
+                    Err(BlobError::Decode(DecodeError::BadTag)) => "BadTag",
+                    Err(BlobError::Decode(DecodeError::BadUtf8)) => "BadUtf8",
+                    Err(BlobError::Decode(DecodeError::BadVarint)) => "BadVarint",
+                    Err(BlobError::Decode(DecodeError::UnexpectedEnd)) => "UnexpectedEnd",
+                    Err(BlobError::Decode(_)) => "Decode",
+                    Err(BlobError::TrailingBytes) => "TrailingBytes",
+                    Err(BlobError::OutOfRange(_)) => "OutOfRange",
+                    Err(_) => "other",
+                });
+            }
+        }
+        for class in [
+            "BadBool",
+            "BadTag",
+            "BadUtf8",
+            "BadVarint",
+            "UnexpectedEnd",
+            "OutOfRange",
+        ] {
+            assert!(seen.contains(class), "{class} not reached: {seen:?}");
+        }
+    }
+
     /// A blob of `sample()` whose one target has `luns`, written field by field (postcard
     /// writes a list as a varint count, then the items), so the count may exceed [`MAX_LUNS`].
     fn blob_with_luns(luns: &[LunConfig]) -> Vec<u8> {
