@@ -14,6 +14,13 @@ for t in aarch64-unknown-none thumbv7em-none-eabihf; do
     $1==".text"{x=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
     END{printf "%-24s %9d %9d %9d %9d\n", t, x, r, d+0, b}'
 done
+# Where .text goes: the largest functions of the aarch64 image (after LTO inlining, engine code
+# called from one place shows up inside its caller).
+echo "largest aarch64 functions (bytes):"
+nm --size-sort -S -C "$CARGO_TARGET_DIR/aarch64-unknown-none/release/iser-firmware" |
+  awk '$3 ~ /^[tT]$/' | tail -15 | while read -r _ size _ name; do
+    printf '  %6d %s\n' "$((16#$size))" "${name:0:100}"
+  done
 for t in aarch64-unknown-none thumbv7em-none-eabihf; do
   img=$CARGO_TARGET_DIR/$t/release/iser-firmware
   case $t in

@@ -12,6 +12,7 @@
 //! - [`pool`]: fixed-capacity buffer pools with generation-checked handles; initiator placement.
 //! - [`task`]: ITT allocation, RFC 1982 serial numbers, task tables.
 //! - [`scsi`]: SBC/SPC block emulation over a `BlockDevice`.
+//! - [`config`]: a node's portals, targets, LUNs and limits as data; the firmware blob.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -25,6 +26,7 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+pub mod config;
 pub mod conn;
 pub mod dm;
 pub mod negotiate;

@@ -8,6 +8,8 @@ use iser_core::scsi::{
 use iser_core::session::{AuthPolicy, SessionRefused, TargetBackend, TargetId, TargetListing};
 use iser_core::wire::Lun;
 
+use iser_core::config::{IpAddress, PortalConfig};
+
 use crate::config::FwConfig;
 
 /// One RAM LU behind one target.
@@ -16,7 +18,7 @@ pub struct FwTarget {
     /// The logical unit.
     pub lu: LogicalUnit<RamDisk<'static>>,
     name: &'static str,
-    portal: &'static str,
+    portal: PortalConfig,
     lun: Lun,
     /// Sessions opened.
     pub sessions_opened: u16,
@@ -58,13 +60,14 @@ impl TargetBackend for FwTarget {
         AuthPolicy::None
     }
     fn for_each_target(&self, _: &str, f: &mut dyn FnMut(TargetListing<'_>)) {
+        let mut buf = [0u8; TARGET_ADDRESS_LEN];
         f(TargetListing {
             name: self.name,
-            address: self.portal,
+            address: target_address(&self.portal, &mut buf),
         });
     }
     fn portal_group_tag(&self, _: TargetId) -> u16 {
-        1
+        self.portal.group_tag
     }
     fn new_session(
         &mut self,
@@ -119,5 +122,111 @@ impl TargetBackend for FwTarget {
     }
     fn task_management(&mut self, _: TargetId, _: Lun, _: u8, _: u16) -> bool {
         true
+    }
+}
+
+/// Longest TargetAddress [`target_address`] writes: `[` 8×4 hex digits, 7 `:`, `]:65535,65535`.
+pub const TARGET_ADDRESS_LEN: usize = 53;
+
+/// The SendTargets TargetAddress of `p` (RFC 7143 §13.8: `host:port,portal-group-tag`, IPv6 in
+/// brackets), written into `buf` without `core::fmt`.
+pub fn target_address<'b>(p: &PortalConfig, buf: &'b mut [u8; TARGET_ADDRESS_LEN]) -> &'b str {
+    let mut w = Cursor { buf, at: 0 };
+    match p.address {
+        IpAddress::V4(a) => {
+            for (i, octet) in a.iter().enumerate() {
+                if i > 0 {
+                    w.put(b".");
+                }
+                w.number(u32::from(*octet), 10);
+            }
+        }
+        IpAddress::V6(a) => {
+            w.put(b"[");
+            for (i, pair) in a.chunks_exact(2).enumerate() {
+                if i > 0 {
+                    w.put(b":");
+                }
+                let group = pair.iter().fold(0u32, |g, &b| (g << 8) | u32::from(b));
+                w.number(group, 16);
+            }
+            w.put(b"]");
+        }
+    }
+    w.put(b":");
+    w.number(u32::from(p.port), 10);
+    w.put(b",");
+    w.number(u32::from(p.group_tag), 10);
+    let Cursor { buf, at } = w;
+    buf.get(..at)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or("")
+}
+
+struct Cursor<'b> {
+    buf: &'b mut [u8; TARGET_ADDRESS_LEN],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.at) {
+                *slot = b;
+                self.at = self.at.saturating_add(1);
+            }
+        }
+    }
+
+    fn number(&mut self, mut n: u32, radix: u32) {
+        let mut digits = [0u8; 10];
+        let mut len = 0;
+        loop {
+            let d = n.checked_rem(radix).unwrap_or(0);
+            if let Some(slot) = digits.get_mut(len) {
+                *slot = b"0123456789abcdef".get(d as usize).copied().unwrap_or(b'?');
+            }
+            len = len.saturating_add(1);
+            n = n.checked_div(radix).unwrap_or(0);
+            if n == 0 || len == digits.len() {
+                break;
+            }
+        }
+        for &b in digits.get(..len).unwrap_or(&[]).iter().rev() {
+            self.put(&[b]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iser_core::config::Transport;
+
+    #[test]
+    fn test_target_address_v4_and_v6() {
+        let mut buf = [0u8; TARGET_ADDRESS_LEN];
+        let mut p = PortalConfig {
+            address: IpAddress::V4([192, 0, 2, 1]),
+            port: 3260,
+            group_tag: 1,
+            transport: Transport::Auto,
+        };
+        assert_eq!(target_address(&p, &mut buf), "192.0.2.1:3260,1");
+        let mut v6 = [0u8; 16];
+        v6[0] = 0xfe;
+        v6[1] = 0x80;
+        v6[15] = 0x01;
+        p.address = IpAddress::V6(v6);
+        p.port = 65535;
+        p.group_tag = 65535;
+        assert_eq!(
+            target_address(&p, &mut buf),
+            "[fe80:0:0:0:0:0:0:1]:65535,65535"
+        );
+        p.address = IpAddress::V6([0xff; 16]);
+        let full = target_address(&p, &mut buf);
+        assert_eq!(full.len(), TARGET_ADDRESS_LEN);
+        assert!(full.ends_with("ffff]:65535,65535"));
     }
 }

@@ -1,26 +1,25 @@
-//! The firmware's configuration blob: target, initiator, LUN, portal and limits, postcard-encoded
-//! and framed as `b"ISFW"`, a format version, the postcard body, and a CRC-32 (IEEE) of all the
-//! bytes before it (little-endian). Postcard alone cannot tell a flipped bit in an integer from
-//! a real value; the checksum can. Limits follow RFC 7143 §13 and RFC 7145 §6.
+//! The firmware's configuration: the node configuration blob (`iser_core::config::blob`, the
+//! ISFW format `iserd firmware-config` writes from a TOML file) resolved against what the image
+//! reserved, plus the image's own parameters (initiator name, iSER buffer sizing, the self-test
+//! workload) that the daemon's format does not describe. Limits follow RFC 7143 §13 and
+//! RFC 7145 §6.
 
-use serde::{Deserialize, Serialize};
-
-/// The blob's first four bytes.
-pub const MAGIC: [u8; 4] = *b"ISFW";
-/// The format version this firmware reads.
-pub const VERSION: u8 = 1;
+use iser_core::config::blob::{self, BlobError};
+use iser_core::config::{is_iscsi_name, NodeConfig, PortalConfig};
 
 /// Everything the image configures itself from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FwConfig<'a> {
-    /// The target's iSCSI name (RFC 7143 §4.2.7).
+    /// The target's iSCSI name (RFC 7143 §4.2.7): the blob's first target.
     pub target_name: &'a str,
+    /// Its TargetAlias (§13.6).
+    pub target_alias: Option<&'a str>,
     /// The in-image initiator's iSCSI name.
     pub initiator_name: &'a str,
-    /// The portal the target lists in SendTargets (`host:port,tag`).
-    pub portal: &'a str,
-    /// The RAM logical unit.
+    /// The portal the target lists in SendTargets: the blob's first portal.
+    pub portal: PortalConfig,
+    /// The RAM logical unit: the first target's first LUN.
     pub lun: LunConfig,
     /// Negotiation limits and iSER sizing.
     pub limits: Limits,
@@ -29,7 +28,7 @@ pub struct FwConfig<'a> {
 }
 
 /// The RAM logical unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LunConfig {
     /// Its LUN number (peripheral or flat space addressing, SAM-5 §4.6.6).
@@ -38,6 +37,8 @@ pub struct LunConfig {
     pub block_size: u32,
     /// Capacity in blocks (must fit the image's static LU memory).
     pub blocks: u64,
+    /// Thin provisioned (reported; RAM blocks always read back as written).
+    pub thin: bool,
     /// MAXIMUM TRANSFER LENGTH in blocks (Block Limits VPD).
     pub max_transfer_blocks: u32,
     /// Device identifier (NAA / serial number source).
@@ -45,7 +46,7 @@ pub struct LunConfig {
 }
 
 /// Negotiation limits (RFC 7143 §13) and iSER buffer sizing (RFC 7145 §6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Limits {
     /// MaxRecvDataSegmentLength the target declares (§13.12; capped by `buf_size`).
@@ -74,7 +75,7 @@ pub struct Limits {
 }
 
 /// What the image's self-test does after login.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Workload {
     /// Write-then-read pairs.
@@ -84,6 +85,49 @@ pub struct Workload {
     /// Seed of the LBA/size/data generator.
     pub seed: u64,
 }
+
+/// The image's own parameters: what the node configuration does not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FwParams {
+    /// The in-image initiator's iSCSI name.
+    pub initiator_name: &'static str,
+    /// MAXIMUM TRANSFER LENGTH in blocks.
+    pub max_transfer_blocks: u32,
+    /// Device identifier of the LU.
+    pub device_id: u64,
+    /// Size of each registered buffer.
+    pub buf_size: u32,
+    /// Receives kept posted per connection.
+    pub recv_depth: u16,
+    /// Concurrent RDMA Reads.
+    pub max_rdma_reads: u16,
+    /// Sends in flight at most.
+    pub send_window: u16,
+    /// Whether the initiator sends the iSER Hello.
+    pub hello: bool,
+    /// Write-then-read pairs of the self-test.
+    pub commands: u16,
+    /// Largest self-test transfer in bytes (a whole number of the LUN's blocks is used, at
+    /// most the LUN's capacity).
+    pub max_transfer_bytes: u32,
+    /// Seed of the self-test's LBA/size/data generator.
+    pub seed: u64,
+}
+
+/// The parameters the image runs with.
+pub const PARAMS: FwParams = FwParams {
+    initiator_name: "iqn.2026-11.rs.iser:firmware-initiator",
+    max_transfer_blocks: 256,
+    device_id: 0x0d9f_0001,
+    buf_size: 8192 + 512,
+    recv_depth: 8,
+    max_rdma_reads: 4,
+    send_window: 4,
+    hello: true,
+    commands: 24,
+    max_transfer_bytes: 64 * 1024,
+    seed: 0x1_5e4f_0001,
+};
 
 /// Capacity the image reserved statically; a configuration must fit it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,88 +144,97 @@ pub struct Capacity {
     pub tasks: usize,
 }
 
-/// Why a blob was refused.
+/// Why the image refuses its configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// Shorter than magic, version and checksum.
-    Truncated {
-        /// Bytes present.
-        len: usize,
-    },
-    /// Not a configuration blob.
-    BadMagic,
-    /// A format version this firmware does not read.
-    Version(u8),
-    /// The checksum does not match: the blob is corrupt.
-    Checksum {
-        /// CRC-32 stored in the blob.
-        stored: u32,
-        /// CRC-32 of the bytes.
-        computed: u32,
-    },
-    /// The checksum matched but postcard could not decode the body.
-    Decode,
-    /// Bytes left after the body.
-    TrailingBytes,
-    /// A field is out of range or does not fit the image; names the field.
+    /// The blob itself: truncated, corrupt, another version, undecodable or out of range.
+    Blob(BlobError),
+    /// A field does not fit the image or is out of range; names the field.
     Invalid(&'static str),
 }
 
-/// CRC-32 (IEEE 802.3, reflected, as zlib computes it).
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+impl ConfigError {
+    /// The class of fault, or the field out of range, for the text summary.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ConfigError::Blob(BlobError::Truncated { .. }) => "Truncated",
+            ConfigError::Blob(BlobError::BadMagic) => "BadMagic",
+            ConfigError::Blob(BlobError::Version(_)) => "Version",
+            ConfigError::Blob(BlobError::Checksum { .. }) => "Checksum (CRC-32 mismatch)",
+            ConfigError::Blob(BlobError::Decode(_)) => "Decode (postcard)",
+            ConfigError::Blob(BlobError::TrailingBytes) => "TrailingBytes",
+            ConfigError::Blob(BlobError::OutOfRange(e)) => e.field,
+            ConfigError::Blob(_) => "Blob",
+            ConfigError::Invalid(field) => field,
         }
     }
-    !crc
 }
 
 impl<'a> FwConfig<'a> {
-    /// Reads and checks a blob. Never panics, whatever the bytes.
-    pub fn parse(blob: &'a [u8]) -> Result<FwConfig<'a>, ConfigError> {
-        let truncated = ConfigError::Truncated { len: blob.len() };
-        let body_end = blob.len().checked_sub(4).ok_or(truncated)?;
-        let (framed, crc) = blob.split_at_checked(body_end).ok_or(truncated)?;
-        let (head, body) = framed.split_at_checked(5).ok_or(truncated)?;
-        let (magic, version) = head.split_at_checked(4).ok_or(truncated)?;
-        if magic != MAGIC {
-            return Err(ConfigError::BadMagic);
-        }
-        let stored = u32::from_le_bytes(crc.try_into().map_err(|_| truncated)?);
-        let computed = crc32(framed);
-        if stored != computed {
-            return Err(ConfigError::Checksum { stored, computed });
-        }
-        match version.first() {
-            Some(&VERSION) => {}
-            Some(&v) => return Err(ConfigError::Version(v)),
-            None => return Err(truncated),
-        }
-        let (config, rest) =
-            postcard::take_from_bytes::<FwConfig<'a>>(body).map_err(|_| ConfigError::Decode)?;
-        if !rest.is_empty() {
-            return Err(ConfigError::TrailingBytes);
-        }
-        Ok(config)
+    /// Reads the blob and resolves it with `params`. Never panics, whatever the bytes.
+    pub fn from_blob(blob: &'a [u8], params: &FwParams) -> Result<FwConfig<'a>, ConfigError> {
+        let node = blob::decode(blob).map_err(ConfigError::Blob)?;
+        FwConfig::resolve(&node, params)
     }
 
-    /// Writes the blob into `out`; returns its length (`None` when `out` is too small).
-    pub fn encode(&self, out: &mut [u8]) -> Option<usize> {
-        let (head, rest) = out.split_at_mut_checked(5)?;
-        head.get_mut(..4)?.copy_from_slice(&MAGIC);
-        *head.get_mut(4)? = VERSION;
-        let body_len = postcard::to_slice(self, rest).ok()?.len();
-        let end = body_len.checked_add(5)?;
-        let crc = crc32(out.get(..end)?);
-        out.get_mut(end..end.checked_add(4)?)?
-            .copy_from_slice(&crc.to_le_bytes());
-        end.checked_add(4)
+    /// The image's view of `node`: its first portal, first target and that target's first
+    /// LUN, with `params` for the rest.
+    pub fn resolve(node: &NodeConfig<'a>, params: &FwParams) -> Result<FwConfig<'a>, ConfigError> {
+        let portal = *node
+            .portals
+            .first()
+            .ok_or(ConfigError::Invalid("portals"))?;
+        let target = node
+            .targets
+            .first()
+            .ok_or(ConfigError::Invalid("targets"))?;
+        let lun = target
+            .luns
+            .first()
+            .ok_or(ConfigError::Invalid("targets.luns"))?;
+        if lun.read_only {
+            // The self-test writes.
+            return Err(ConfigError::Invalid("targets.luns.read_only"));
+        }
+        let n = &node.negotiation;
+        let max_blocks = (params.max_transfer_bytes.checked_div(lun.block_size))
+            .map(u64::from)
+            .unwrap_or(0)
+            .min(lun.blocks);
+        Ok(FwConfig {
+            target_name: target.name,
+            target_alias: target.alias,
+            initiator_name: params.initiator_name,
+            portal,
+            lun: LunConfig {
+                lun: lun.id,
+                block_size: lun.block_size,
+                blocks: lun.blocks,
+                thin: lun.thin,
+                max_transfer_blocks: params.max_transfer_blocks,
+                device_id: params.device_id,
+            },
+            limits: Limits {
+                max_recv_data_segment_length: n.max_recv_data_segment_length,
+                max_burst_length: n.max_burst_length,
+                first_burst_length: n.first_burst_length,
+                queue_depth: node.session.queue_depth,
+                buf_size: params.buf_size,
+                recv_depth: params.recv_depth,
+                max_rdma_reads: params.max_rdma_reads,
+                send_window: params.send_window,
+                hello: params.hello,
+                immediate_data: n.immediate_data,
+                initial_r2t: n.initial_r2t,
+            },
+            workload: Workload {
+                commands: params.commands,
+                max_blocks: u32::try_from(max_blocks).unwrap_or(u32::MAX),
+                seed: params.seed,
+            },
+        })
     }
 
     /// Checks ranges (RFC 7143 §13, RFC 7145 §6) and that the configuration fits `cap`.
@@ -193,19 +246,8 @@ impl<'a> FwConfig<'a> {
                 Err(ConfigError::Invalid(field))
             }
         };
-        invalid(
-            self.target_name.starts_with("iqn.")
-                || self.target_name.starts_with("eui.")
-                || self.target_name.starts_with("naa."),
-            "target_name",
-        )?;
-        invalid(
-            self.initiator_name.starts_with("iqn.")
-                || self.initiator_name.starts_with("eui.")
-                || self.initiator_name.starts_with("naa."),
-            "initiator_name",
-        )?;
-        invalid(!self.portal.is_empty(), "portal")?;
+        invalid(is_iscsi_name(self.target_name), "target_name")?;
+        invalid(is_iscsi_name(self.initiator_name), "initiator_name")?;
         let l = &self.lun;
         invalid(matches!(l.block_size, 512 | 4096), "lun.block_size")?;
         let lu_bytes = l.blocks.checked_mul(u64::from(l.block_size));
@@ -254,42 +296,14 @@ impl<'a> FwConfig<'a> {
     }
 }
 
-/// The configuration the image ships with (`config/default.postcard` is its encoding).
-pub const DEFAULT: FwConfig<'static> = FwConfig {
-    target_name: "iqn.2026-11.rs.iser:dpu-target",
-    initiator_name: "iqn.2026-11.rs.iser:dpu-initiator",
-    portal: "192.0.2.1:3260,1",
-    lun: LunConfig {
-        lun: 0,
-        block_size: 512,
-        blocks: 2048,
-        max_transfer_blocks: 256,
-        device_id: 0x0d9f_0001,
-    },
-    limits: Limits {
-        max_recv_data_segment_length: 8192,
-        max_burst_length: 262_144,
-        first_burst_length: 65_536,
-        queue_depth: 32,
-        buf_size: 8192 + 512,
-        recv_depth: 8,
-        max_rdma_reads: 4,
-        send_window: 4,
-        hello: true,
-        immediate_data: false,
-        initial_r2t: true,
-    },
-    workload: Workload {
-        commands: 24,
-        max_blocks: 128,
-        seed: 0x1_5e4f_0001,
-    },
-};
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use iser_core::config::{IpAddress, Transport};
     use proptest::prelude::*;
+
+    /// The blob the image links by default (`iserd firmware-config config/example.toml`).
+    const BLOB: &[u8] = include_bytes!("../config/default.postcard");
 
     const CAP: Capacity = Capacity {
         lu_bytes: 1 << 20,
@@ -299,63 +313,74 @@ mod tests {
         tasks: 8,
     };
 
-    fn blob(c: &FwConfig<'_>) -> std::vec::Vec<u8> {
-        let mut out = [0u8; 512];
-        let n = c.encode(&mut out).unwrap();
-        out[..n].to_vec()
-    }
+    /// What `config/example.toml` says, resolved with [`PARAMS`].
+    pub(crate) const DEFAULT: FwConfig<'static> = FwConfig {
+        target_name: "iqn.2026-11.rs.iser:dpu0",
+        target_alias: Some("dpu firmware"),
+        initiator_name: "iqn.2026-11.rs.iser:firmware-initiator",
+        portal: PortalConfig {
+            address: IpAddress::V4([192, 0, 2, 1]),
+            port: 3260,
+            group_tag: 1,
+            transport: Transport::Auto,
+        },
+        lun: LunConfig {
+            lun: 0,
+            block_size: 512,
+            blocks: 2048,
+            thin: false,
+            max_transfer_blocks: 256,
+            device_id: 0x0d9f_0001,
+        },
+        limits: Limits {
+            max_recv_data_segment_length: 8192,
+            max_burst_length: 262_144,
+            first_burst_length: 65_536,
+            queue_depth: 32,
+            buf_size: 8192 + 512,
+            recv_depth: 8,
+            max_rdma_reads: 4,
+            send_window: 4,
+            hello: true,
+            immediate_data: false,
+            initial_r2t: true,
+        },
+        workload: Workload {
+            commands: 24,
+            max_blocks: 128,
+            seed: 0x1_5e4f_0001,
+        },
+    };
 
     #[test]
-    fn test_crc32_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
-
-    #[test]
-    fn test_default_round_trips_and_fits() {
-        let b = blob(&DEFAULT);
-        assert_eq!(FwConfig::parse(&b), Ok(DEFAULT));
-        assert_eq!(DEFAULT.validate(&CAP), Ok(()));
-    }
-
-    /// `config/default.postcard` is the encoding of [`DEFAULT`]; `UPDATE_BLOB=1` rewrites it.
-    #[test]
-    fn test_checked_in_blob_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.postcard");
-        let b = blob(&DEFAULT);
-        if std::env::var_os("UPDATE_BLOB").is_some() {
-            std::fs::write(path, &b).unwrap();
-        }
-        assert_eq!(std::fs::read(path).unwrap(), b, "run with UPDATE_BLOB=1");
+    fn test_linked_blob_resolves_and_fits() {
+        let c = FwConfig::from_blob(BLOB, &PARAMS).unwrap();
+        assert_eq!(c, DEFAULT);
+        assert_eq!(c.validate(&CAP), Ok(()));
     }
 
     #[test]
     fn test_corrupt_blobs_name_the_fault() {
-        let good = blob(&DEFAULT);
+        fn parse(b: &[u8]) -> Result<FwConfig<'_>, ConfigError> {
+            FwConfig::from_blob(b, &PARAMS)
+        }
         assert_eq!(
-            FwConfig::parse(&good[..3]),
-            Err(ConfigError::Truncated { len: 3 })
+            parse(&BLOB[..3]),
+            Err(ConfigError::Blob(BlobError::Truncated {
+                len: 3,
+                needed: 9
+            }))
         );
-        assert_eq!(FwConfig::parse(&[]), Err(ConfigError::Truncated { len: 0 }));
-        let mut bad = good.clone();
-        bad[0] = b'X';
-        assert_eq!(FwConfig::parse(&bad), Err(ConfigError::BadMagic));
-        let mut bad = good.clone();
-        bad[20] ^= 0x10;
+        let mut bad = BLOB.to_vec();
+        bad[BLOB.len() / 2] ^= 0x5a;
         assert!(matches!(
-            FwConfig::parse(&bad),
-            Err(ConfigError::Checksum { .. })
+            parse(&bad),
+            Err(ConfigError::Blob(BlobError::Checksum { .. }))
         ));
         assert!(matches!(
-            FwConfig::parse(&good[..good.len() - 1]),
-            Err(ConfigError::Checksum { .. })
+            parse(&BLOB[..BLOB.len() - 7]),
+            Err(ConfigError::Blob(BlobError::Truncated { .. }))
         ));
-        // A newer format with a valid checksum.
-        let mut v2 = good.clone();
-        v2[4] = 2;
-        let n = v2.len() - 4;
-        let crc = crc32(&v2[..n]);
-        v2[n..].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(FwConfig::parse(&v2), Err(ConfigError::Version(2)));
     }
 
     #[test]
@@ -377,22 +402,27 @@ mod tests {
         assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("lun.blocks")));
     }
 
-    proptest! {
-        /// Any bytes: parse never panics, and anything it accepts re-encodes to the same blob.
-        #[test]
-        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Ok(c) = FwConfig::parse(&bytes) {
-                prop_assert_eq!(blob(&c), bytes);
-            }
-        }
+    #[test]
+    fn test_read_only_lun_is_refused() {
+        let mut node = blob::decode(BLOB).unwrap();
+        let mut t = *node.targets.first().unwrap();
+        let mut l = *t.luns.first().unwrap();
+        l.read_only = true;
+        t.luns = iser_core::config::List::from_slice(&[l]).unwrap();
+        node.targets = iser_core::config::List::from_slice(&[t]).unwrap();
+        assert_eq!(
+            FwConfig::resolve(&node, &PARAMS),
+            Err(ConfigError::Invalid("targets.luns.read_only"))
+        );
+    }
 
-        /// Any single flipped bit of the shipped blob is caught.
+    proptest! {
+        /// Any single flipped bit of the linked blob is caught.
         #[test]
-        fn any_bit_flip_is_refused(bit in 0usize..(8 * 120)) {
-            let mut b = blob(&DEFAULT);
-            let i = bit / 8 % b.len();
-            b[i] ^= 1 << (bit % 8);
-            prop_assert!(FwConfig::parse(&b).is_err());
+        fn any_bit_flip_is_refused(bit in 0usize..(8 * BLOB.len())) {
+            let mut b = BLOB.to_vec();
+            b[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(FwConfig::from_blob(&b, &PARAMS).is_err());
         }
     }
 }

@@ -102,11 +102,41 @@ impl Text {
     }
 }
 
-impl core::fmt::Write for Text {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        match self.0.as_mut() {
-            Some(e) => e.write_all(s.as_bytes()).map_err(|_| core::fmt::Error),
-            None => Ok(()),
+/// Without `core::fmt` (its machinery is ~10 KiB of .text): strings and decimal numbers.
+impl Text {
+    /// Writes `s`.
+    pub fn str(&mut self, s: &str) -> &mut Text {
+        if let Some(e) = self.0.as_mut() {
+            let _ = e.write_all(s.as_bytes());
         }
+        self
+    }
+
+    /// Writes `n` in decimal.
+    pub fn num(&mut self, n: u64) -> &mut Text {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = n;
+        loop {
+            at = at.saturating_sub(1);
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0'.saturating_add((n % 10) as u8);
+            }
+            n /= 10;
+            if n == 0 || at == 0 {
+                break;
+            }
+        }
+        self.str(core::str::from_utf8(digits.get(at..).unwrap_or(&[])).unwrap_or("?"))
+    }
+
+    /// Writes `true` or `false`.
+    pub fn flag(&mut self, b: bool) -> &mut Text {
+        self.str(if b { "true" } else { "false" })
+    }
+
+    /// Writes ` key=` then `n`.
+    pub fn kv(&mut self, key: &str, n: u64) -> &mut Text {
+        self.str(" ").str(key).str("=").num(n)
     }
 }

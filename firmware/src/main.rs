@@ -8,10 +8,9 @@
 mod logger;
 mod platform;
 
-use core::fmt::Write as _;
-
 use iser_firmware::backend::FwTarget;
-use iser_firmware::config::FwConfig;
+use iser_firmware::backend::{target_address, TARGET_ADDRESS_LEN};
+use iser_firmware::config::{FwConfig, PARAMS};
 use iser_firmware::selftest::{self, Initiator, Statics, Target};
 use static_cell::{ConstStaticCell, StaticCell};
 
@@ -38,7 +37,7 @@ fn fw_main() -> i32 {
         platform::NAME
     );
     let mut text = logger::Text::stderr();
-    let config = match FwConfig::parse(CONFIG_BLOB)
+    let config = match FwConfig::from_blob(CONFIG_BLOB, &PARAMS)
         .and_then(|c| c.validate(&selftest::CAPACITY).map(|()| c))
     {
         Ok(c) => c,
@@ -48,37 +47,62 @@ fn fw_main() -> i32 {
                 CONFIG_BLOB.len(),
                 e
             );
-            let _ = writeln!(
-                text,
-                "FIRMWARE-RESULT: FAIL configuration blob ({} bytes) refused: {:?}",
-                CONFIG_BLOB.len(),
-                e
-            );
+            text.str("FIRMWARE-RESULT: FAIL configuration blob (")
+                .num(CONFIG_BLOB.len() as u64)
+                .str(" bytes) refused: ")
+                .str(e.reason())
+                .str("\n");
             return 2;
         }
     };
     defmt::info!("configuration: {}", config);
+    let mut address = [0u8; TARGET_ADDRESS_LEN];
+    let l = &config.lun;
+    let m = &config.limits;
+    text.str("FIRMWARE-CONFIG:")
+        .kv("blob", CONFIG_BLOB.len() as u64)
+        .str("B target=")
+        .str(config.target_name)
+        .str(" alias=")
+        .str(config.target_alias.unwrap_or("-"))
+        .str(" portal=")
+        .str(target_address(&config.portal, &mut address))
+        .kv("lun", l.lun.into())
+        .kv("block_size", l.block_size.into())
+        .kv("blocks", l.blocks)
+        .str(" thin=")
+        .flag(l.thin)
+        .kv("queue_depth", m.queue_depth.into())
+        .kv(
+            "MaxRecvDataSegmentLength",
+            m.max_recv_data_segment_length.into(),
+        )
+        .kv("MaxBurstLength", m.max_burst_length.into())
+        .kv("FirstBurstLength", m.first_burst_length.into())
+        .str(" ImmediateData=")
+        .flag(m.immediate_data)
+        .str(" InitialR2T=")
+        .flag(m.initial_r2t)
+        .str("\n");
     let f = selftest::Footprint::measure();
     defmt::info!("footprint: {}", f);
-    let _ = writeln!(
-        text,
-        "FIRMWARE-FOOTPRINT: target_engine={} initiator_engine={} nic_endpoint={} target_connection={} target_per_task={} initiator_per_task={} target_per_buffer={} backend={} lu_memory={}",
-        f.target_engine,
-        f.initiator_engine,
-        f.nic_endpoint,
-        f.target_connection,
-        f.target_per_task,
-        f.initiator_per_task,
-        f.target_per_buffer,
-        f.backend,
-        selftest::LU_BYTES
-    );
+    text.str("FIRMWARE-FOOTPRINT:")
+        .kv("target_engine", f.target_engine as u64)
+        .kv("initiator_engine", f.initiator_engine as u64)
+        .kv("nic_endpoint", f.nic_endpoint as u64)
+        .kv("target_connection", f.target_connection as u64)
+        .kv("target_per_task", f.target_per_task as u64)
+        .kv("initiator_per_task", f.initiator_per_task as u64)
+        .kv("target_per_buffer", f.target_per_buffer as u64)
+        .kv("backend", f.backend as u64)
+        .kv("lu_memory", selftest::LU_BYTES as u64)
+        .str("\n");
     let (Some(lu), Some(ini), Some(tgt)) = (
         LU.try_take(),
         INITIATOR_REGION.try_take(),
         TARGET_REGION.try_take(),
     ) else {
-        let _ = writeln!(text, "FIRMWARE-RESULT: FAIL static resources taken twice");
+        text.str("FIRMWARE-RESULT: FAIL static resources taken twice\n");
         return 3;
     };
     let statics = Statics {
@@ -94,30 +118,66 @@ fn fw_main() -> i32 {
         Ok(s) => {
             let us = platform::now_us().saturating_sub(t0);
             defmt::info!("summary: {}", s);
-            let _ = writeln!(
-                text,
-                "FIRMWARE-RESULT: PASS {}: login RDMAExtensions=Yes hello={} commands={} bytes_verified={} rdma_reads={} rdma_writes={} sends={}+{} ring_full={} cq_stalls={} elapsed={}{}",
-                platform::NAME,
-                s.hello,
-                s.commands,
-                s.bytes_verified,
-                s.target_nic.rdma_reads,
-                s.target_nic.rdma_writes,
-                s.initiator_nic.sends,
-                s.target_nic.sends,
-                s.initiator_nic.ring_full.saturating_add(s.target_nic.ring_full),
-                s.initiator_nic.cq_stalls.saturating_add(s.target_nic.cq_stalls),
-                us,
-                platform::CLOCK_UNIT
-            );
+            let (i, t) = (&s.initiator_nic, &s.target_nic);
+            text.str("FIRMWARE-RESULT: PASS ")
+                .str(platform::NAME)
+                .str(": login RDMAExtensions=Yes hello=")
+                .flag(s.hello)
+                .kv("commands", s.commands.into())
+                .kv("bytes_verified", s.bytes_verified)
+                .kv("rdma_reads", t.rdma_reads.into())
+                .kv("rdma_writes", t.rdma_writes.into())
+                .kv("sends", i.sends.into())
+                .str("+")
+                .num(t.sends.into())
+                .kv("ring_full", i.ring_full.saturating_add(t.ring_full).into())
+                .kv("cq_stalls", i.cq_stalls.saturating_add(t.cq_stalls).into())
+                .kv("elapsed", us)
+                .str(platform::CLOCK_UNIT)
+                .str("\n");
+            clock_check(&mut text);
             0
         }
         Err(f) => {
             defmt::error!("self-test failed: {}", f);
-            let _ = writeln!(text, "FIRMWARE-RESULT: FAIL {}: {:?}", platform::NAME, f);
+            text.str("FIRMWARE-RESULT: FAIL ")
+                .str(platform::NAME)
+                .str(": ")
+                .str(f.name())
+                .str("\n");
             1
         }
     }
+}
+
+/// Host seconds [`clock_check`] measures over.
+const CLOCK_CHECK_S: u64 = 1;
+
+/// Measures the image's clock (the one the engines' timeouts run on) against the host's wall
+/// clock (semihosting SYS_TIME, whole seconds): from one host second boundary to the one
+/// [`CLOCK_CHECK_S`] later, so a clock that does not run on real time shows. (SYS_CLOCK is the
+/// QEMU process's CPU time, not wall time.)
+fn clock_check(text: &mut logger::Text) {
+    let host = || semihosting::sys::arm_compat::sys_time().map_or(0, |s| s as u64);
+    let boundary = |after: u64| loop {
+        let now = host();
+        if now > after || now == 0 {
+            return (now, platform::now_us());
+        }
+    };
+    let (s0, _) = boundary(host());
+    let (_, t0) = boundary(s0);
+    let (_, t1) = boundary(s0.saturating_add(CLOCK_CHECK_S));
+    let image_ms = t1.saturating_sub(t0) / 1000;
+    defmt::info!(
+        "clock check: {=u64} s by the host, {=u64} ms by the image clock",
+        CLOCK_CHECK_S,
+        image_ms
+    );
+    text.str("FIRMWARE-CLOCK:")
+        .kv("host_s", CLOCK_CHECK_S)
+        .kv("image_ms", image_ms)
+        .str("\n");
 }
 
 /// Entry from the platform code: run, then exit through semihosting.
@@ -129,7 +189,13 @@ fn start() -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // No `core::fmt` in the image: the message when it is a plain string, and the location.
     let mut err = logger::Text::stderr();
-    let _ = writeln!(err, "FIRMWARE-RESULT: FAIL panic: {info}");
+    err.str("FIRMWARE-RESULT: FAIL panic: ")
+        .str(info.message().as_str().unwrap_or("(formatted message)"));
+    if let Some(l) = info.location() {
+        err.str(" at ").str(l.file()).str(":").num(l.line().into());
+    }
+    err.str("\n");
     semihosting::process::exit(101)
 }

@@ -152,6 +152,23 @@ pub enum Failure {
     Teardown,
 }
 
+impl Failure {
+    /// A short name for the text summary (the image prints no `Debug`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Failure::Resources => "resources",
+            Failure::Login => "login",
+            Failure::Hello => "hello",
+            Failure::Submit => "submit",
+            Failure::Command { .. } => "command",
+            Failure::Miscompare { .. } => "miscompare",
+            Failure::AtRest => "data at rest",
+            Failure::Stalled => "stalled",
+            Failure::Teardown => "teardown",
+        }
+    }
+}
+
 /// What the self-test did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -607,7 +624,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DEFAULT;
+    use crate::config::tests::DEFAULT;
     use std::boxed::Box;
     use std::vec;
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The DPU firmware images in QEMU (issue 7): builds firmware/ for aarch64 (QEMU virt) and
-# thumbv7em (QEMU mps2-an386), runs each with a timeout, and fails unless each exits 0 with a
-# PASS line; then checks that a corrupt and a truncated configuration blob make the image exit 2
-# with a clear error. Decodes the defmt log with defmt-print when it is installed (set
+# The DPU firmware images in QEMU (issue 7): turns firmware/config/example.toml into the
+# configuration blob with `iserd firmware-config` (and checks the checked-in blob is that
+# output), builds firmware/ with it for aarch64 (QEMU virt) and thumbv7em (QEMU mps2-an386),
+# runs each with a timeout, and fails unless each exits 0 with a PASS line, reports the
+# configuration of the TOML and its clock keeps real time against the host's; then builds aarch64 with a second TOML (4 KiB blocks, other IQN
+# and keys) and checks the image used it; then checks that a corrupt blob, a truncated blob and
+# a LUN larger than the image's memory make the image exit 2 with a clear error. Decodes the defmt log with defmt-print when it is installed (set
 # FW_INSTALL_DEFMT_PRINT=1 to install it, ~3 min). Time budget: ~2 minutes warm, plus installs.
 # Installs what it lacks: rustup targets, and qemu-system-arm from bookworm-backports through a
 # private sources list (bookworm's QEMU conflicts with the image's backports qemu-utils).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FW=$ROOT/firmware
+HOST_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$FW/target}
 TIMEOUT=${FW_TIMEOUT:-120}
 work=$(mktemp -d)
@@ -32,7 +36,12 @@ if ! command -v defmt-print >/dev/null && [ "${FW_INSTALL_DEFMT_PRINT:-0}" = 1 ]
   cargo install --locked defmt-print
 fi
 
-# --- 2. build --------------------------------------------------------------------------------
+# --- 2. configuration blobs from TOML (iserd's format) -----------------------------------------
+fwconfig() { # fwconfig TOML BLOB
+  (cd "$ROOT" && CARGO_TARGET_DIR=$HOST_TARGET_DIR cargo run -q -p iserd -- firmware-config "$1" -o "$2")
+}
+
+# --- 3. build --------------------------------------------------------------------------------
 build() { # build TARGET [env...]: builds the image, prints its path
   (cd "$FW" && env "${@:2}" cargo build -q --release --features defmt --target "$1")
   echo "$CARGO_TARGET_DIR/$1/release/iser-firmware"
@@ -65,28 +74,73 @@ check() { # check NAME CONDITION-DESCRIPTION: counts the verdict of the last tes
   else failed=$((failed + 1)); echo "FIRMWARE-TEST: FAIL $2 (exit $RC)"; fi
 }
 
+fwconfig "$FW/config/example.toml" "$work/example.postcard"
+RC=0; cmp -s "$work/example.postcard" "$FW/config/default.postcard" || RC=1
+v=fail; [ "$RC" = 0 ] && v=ok
+check $v "checked-in config/default.postcard is iserd firmware-config of config/example.toml"
+
 for target in aarch64-unknown-none thumbv7em-none-eabihf; do
-  img=$(build "$target")
+  img=$(build "$target" FW_CONFIG="$work/example.postcard")
   cp "$img" "$work/$target.elf"
   echo "== $target"
   run "$target" "$work/$target.elf"
-  v=fail; [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/$target.err" && v=ok
-  check $v "$target self-test"
+  v=fail
+  [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/$target.err" &&
+    grep -q '^FIRMWARE-CONFIG: .* target=iqn.2026-11.rs.iser:dpu0 .* blocks=2048 .* queue_depth=32 ' "$work/$target.err" && v=ok
+  check $v "$target self-test with the configuration of example.toml"
+  # The clock the engines' timeouts run on keeps real time: 1 host second ≈ 1000 ms.
+  ms=$(sed -n 's/^FIRMWARE-CLOCK: host_s=1 image_ms=\([0-9]*\)$/\1/p' "$work/$target.err")
+  v=fail; [ -n "$ms" ] && [ "$ms" -ge 900 ] && [ "$ms" -le 1100 ] && v=ok
+  check $v "$target clock runs on real time (1 s by the host = ${ms:-?} ms by the image)"
 done
 
-# --- 3. bad configuration blobs: exit 2, clear error, no panic --------------------------------
-blob=$FW/config/default.postcard
+# --- 4. another TOML: the image configures itself from it -------------------------------------
+cat >"$work/other.toml" <<'EOF_TOML'
+[[portal]]
+listen = "[2001:db8::7]:3261"
+group_tag = 7
+[limits]
+queue_depth = 16
+max_recv_data_segment_length = "4KiB"
+max_burst_length = "128KiB"
+first_burst_length = "16KiB"
+immediate_data = true
+initial_r2t = false
+[[target]]
+name = "iqn.2026-11.rs.iser:other"
+[[target.lun]]
+id = 5
+ram = "512KiB"
+block_size = 4096
+thin = true
+EOF_TOML
+fwconfig "$work/other.toml" "$work/other.postcard"
+img=$(build aarch64-unknown-none FW_CONFIG="$work/other.postcard")
+cp "$img" "$work/aarch64-other.elf"
+echo "== aarch64 with another configuration"
+run aarch64-other "$work/aarch64-other.elf"
+v=fail
+[ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/aarch64-other.err" &&
+  grep -q '^FIRMWARE-CONFIG: .* target=iqn.2026-11.rs.iser:other .*portal=\[2001:db8:0:0:0:0:0:7\]:3261,7 lun=5 block_size=4096 blocks=128 thin=true queue_depth=16 MaxRecvDataSegmentLength=4096 MaxBurstLength=131072 FirstBurstLength=16384 ImmediateData=true InitialR2T=false' "$work/aarch64-other.err" && v=ok
+check $v "aarch64 self-test with the configuration of another TOML"
+
+# --- 5. bad configuration blobs: exit 2, clear error, no panic --------------------------------
+blob=$work/example.postcard
 n=$(stat -c %s "$blob")
 cp "$blob" "$work/corrupt.postcard"
 printf '\x5a' | dd of="$work/corrupt.postcard" bs=1 seek=$((n / 2)) conv=notrunc status=none
 head -c $((n - 7)) "$blob" >"$work/truncated.postcard"
-for bad in corrupt truncated; do
-  img=$(build aarch64-unknown-none FW_CONFIG="$work/$bad.postcard")
-  cp "$img" "$work/aarch64-$bad.elf"
-  echo "== aarch64 with a $bad configuration blob"
-  run "aarch64-$bad" "$work/aarch64-$bad.elf"
-  v=fail; [ "$RC" = 2 ] && grep -q 'configuration blob .* refused' "$work/aarch64-$bad.err" && v=ok
-  check $v "$bad configuration blob refused"
+sed 's/^ram = "1MiB"/ram = "2MiB"/' "$FW/config/example.toml" >"$work/toobig.toml"
+fwconfig "$work/toobig.toml" "$work/toobig.postcard"
+for bad in corrupt:Checksum truncated:Truncated toobig:lun.blocks; do
+  name=${bad%%:*} why=${bad#*:}
+  img=$(build aarch64-unknown-none FW_CONFIG="$work/$name.postcard")
+  cp "$img" "$work/aarch64-$name.elf"
+  echo "== aarch64 with a $name configuration blob"
+  run "aarch64-$name" "$work/aarch64-$name.elf"
+  v=fail
+  [ "$RC" = 2 ] && grep -q "configuration blob .* refused: .*$why" "$work/aarch64-$name.err" && v=ok
+  check $v "$name configuration blob refused ($why)"
 done
 # Leave the default image built (FW_CONFIG rebuilt the binary).
 build aarch64-unknown-none >/dev/null

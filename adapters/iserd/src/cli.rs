@@ -14,6 +14,7 @@ use crate::size::ByteSize;
 /// Usage text for `--help`.
 pub const USAGE: &str = "\
 usage: iserd [OPTIONS]
+       iserd firmware-config CONFIG.toml -o BLOB
 
 An iSCSI target (iSER datamover planned; iSCSI/TCP today).
 
@@ -35,6 +36,9 @@ options:
                           idle seconds before a NOP-In ping (0: none; default 30)
   -h, --help              print this help
   -V, --version           print the version
+
+`firmware-config` validates CONFIG.toml as the daemon would and writes it as the firmware's
+configuration blob (RAM LUNs only; see docs/firmware.md).
 
 Without --config the daemon serves one target with the LUNs given on the command line, or a
 64 MiB RAM LUN, on 127.0.0.1:3260. With --config, --target-name/--ram-lun/--file-lun add one
@@ -131,6 +135,13 @@ pub enum Command {
     Help,
     /// Print the version.
     Version,
+    /// `firmware-config INPUT -o OUTPUT`: write the firmware blob of a TOML configuration.
+    FirmwareConfig {
+        /// The TOML file.
+        input: PathBuf,
+        /// Where the blob goes.
+        output: PathBuf,
+    },
 }
 
 /// Parses arguments (without the program name).
@@ -140,6 +151,11 @@ where
     I::Item: Into<OsString>,
 {
     use lexopt::prelude::*;
+    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if args.first().is_some_and(|a| a == "firmware-config") {
+        args.remove(0);
+        return parse_firmware_config(args);
+    }
     let mut p = lexopt::Parser::from_args(args);
     let mut o = Options::default();
     let text = |v: OsString, what: &str| -> Result<String, String> {
@@ -190,6 +206,28 @@ where
         }
     }
     Ok(Command::Run(o))
+}
+
+/// The arguments of `firmware-config`: one input file and `-o OUTPUT`.
+fn parse_firmware_config(args: Vec<OsString>) -> Result<Command, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let (mut input, mut output) = (None, None);
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('o') | Long("output") => {
+                output = Some(PathBuf::from(p.value().map_err(|e| e.to_string())?));
+            }
+            Value(v) if input.is_none() => input = Some(PathBuf::from(v)),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    match (input, output) {
+        (Some(input), Some(output)) => Ok(Command::FirmwareConfig { input, output }),
+        (None, _) => Err("firmware-config: missing the TOML configuration file".into()),
+        (_, None) => Err("firmware-config: missing -o OUTPUT".into()),
+    }
 }
 
 impl Options {

@@ -16,6 +16,18 @@ fn main() -> ExitCode {
             print!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Ok(Command::FirmwareConfig { input, output }) => {
+            return match iserd::firmware::convert(&input, &output) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("iserd firmware-config: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Ok(Command::Version) => {
             println!("iserd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

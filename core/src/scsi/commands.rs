@@ -216,7 +216,7 @@ use Cmd as C;
 use Opcode as O;
 
 /// Every supported command, sorted by opcode then service action.
-pub(crate) static COMMANDS: &[CmdInfo] = &TABLE;
+pub(crate) static COMMANDS: &[CmdInfo] = TABLE;
 
 /// `FIRST_OF_OPCODE` value of an opcode with no entry (the table is shorter than this).
 const NONE: u8 = u8::MAX;
@@ -243,7 +243,7 @@ const fn first_of_opcode() -> [u8; 256] {
 }
 
 #[rustfmt::skip]
-const TABLE: [CmdInfo; 62] = [
+const TABLE: &[CmdInfo] = &[
     e(O::TEST_UNIT_READY, None, C::TestUnitReady, &[0x00, 0, 0, 0, 0, 0], Status).medium(),
     e(O::REQUEST_SENSE, None, C::RequestSense, &[0x03, 0x01, 0, 0, FF, 0], Always).ua_exempt(),
     e(O::READ_6, None, C::Read, &[0x08, 0x1f, FF, FF, FF, 0], Read).medium(),
@@ -265,28 +265,48 @@ const TABLE: [CmdInfo; 62] = [
     e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
     e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_OVERWRITE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_OVERWRITE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_BLOCK_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_BLOCK_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::Thin),
+    #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_CRYPTO_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_CRYPTO_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_EXIT_FAILURE_MODE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_EXIT_FAILURE_MODE, 0, 0, 0, 0, 0, FF, FF, 0], Write),
     e(O::MODE_SELECT_10, None, C::ModeSelect, &[0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::MODE_SENSE_10, None, C::ModeSense10, &[0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0], Write),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_IN, Some(0), C::PrIn, &[0x5e, 0, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_IN, Some(1), C::PrIn, &[0x5e, 1, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_IN, Some(2), C::PrIn, &[0x5e, 2, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_IN, Some(3), C::PrIn, &[0x5e, 3, 0, 0, 0, 0, 0, FF, FF, 0], Always),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(0), C::PrOut, &[0x5f, 0, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(1), C::PrOut, &[0x5f, 1, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(2), C::PrOut, &[0x5f, 2, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(3), C::PrOut, &[0x5f, 3, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(4), C::PrOut, &[0x5f, 4, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(5), C::PrOut, &[0x5f, 5, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(6), C::PrOut, &[0x5f, 6, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::PERSISTENT_RESERVE_OUT, Some(7), C::PrOut, &[0x5f, 7, FF, 0, 0, FF, FF, FF, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::EXTENDED_COPY, Some(0x00), C::ExtendedCopy, &[0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Write).medium().needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::RECEIVE_COPY_RESULTS, Some(0x00), C::ReceiveCopyResults, &[0x84, 0x00, FF, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Read).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::RECEIVE_COPY_RESULTS, Some(0x03), C::ReceiveCopyResults, &[0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Read).needs(Needs::ScratchBlock),
     e(O::READ_16, None, C::Read, &[0x88, RD, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::COMPARE_AND_WRITE, None, C::CompareAndWrite, &[0x89, WR, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, GRP, 0], Write).medium().needs(Needs::ScratchTwoBlocks),
     e(O::WRITE_16, None, C::Write, &[0x8a, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::ORWRITE_16, None, C::OrWrite, &[0x8b, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
@@ -295,6 +315,7 @@ const TABLE: [CmdInfo; 62] = [
     e(O::PRE_FETCH_16, None, C::PreFetch, &[0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, SC, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_SAME_16, None, C::WriteSame, &[0x93, 0x09, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium().needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::WRITE_ATOMIC_16, None, C::WriteAtomic, &[0x9c, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, FF, FF, GRP, 0], Write).medium().needs(Needs::Atomic),
     e(O::SERVICE_ACTION_IN_16, Some(SAI_READ_CAPACITY_16), C::ReadCapacity16, &[0x9e, SAI_READ_CAPACITY_16, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x01, 0], Status).medium(),
     e(O::SERVICE_ACTION_IN_16, Some(SAI_GET_LBA_STATUS), C::GetLbaStatus, &[0x9e, SAI_GET_LBA_STATUS, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read).medium(),

@@ -40,6 +40,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ScratchBuf for T {}
 /// The scratch buffer owner while a sanitize job keeps its pattern there (never a task tag).
 pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
+/// Whether the optional commands are built in (feature `scsi-full`: PERSISTENT RESERVE IN/OUT,
+/// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC). Without
+/// it they are unsupported operation codes and INQUIRY does not advertise them.
+const FULL: bool = cfg!(feature = "scsi-full");
+
 /// The scratch buffer and which task holds it.
 #[derive(Debug)]
 pub(crate) struct Scratch<B> {
@@ -306,8 +311,12 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             physical_block_exponent: self.dev.physical_block_exponent(),
             provisioning: self.dev.provisioning(),
             max_transfer_blocks: self.max_transfer_blocks(),
-            max_compare_and_write_blocks: self.max_compare_and_write_blocks(),
-            max_atomic_blocks: if self.cfg.atomic_writes {
+            max_compare_and_write_blocks: if FULL {
+                self.max_compare_and_write_blocks()
+            } else {
+                0
+            },
+            max_atomic_blocks: if FULL && self.cfg.atomic_writes {
                 self.scratch_blocks().min(self.max_transfer_blocks())
             } else {
                 0
@@ -316,9 +325,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             unmap: self.thin(),
             write_same: self.scratch_blocks() > 0,
             tpgs: true,
-            third_party_copy: self.scratch_blocks() > 0,
+            third_party_copy: FULL && self.scratch_blocks() > 0,
             removable: self.cfg.removable,
-            sanitize_erase: true,
+            sanitize_erase: FULL,
         }
     }
 
@@ -451,10 +460,12 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::Read => self.start_read(info, cmd),
             Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd),
             Cmd::OrWrite => self.start_orwrite(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.start_write_atomic(info, cmd),
             Cmd::Verify => self.start_verify(info, cmd),
             Cmd::SyncCache => self.start_sync_cache(info, cmd),
             Cmd::PreFetch => self.start_prefetch(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::CompareAndWrite => self.start_compare_and_write(info, cmd),
             Cmd::WriteSame => self.start_write_same(info, cmd),
             Cmd::Unmap => self.start_unmap(info, cmd),
@@ -467,11 +478,27 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::ReportTargetPortGroups => self.start_rtpg(info, cmd),
             Cmd::ReportSupportedOpcodes => self.start_rsoc(info, cmd),
             Cmd::ModeSelect => self.start_mode_select(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::PrIn => self.start_pr_in(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::PrOut => self.start_pr_out(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Sanitize => self.start_sanitize(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ExtendedCopy => self.start_xcopy(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReceiveCopyResults => self.start_receive_copy_results(info, cmd),
+            // Without `scsi-full` these have no table entry, so never get here.
+            #[cfg(not(feature = "scsi-full"))]
+            Cmd::WriteAtomic
+            | Cmd::CompareAndWrite
+            | Cmd::PrIn
+            | Cmd::PrOut
+            | Cmd::Sanitize
+            | Cmd::ExtendedCopy
+            | Cmd::ReceiveCopyResults => Err(Sense::illegal_request(
+                AdditionalSense::INVALID_COMMAND_OPERATION_CODE,
+            )),
         }
     }
 
@@ -525,7 +552,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::ReadDefectData => self.defect_data(task, w),
             Cmd::ReportTargetPortGroups => self.rtpg_data(task, w),
             Cmd::ReportSupportedOpcodes => self.rsoc_data(task, w),
+            #[cfg(feature = "scsi-full")]
             Cmd::PrIn => self.res.pr_in_data(task, &self.id, w),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReceiveCopyResults => self.copy_results_data(task, w),
             _ => {}
         }
@@ -688,13 +717,18 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     ) -> Result<(), Completion> {
         let len = usize::try_from(task.len).unwrap_or(0);
         let r = match task.cmd {
+            #[cfg(feature = "scsi-full")]
             Cmd::CompareAndWrite => self.finish_compare_and_write(task, len),
             Cmd::WriteSame => self.finish_write_same(task),
+            #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.finish_write_atomic(task, len),
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
+            #[cfg(feature = "scsi-full")]
             Cmd::Sanitize => self.finish_sanitize(len),
+            #[cfg(feature = "scsi-full")]
             Cmd::ExtendedCopy => return self.finish_xcopy(task, len, peers),
+            #[cfg(feature = "scsi-full")]
             Cmd::PrOut => {
                 let params = self.scratch.bytes().get(..len).unwrap_or(&[]);
                 let port = self.id.relative_port_id;

@@ -26,13 +26,18 @@ pub enum AuthPolicy<'a> {
     /// AuthMethod=None is acceptable.
     None,
     /// CHAP is required; the initiator must answer with `initiator`; when `target` is set the
-    /// initiator may (mutual CHAP) ask the target to prove itself with it.
+    /// initiator may (mutual CHAP) ask the target to prove itself with it. (Feature `chap`.)
+    #[cfg(feature = "chap")]
     Chap {
         /// What the initiator must know.
         initiator: ChapCredentials<'a>,
         /// What the target proves to the initiator, for mutual CHAP.
         target: Option<ChapCredentials<'a>>,
     },
+    /// Without feature `chap` there is nothing to borrow; this cannot be constructed.
+    #[cfg(not(feature = "chap"))]
+    #[doc(hidden)]
+    NoChap(core::convert::Infallible, core::marker::PhantomData<&'a ()>),
 }
 
 /// One entry of SendTargets output.

@@ -8,11 +8,13 @@ use std::vec;
 use std::vec::Vec;
 
 mod pages;
+#[cfg(feature = "scsi-full")]
 mod pr;
 mod props;
 mod provisioning;
 mod rw;
 mod unit_cmds;
+#[cfg(feature = "scsi-full")]
 mod xcopy;
 
 pub(crate) const BS: u32 = 512;

@@ -201,6 +201,7 @@ fn caw(lu: &mut TestLu, lba: u64, n: u8, data: &[u8]) -> Completion {
     run(lu, &cdb, 0, data).1
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_compare_and_write() {
     let mut lu = lu();
@@ -238,6 +239,7 @@ fn test_compare_and_write() {
     assert_eq!(lu.max_compare_and_write_blocks(), 4);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_scratch_busy_and_abort() {
     let mut lu = lu();
@@ -279,6 +281,7 @@ fn test_orwrite() {
     );
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_write_atomic_opt_in() {
     let bs = BS as usize;
@@ -313,6 +316,7 @@ fn test_prefetch() {
     assert_lba_oob(&run(&mut lu, &cdb16(0x90, 0, u64::MAX, 1), 0, &[]).1);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_block_limits_follow_provisioning() {
     let mut thin = lu_over(thin_disk(BLOCKS));
@@ -349,6 +353,7 @@ fn overwrite_params(b0: u8, pattern: &[u8]) -> Vec<u8> {
     p
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_sanitize_overwrite() {
     let mut lu = lu_over(disk(8));
@@ -387,6 +392,7 @@ fn test_sanitize_overwrite() {
     }
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_sanitize_block_erase_and_service_actions() {
     let mut lu = lu_over(thin_disk(8));
@@ -413,6 +419,7 @@ fn test_sanitize_block_erase_and_service_actions() {
     );
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_sanitize_crypto_erase() {
     // Thin: every block unmapped. Fully provisioned: zeros written.
@@ -440,6 +447,7 @@ fn sanitize_immed(lu: &mut TestLu, sa: u8, params: &[u8]) -> Completion {
     .1
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_sanitize_in_background() {
     let mut lu = lu_over(disk(8));
@@ -500,6 +508,7 @@ impl BlockDevice for ReadOnlyMedium {
     }
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_sanitize_failure_mode() {
     let mut lu: LogicalUnit<ReadOnlyMedium, 2> =
@@ -536,6 +545,7 @@ fn test_sanitize_failure_mode() {
     assert!(lu.start(&req(&[0; 6])).done().unwrap().is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 /// SANITIZE with IMMED=0 through `finish_or_defer`: the status waits for the job while other
 /// commands are answered (what libiscsi's Sanitize.Reset expects of a session).
 #[test]
@@ -615,4 +625,45 @@ fn test_sanitize_status_deferred_until_the_job_ends() {
             AdditionalSense::SANITIZE_COMMAND_FAILED
         )
     );
+}
+
+/// Without `scsi-full` the optional commands are unsupported operation codes, and neither
+/// INQUIRY nor the Block Limits page advertises them.
+#[cfg(not(feature = "scsi-full"))]
+#[test]
+fn test_optional_commands_are_unsupported_without_scsi_full() {
+    let mut lu = super::lu();
+    let mut cdb16 = [0u8; 16];
+    for op in [0x5e, 0x5f, 0x48, 0x83, 0x84, 0x89, 0x9c] {
+        cdb16[0] = op;
+        let len = if op == 0x5e || op == 0x5f || op == 0x48 {
+            10
+        } else {
+            16
+        };
+        let c = run(&mut lu, &cdb16[..len], 0, &[]).1;
+        let sense = c.sense.unwrap();
+        assert_eq!(
+            (sense.key, sense.code),
+            (
+                SenseKey::ILLEGAL_REQUEST,
+                AdditionalSense::INVALID_COMMAND_OPERATION_CODE
+            ),
+            "opcode {op:#04x}"
+        );
+    }
+    let (d, _) = run(&mut lu, &[0x12, 0, 0, 0, 96, 0], 96, &[]);
+    assert_eq!(d[5] & 0x08, 0, "3PC");
+    let (d, _) = run(&mut lu, &[0x12, 1, 0xb0, 0, 64, 0], 64, &[]);
+    assert_eq!(d[5], 0, "MAXIMUM COMPARE AND WRITE LENGTH");
+    assert_eq!(&d[44..48], &[0; 4], "MAXIMUM ATOMIC TRANSFER LENGTH");
+    // Still there: READ/WRITE and the rest of the block command set.
+    let c = run(
+        &mut lu,
+        &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+        0,
+        &[7; BS as usize],
+    )
+    .1;
+    assert!(c.is_good());
 }

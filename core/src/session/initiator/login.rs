@@ -4,12 +4,13 @@
 //! [`LoginError`]. Also SendTargets in a discovery session (§4.3, Appendix C).
 
 use super::event::{AuthFailure, InitiatorEvent, InitiatorSink, LoginError};
-use super::{Discovery, InitiatorConn, Stage};
+use super::{Discovery, InitiatorConfig, InitiatorConn, Stage};
 use crate::negotiate::value::parse_number;
 use crate::negotiate::{
     AnyPolicy, AuthMethod, Digest, IserPolicy, LocalConfig, LoginStage, Negotiator, Role,
     SessionType, TcpPolicy,
 };
+use crate::session::backend::ChapCredentials;
 use crate::session::chap::{
     self, ChapAlgorithm, ChapKeys, CHALLENGE_LEN, MAX_CHALLENGE_LEN, MAX_DIGEST_LEN,
 };
@@ -129,7 +130,8 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
     /// the security stage, asking to move on to operational negotiation.
     pub(super) fn start_login(&mut self) -> Result<(), LoginError> {
         let c = self.config;
-        if c.mutual_chap.is_some() && c.chap.is_none() {
+        let (chap, mutual_chap) = credentials(&c);
+        if mutual_chap.is_some() && chap.is_none() {
             return Err(auth_fail(AuthFailure::NoCredentials));
         }
         let mut lc = LocalConfig::initiator();
@@ -141,7 +143,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         } else {
             SessionType::Discovery
         };
-        lc.auth_methods = match (c.chap, c.mutual_chap) {
+        lc.auth_methods = match (chap, mutual_chap) {
             // Mutual CHAP asked for: accepting None would let the target skip proving itself.
             (_, Some(_)) => &[AuthMethod::Chap],
             (Some(_), None) => &[AuthMethod::Chap, AuthMethod::None],
@@ -328,8 +330,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         }
 
         let stage = self.login.stage;
-        let mutual = self.config.mutual_chap;
-        let chap_creds = self.config.chap;
+        let (chap_creds, mutual) = credentials(&self.config);
         let (our_id, our_challenge) = self.login.our_challenge();
         let LoginState {
             negotiator,
@@ -611,5 +612,18 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         }
         self.discovery = Discovery::Done;
         sink.event(InitiatorEvent::DiscoveryDone);
+    }
+}
+
+/// Our CHAP credentials and the mutual CHAP ones; none without feature `chap`.
+fn credentials<'a>(
+    c: &InitiatorConfig<'a>,
+) -> (Option<ChapCredentials<'a>>, Option<ChapCredentials<'a>>) {
+    #[cfg(feature = "chap")]
+    return (c.chap, c.mutual_chap);
+    #[cfg(not(feature = "chap"))]
+    {
+        let _ = c;
+        (None, None)
     }
 }

@@ -55,10 +55,12 @@ pub struct InitiatorConfig<'a> {
     /// The target to log in to; `None` opens a discovery session (§13.21).
     pub target_name: Option<&'a str>,
     /// CHAP name and secret we prove ourselves with (§12.1.3). With it we offer
-    /// `AuthMethod=CHAP,None`; without it `None`.
+    /// `AuthMethod=CHAP,None`; without it `None`. (Feature `chap`.)
+    #[cfg(feature = "chap")]
     pub chap: Option<ChapCredentials<'a>>,
     /// Mutual CHAP: the name and secret the target must prove itself with. With it we offer
-    /// only CHAP.
+    /// only CHAP. (Feature `chap`.)
+    #[cfg(feature = "chap")]
     pub mutual_chap: Option<ChapCredentials<'a>>,
     /// MaxRecvDataSegmentLength we declare (§13.12).
     pub max_recv_data_segment_length: u32,
@@ -91,7 +93,9 @@ impl<'a> InitiatorConfig<'a> {
             initiator_name,
             initiator_alias: None,
             target_name,
+            #[cfg(feature = "chap")]
             chap: None,
+            #[cfg(feature = "chap")]
             mutual_chap: None,
             max_recv_data_segment_length: 262_144,
             max_burst_length: 16_776_192,

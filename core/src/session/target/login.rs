@@ -129,7 +129,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let mut c = LocalConfig::target();
         c.auth_methods = match policy {
             AuthPolicy::None => &[AuthMethod::None],
+            #[cfg(feature = "chap")]
             AuthPolicy::Chap { .. } => &[AuthMethod::Chap],
+            #[cfg(not(feature = "chap"))]
+            AuthPolicy::NoChap(never, _) => match *never {},
         };
         let digests = if self.config.allow_digests {
             DIGESTS
@@ -294,7 +297,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let chap_keys = ChapKeys::read(text);
             let r = negotiator.receive(stage, text, &mut out, |_, _, _| Ok(()));
             if r.is_ok() && stage == LoginStage::Security && chap_keys.any() {
-                chap_result = run_chap(chap_state, &chap_keys, &auth, challenge, entropy, &mut out);
+                #[cfg(feature = "chap")]
+                {
+                    chap_result =
+                        run_chap(chap_state, &chap_keys, &auth, challenge, entropy, &mut out);
+                }
+                // CHAP keys without AuthMethod=CHAP.
+                #[cfg(not(feature = "chap"))]
+                {
+                    let _ = (chap_state, &auth, challenge, entropy);
+                    chap_result = Err(LoginStatus::INITIATOR_ERROR);
+                }
             }
             r.and_then(|()| negotiator.propose(stage, &mut out))
                 .map(|()| out.len())
@@ -451,7 +464,13 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     fn auth_required<B: TargetBackend>(&self, backend: &B) -> bool {
-        matches!(self.auth_policy_copy(backend), AuthPolicy::Chap { .. })
+        #[cfg(feature = "chap")]
+        return matches!(self.auth_policy_copy(backend), AuthPolicy::Chap { .. });
+        #[cfg(not(feature = "chap"))]
+        {
+            let _ = backend;
+            false
+        }
     }
 
     pub(super) fn emit_login_response(&mut self, buf: &mut [u8]) -> Emitted {
@@ -635,6 +654,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
 /// One CHAP step on the target (RFC 7143 §12.1.3): answer CHAP_A with a challenge, or check
 /// CHAP_N/CHAP_R and, for mutual CHAP, answer the initiator's challenge.
+#[cfg(feature = "chap")]
 fn run_chap(
     state: &mut Chap,
     keys: &ChapKeys<'_>,

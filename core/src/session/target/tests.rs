@@ -52,11 +52,12 @@ impl TargetBackend for Backend {
     }
     fn auth_policy(&self, _: TargetId) -> AuthPolicy<'_> {
         match self.chap {
+            #[cfg(feature = "chap")]
             Some((name, secret)) => AuthPolicy::Chap {
                 initiator: ChapCredentials { name, secret },
                 target: None,
             },
-            None => AuthPolicy::None,
+            _ => AuthPolicy::None,
         }
     }
     fn discovery_auth_policy(&self) -> AuthPolicy<'_> {
@@ -533,6 +534,36 @@ fn test_login_key_out_of_range_or_repeated_fails_cleanly() {
     }
 }
 
+/// Without feature `chap` the target knows AuthMethod=None only: CHAP keys in the security
+/// stage end the login (initiator error), as they do for a target that does not demand CHAP.
+#[cfg(not(feature = "chap"))]
+#[test]
+fn test_login_without_chap_feature_refuses_chap_keys() {
+    let mut h = Harness::new();
+    let text = format!("InitiatorName={INITIATOR}\0TargetName={TARGET}\0AuthMethod=CHAP,None\0");
+    let rx = h.login_request(
+        WireStage::SECURITY,
+        WireStage::OPERATIONAL,
+        false,
+        text.as_bytes(),
+    );
+    let PduRepr::LoginResponse(resp) = rx[0].repr else {
+        panic!()
+    };
+    assert!(resp.status.is_success());
+    let rx = h.login_request(
+        WireStage::SECURITY,
+        WireStage::OPERATIONAL,
+        false,
+        b"CHAP_A=7,5\0",
+    );
+    let PduRepr::LoginResponse(resp) = rx[0].repr else {
+        panic!()
+    };
+    assert_eq!(resp.status, LoginStatus::INITIATOR_ERROR);
+}
+
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_chap_required_and_wrong_response_fails() {
     let mut h = Harness::new();
@@ -584,6 +615,7 @@ fn test_login_chap_required_and_wrong_response_fails() {
     assert!(h.conn.is_closed());
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_chap_md5_succeeds() {
     let mut h = Harness::new();
@@ -849,6 +881,7 @@ mod props {
 /// A SANITIZE with IMMED=0 holds its status while the same session's later commands are
 /// answered (NOT READY, SANITIZE IN PROGRESS), and gets it once the background job ends —
 /// what libiscsi's Sanitize.Reset expects. ABORT TASK ends the task, not the job.
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_full_feature_sanitize_status_is_deferred_until_the_job_ends() {
     let mut h = Harness::new();

@@ -54,6 +54,7 @@ impl RamBackend {
         }
     }
 
+    #[cfg(feature = "chap")]
     pub fn with_chap(mut self, name: &'static str, secret: &'static str) -> Self {
         self.auth = AuthPolicy::Chap {
             initiator: ChapCredentials {
@@ -65,6 +66,7 @@ impl RamBackend {
         self
     }
 
+    #[cfg(feature = "chap")]
     pub fn with_mutual(mut self, name: &'static str, secret: &'static str) -> Self {
         if let AuthPolicy::Chap { initiator, .. } = self.auth {
             self.auth = AuthPolicy::Chap {

@@ -11,6 +11,7 @@ use crate::session::target::TargetConfig;
 use crate::time::Duration;
 use crate::wire::LoginStatus;
 
+#[cfg(feature = "chap")]
 fn creds(name: &'static str, secret: &'static str) -> ChapCredentials<'static> {
     ChapCredentials {
         name,
@@ -58,6 +59,7 @@ fn test_login_digests_when_both_allow() {
     assert_eq!(p.ini.negotiated().header_digest, Digest::None);
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_chap_one_way() {
     let mut c = icfg();
@@ -68,6 +70,7 @@ fn test_login_chap_one_way() {
     assert_eq!(p.ini.negotiated().auth_method, AuthMethod::Chap);
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_chap_offered_but_target_needs_none() {
     let mut c = icfg();
@@ -77,6 +80,7 @@ fn test_login_chap_offered_but_target_needs_none() {
     assert_eq!(p.ini.negotiated().auth_method, AuthMethod::None);
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_chap_wrong_secret_refused() {
     let mut c = icfg();
@@ -94,6 +98,7 @@ fn test_login_chap_wrong_secret_refused() {
     assert!(p.tgt.is_closed());
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_chap_required_without_credentials() {
     let b = RamBackend::new(65536).with_chap("alice", "secret-of-alice");
@@ -107,6 +112,7 @@ fn test_login_chap_required_without_credentials() {
     );
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_mutual_chap() {
     let mut c = icfg();
@@ -119,6 +125,7 @@ fn test_login_mutual_chap() {
     p.login();
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_mutual_chap_wrong_target_secret() {
     let mut c = icfg();
@@ -138,6 +145,7 @@ fn test_login_mutual_chap_wrong_target_secret() {
     assert!(p.ini.is_closed());
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_login_mutual_chap_against_target_without_auth() {
     // We demand that the target prove itself; a target that wants no authentication cannot.
@@ -228,6 +236,7 @@ fn test_discovery_send_targets() {
     assert_eq!(p.backend.ended, [1]);
 }
 
+#[cfg(feature = "chap")]
 #[test]
 fn test_discovery_chap() {
     let mut c = InitiatorConfig::new(INAME, None);
