@@ -429,7 +429,13 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .write_stag
                 .map(|(stag, addr)| RemoteBuf { stag, addr }),
         };
-        self.forget_stags(itt);
+        if let Some(old) = self
+            .stags
+            .iter_mut()
+            .find(|s| s.is_some_and(|s| s.itt == itt))
+        {
+            *old = None;
+        }
         if let Some(slot) = self.stags.iter_mut().find(|s| s.is_none()) {
             *slot = Some(entry);
         }
@@ -439,12 +445,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.stags.iter().flatten().find(|s| s.itt == itt).copied()
     }
 
-    fn forget_stags(&mut self, itt: u32) {
-        for slot in self.stags.iter_mut() {
-            if slot.is_some_and(|s| s.itt == itt) {
-                *slot = None;
-            }
-        }
+    /// Removes and returns the STags of `itt`.
+    fn take_stags(&mut self, itt: u32) -> Option<TaskStags> {
+        self.stags
+            .iter_mut()
+            .find(|s| s.is_some_and(|s| s.itt == itt))
+            .and_then(Option::take)
     }
 
     // ---- transmit side ----
@@ -560,7 +566,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
-        if !self.conn.may_transmit() || self.sends_in_flight >= self.config.send_window {
+        if self.sends_in_flight >= self.config.send_window || !self.conn.has_transmit() {
             return None;
         }
         let (id, buf) = self.posted.alloc(Usage::Send)?;
@@ -610,11 +616,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
-            if let Some(stags) = itt.and_then(|itt| self.stags_of(itt)) {
+            if let Some(stags) = itt.and_then(|itt| self.take_stags(itt)) {
                 if !self.peer_cm.send_inv_not_supported {
                     invalidate = stags.read.or(stags.write).map(|r| r.stag);
                 }
-                self.forget_stags(stags.itt);
             }
         }
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);

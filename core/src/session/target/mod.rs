@@ -300,6 +300,25 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         !self.txq.is_empty() || self.hints.tx
     }
 
+    /// Whether [`Self::poll_transmit`] has a PDU to write now. Unlike [`Self::may_transmit`]
+    /// it looks (a scan of the held tasks when the hint is set) and clears a stale hint, so a
+    /// datamover can skip taking a send buffer for nothing.
+    pub fn has_transmit(&mut self) -> bool {
+        if !self.txq.is_empty() {
+            return true;
+        }
+        if !self.hints.tx {
+            return false;
+        }
+        let rdma = self.mode == DataMode::Rdma;
+        let found = self
+            .tasks
+            .next_where(self.next_task, |t| t.wants_transmit(rdma))
+            .is_some();
+        self.hints.tx = found;
+        found
+    }
+
     /// Total bytes the next PDU needs in the receive buffer.
     pub fn rx_needed(&self) -> usize {
         self.rx_needed
