@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod commands;
+pub mod histogram;
 pub mod scsi;
 pub mod session;
 pub mod url;
