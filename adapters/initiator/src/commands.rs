@@ -6,18 +6,13 @@ use std::time::Duration;
 
 use crate::scsi;
 use crate::session::{Error, IoReq, Job, Options, Session};
-use crate::url::{TargetUrl, Transport};
+use crate::url::TargetUrl;
 use crate::util::{human_bytes, Progress, Rng};
 
-/// Refuses what this build cannot do and fills CHAP from the URL.
+/// Takes the transport and CHAP credentials from the URL.
 pub fn prepare(url: &TargetUrl, opts: &Options) -> Result<Options, Error> {
-    if url.transport == Transport::Iser {
-        return Err(Error::Other(
-            "iSER needs the verbs adapter (not available on this host); use iscsi:// for TCP"
-                .into(),
-        ));
-    }
     let mut o = opts.clone();
+    o.transport = url.transport;
     if url.chap.is_some() {
         o.chap = url.chap.clone();
     }
