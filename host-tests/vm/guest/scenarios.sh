@@ -1,11 +1,26 @@
 #!/bin/bash
 # Guest: iserd over soft-RoCE (rxe on the virtio NIC) against
-#   (a) the Linux kernel iSER initiator: discovery, login, 64 MiB of random data written with
-#       O_DIRECT, read back and compared, compared with the file LUN's backing file, logout;
-#   (b) libiscsi's iser:// transport: iscsi-inq, iscsi-readcapacity16.
+#   linux     the Linux kernel iSER initiator: discovery, login, 64 MiB of random data written
+#             with O_DIRECT, read back and compared, compared with the file LUN's backing file,
+#             logout; then 4 sessions at once;
+#   rping     an RDMA CM peer that is not iSER;
+#   ours      our initiator `iser` over iser://: discover, ls, write, read, verify, compare with
+#             the backing file, a short bench;
+#   kill      our initiator SIGKILLed mid-write: iserd logs the connection's end, keeps running,
+#             serves the next login;
+#   bad       `iser-badpeer`: garbage CM private data, garbage messages, disconnects at every stage
+#             of a login and a command, RDMA Read requests against invalid STags;
+#   libiscsi  libiscsi's iser:// transport: iscsi-inq, iscsi-readcapacity16, iscsi-test-cu;
+#   busypoll  iserd in busy-poll completion mode;
+#   lio, tgt  our initiator over iser:// against LIO's isert and tgt's iSER target.
+# iservm.only=a,b (kernel command line; ISERVM_ONLY on the host) runs only those groups.
 . /mnt/host/lib.sh
 MIB=$(arg iservm.mib); MIB=${MIB:-64}
 LOG=$(arg iservm.log); LOG=${LOG:-debug}
+ONLY=$(arg iservm.only)
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+ISER=/mnt/host/bin/iser
+OINI=iqn.2026-11.rs.iserd:vm-ours
 
 check rdma-device rxe_up
 note "rxe up"
@@ -14,15 +29,6 @@ check iserd-iser-listener start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level "$LOG"
 note "iserd up"
 
-# ---- (a) Linux iSER initiator ----
-check iscsid start_iscsid
-timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /tmp/disc.out 2>&1
-rc=$?; cat /tmp/disc.out; grep -q "$IQN" /tmp/disc.out || rc=${rc/#0/1}
-result linux-iser-discovery $rc
-note discovery
-# Without a discovery record, make the node by hand so the rest still runs.
-iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
-  iscsiadm -m node -o new -T "$IQN" -p "$IP:3260" -I iser > /dev/null
 # open-iscsi may answer "Login/Text in progress" (rc 8) right after discovery when the login
 # takes two round trips; a login is retried like an administrator would (up to 3 tries).
 iser_login() {
@@ -33,6 +39,17 @@ iser_login() {
   done
   return 1
 }
+
+s_linux() {
+# ---- (a) Linux iSER initiator ----
+check iscsid start_iscsid
+timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /tmp/disc.out 2>&1
+rc=$?; cat /tmp/disc.out; grep -q "$IQN" /tmp/disc.out || rc=${rc/#0/1}
+result linux-iser-discovery $rc
+note discovery
+# Without a discovery record, make the node by hand so the rest still runs.
+iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
+  iscsiadm -m node -o new -T "$IQN" -p "$IP:3260" -I iser > /dev/null
 iser_login; result linux-iser-login $?
 note login
 iscsiadm -m session -P1 2>/dev/null | grep -E 'Target:|Transport|Iface Name|State'
@@ -100,12 +117,88 @@ timeout 60 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser --logout > /dev/null
 result linux-iser-4-sessions-logout $?
 note "4 sessions"
 
-# ---- bad input: an RDMA CM peer that is not iSER (rping) ----
+}
+
+s_rping() {
 timeout 20 rping -c -a "$IP" -p 3260 -C 1 > /tmp/rping.out 2>&1
 sleep 1
 kill -0 $ISERD_PID 2>/dev/null; result iserd-survives-non-iser-peer $?
+}
 
-# ---- (b) libiscsi iser:// ----
+# ours_checks PREFIX PORTAL IQN LUN BACKING: our initiator over iser:// against one target.
+ours_checks() {
+  local p=$1 portal=$2 iqn=$3 lun=$4 backing=$5 rc t0 u
+  u="iser://$portal/$iqn/$lun"
+  timeout 60 $ISER --initiator-name "$OINI" discover "iser://$portal" > /tmp/o-disc 2>&1
+  rc=$?; cat /tmp/o-disc; grep -q "^$iqn " /tmp/o-disc || rc=${rc/#0/1}
+  result $p-discover $rc
+  timeout 60 $ISER --initiator-name "$OINI" ls "$u" > /tmp/o-ls 2>&1
+  rc=$?; cat /tmp/o-ls; grep -q "LUN $lun: " /tmp/o-ls || rc=${rc/#0/1}
+  result $p-ls $rc
+  head -c 16M /dev/urandom > /tmp/o-pat
+  t0=$(date +%s.%N)
+  timeout 120 $ISER --initiator-name "$OINI" write /tmp/o-pat "$u" > /tmp/o-w 2>&1
+  rc=$?; tail -1 /tmp/o-w | tr '\r' '\n' | tail -1
+  result $p-write-16MiB $rc "$(rate "$t0" 16)"
+  sync
+  check $p-backing-file-matches cmp -n 16777216 /tmp/o-pat "$backing"
+  t0=$(date +%s.%N)
+  timeout 120 $ISER --initiator-name "$OINI" read "$u" /tmp/o-read > /tmp/o-r 2>&1
+  rc=$?; tail -1 /tmp/o-r | tr '\r' '\n' | tail -1
+  result $p-read-lun $rc "$(rate "$t0" $(( $(stat -c %s /tmp/o-read 2>/dev/null || echo 0) >> 20 )))"
+  check $p-read-matches-written cmp -n 16777216 /tmp/o-pat /tmp/o-read
+  check $p-read-matches-backing-file cmp /tmp/o-read "$backing"
+  rm -f /tmp/o-read
+  timeout 120 $ISER --initiator-name "$OINI" verify "$u" --size 8m > /tmp/o-v 2>&1
+  rc=$?; cat /tmp/o-v; grep -q '^verify: OK' /tmp/o-v || rc=${rc/#0/1}
+  result $p-verify-8MiB $rc
+  timeout 60 $ISER --initiator-name "$OINI" bench "$u" --rw randread --bs 4k --qd 8 --time 3s \
+    > /tmp/o-b 2>&1
+  rc=$?; cat /tmp/o-b; result $p-bench-4k-randread-qd8 $rc "$(head -1 /tmp/o-b | cut -d: -f2)"
+}
+# rate T0 MIB: MB/s since T0.
+rate() { awk -v a="$1" -v b="$(date +%s.%N)" -v m="$2" 'BEGIN{printf "%.1f MB/s", m*1.048576/(b-a)}'; }
+
+s_ours() {
+  ours_checks ours-iserd "$IP:3260" "$IQN" 0 /tmp/lun0.img
+}
+
+# Connection ends iserd logged so far.
+conn_ends() { grep -c -E 'iSER [0-9.]+:[0-9]+: (peer disconnected|connection failed|connection closed|login failed)' /tmp/iserd.log; }
+
+s_kill() {
+  local before pid rc i
+  head -c 128M /dev/urandom > /tmp/big
+  before=$(conn_ends)
+  $ISER --initiator-name "$OINI" write /tmp/big "iser://$IP:3260/$IQN/0" > /tmp/kill.out 2>&1 &
+  pid=$!
+  for i in $(seq 40); do grep -q 'write: ' /tmp/kill.out && break; sleep 0.25; done
+  kill -0 $pid 2>/dev/null; result ours-kill-write-under-way $? "$(tr '\r' '\n' < /tmp/kill.out | grep . | tail -1)"
+  kill -KILL $pid; wait $pid 2>/dev/null
+  rc=1
+  for i in $(seq 50); do [ "$(conn_ends)" -gt "$before" ] && { rc=0; break; }; sleep 0.2; done
+  result iserd-logs-killed-connection-end $rc "$(grep -E 'iSER [0-9.]+:[0-9]+: ' /tmp/iserd.log | tail -1)"
+  kill -0 $ISERD_PID 2>/dev/null; result iserd-survives-killed-initiator $?
+  timeout 60 $ISER --initiator-name "$OINI" ls "iser://$IP:3260/$IQN/0" > /tmp/o-ls 2>&1
+  rc=$?; grep -q "LUN 0: " /tmp/o-ls || rc=${rc/#0/1}
+  result ours-login-after-kill $rc
+  rm -f /tmp/big
+}
+
+s_bad() {
+  local m rc
+  for m in $(/mnt/host/bin/iser-badpeer --list); do
+    timeout 60 /mnt/host/bin/iser-badpeer "$m" "$IP:3260" "$IQN" > /tmp/bad.out 2>&1
+    rc=$?; cat /tmp/bad.out
+    kill -0 $ISERD_PID 2>/dev/null || rc=99
+    result "iserd-survives-badpeer:$m" $rc "$(tail -1 /tmp/bad.out)"
+  done
+  timeout 60 $ISER --initiator-name "$OINI" ls "iser://$IP:3260/$IQN/0" > /tmp/o-ls 2>&1
+  rc=$?; grep -q "LUN 0: " /tmp/o-ls || rc=${rc/#0/1}
+  result ours-login-after-bad-peers $rc
+}
+
+s_libiscsi() {
 timeout 60 iscsi-inq -i "$LINI" "iser://$IP:3260/$IQN/0" > /tmp/inq.out 2>&1
 rc=$?; head -8 /tmp/inq.out; grep -q 'Peripheral Device Type' /tmp/inq.out || rc=${rc/#0/1}
 result libiscsi-iser-inq $rc
@@ -138,6 +231,65 @@ for t in $CU; do
   cat /tmp/cu.log >> $RES/test-cu.log
 done
 note "libiscsi test-cu"
+}
+
+# LIO's iSER target (ib_isert), configured through configfs by hand (no targetcli in the guest).
+s_lio() {
+  local C=/sys/kernel/config/target LIQN=iqn.2026-11.rs.iserd:lio T rc
+  modprobe configfs 2>/dev/null
+  mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+  modprobe target_core_mod && modprobe target_core_file && modprobe iscsi_target_mod &&
+    modprobe ib_isert
+  result lio-modules $?
+  truncate -s 64M /tmp/lio.img
+  T=$C/iscsi/$LIQN/tpgt_1
+  mkdir -p $C/core/fileio_0/d0 &&
+    echo "fd_dev_name=/tmp/lio.img,fd_dev_size=67108864" > $C/core/fileio_0/d0/control &&
+    echo 1 > $C/core/fileio_0/d0/enable &&
+    mkdir -p $T/lun/lun_0 && ln -s $C/core/fileio_0/d0 $T/lun/lun_0/d0 &&
+    mkdir $T/np/$IP:3260 && echo 1 > $T/np/$IP:3260/iser
+  rc=$?
+  for a in "authentication 0" "generate_node_acls 1" "demo_mode_write_protect 0" \
+    "cache_dynamic_acls 1"; do
+    set -- $a; echo $2 > $T/attrib/$1 || rc=1
+  done
+  echo 1 > $T/enable || rc=1
+  result lio-iser-target-configured $rc
+  [ $rc = 0 ] && ours_checks ours-lio "$IP:3260" "$LIQN" 0 /tmp/lio.img
+  echo 0 > $T/enable; sleep 1
+  rmdir $T/np/$IP:3260; rm -f $T/lun/lun_0/d0; rmdir $T/lun/lun_0 $T $C/iscsi/$LIQN
+  rmdir $C/core/fileio_0/d0 $C/core/fileio_0 2>/dev/null
+  rm -f /tmp/lio.img
+}
+
+# tgt's iSER target (tgtd with its iser driver).
+s_tgt() {
+  local TIQN=iqn.2026-11.rs.iserd:tgt i rc
+  truncate -s 64M /tmp/tgt.img
+  setsid tgtd -f > /tmp/tgtd.log 2>&1 &
+  for i in $(seq 50); do tgtadm --mode system --op show > /dev/null 2>&1 && break; sleep 0.2; done
+  # tgt 1.0.85 over iSER needs both an address ACL (-I ALL) and an initiator-name ACL (-Q IQN),
+  # or discovery returns nothing and login fails with 0x0201 (PEERS.md).
+  tgtadm --lld iser --mode target --op new --tid 1 -T $TIQN &&
+    tgtadm --lld iser --mode logicalunit --op new --tid 1 --lun 1 -b /tmp/tgt.img &&
+    tgtadm --lld iser --mode target --op bind --tid 1 -I ALL &&
+    tgtadm --lld iser --mode target --op bind --tid 1 -Q $OINI
+  rc=$?
+  result tgt-iser-target-configured $rc
+  [ $rc = 0 ] && ours_checks ours-tgt "$IP:3260" "$TIQN" 1 /tmp/tgt.img
+  # tgtd once segfaulted when its target went right after an iSER logout: let it clean up.
+  sleep 2
+  tgtadm --lld iser --op delete --mode target --tid 1 --force > /dev/null 2>&1
+  tgtadm --op delete --mode system > /dev/null 2>&1
+  cp /tmp/tgtd.log $RES/ 2>/dev/null
+}
+
+want linux && s_linux
+want rping && s_rping
+want ours && { s_ours; note "ours against iserd"; }
+want kill && { s_kill; note "kill mid-write"; }
+want bad && { s_bad; note "bad peers"; }
+want libiscsi && s_libiscsi
 
 kill -0 $ISERD_PID 2>/dev/null; result iserd-still-running $?
 kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
@@ -145,7 +297,7 @@ kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || 
 # Every connection's teardown handed every buffer and work request back.
 ! grep -q 'still in use' /tmp/iserd.log; result iserd-teardown-returned-every-buffer $?
 
-# ---- busy-poll completion mode: one login, 8 MiB through it ----
+s_busypoll() {
 ISERD_RDMA_POLL=busy start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level info
 rc=$?
@@ -159,6 +311,10 @@ if [ $rc = 0 ] && iser_login > /dev/null; then
 fi
 result iserd-busy-poll-8MiB $rc
 kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
+}
+want busypoll && s_busypoll
+want lio && { s_lio; note "LIO"; }
+want tgt && { s_tgt; note "tgt"; }
 iscsiadm -k 0 2>/dev/null
 dmesg | grep -i -E 'iser|rxe' | tail -15
 save_logs
