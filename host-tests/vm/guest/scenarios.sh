@@ -18,6 +18,7 @@
 MIB=$(arg iservm.mib); MIB=${MIB:-64}
 LOG=$(arg iservm.log); LOG=${LOG:-debug}
 ONLY=$(arg iservm.only)
+TGTD_DEBUG=$(arg iservm.tgtdebug)
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 ISER=/mnt/host/bin/iser
 OINI=iqn.2026-11.rs.iserd:vm-ours
@@ -266,7 +267,7 @@ s_lio() {
 s_tgt() {
   local TIQN=iqn.2026-11.rs.iserd:tgt i rc
   truncate -s 64M /tmp/tgt.img
-  setsid tgtd -f > /tmp/tgtd.log 2>&1 &
+  setsid tgtd -f -d "${TGTD_DEBUG:-0}" > /tmp/tgtd.log 2>&1 &
   for i in $(seq 50); do tgtadm --mode system --op show > /dev/null 2>&1 && break; sleep 0.2; done
   # tgt 1.0.85 over iSER needs both an address ACL (-I ALL) and an initiator-name ACL (-Q IQN),
   # or discovery returns nothing and login fails with 0x0201 (PEERS.md).

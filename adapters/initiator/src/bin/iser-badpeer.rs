@@ -278,6 +278,11 @@ fn open(addr: SocketAddr, target: &'static str, mode: &str) -> Result<Peer, Stri
     let peer_cm = CmPrivateData::parse(&accepted.private_data).unwrap_or_default();
     let t = p.now();
     p.engine.connected(peer_cm, t);
+    if mode != "login-without-receives" {
+        for op in std::mem::take(&mut p.held) {
+            p.post(op);
+        }
+    }
     Ok(p)
 }
 
@@ -336,6 +341,27 @@ fn run(mode: &str, addr: SocketAddr, target: &'static str) -> ExitCode {
                 return ExitCode::from(1);
             }
             p.hang_up("logged in, disconnected without logout")
+        }
+        "rdma-read-invalid-stag" | "rdma-write-invalid-stag" => {
+            if !p.login() {
+                println!("login failed");
+                return ExitCode::from(1);
+            }
+            let buf = BufRef {
+                offset: p.engine.control_region_len() as u32,
+                len: 4096,
+            };
+            let remote = RemoteBuf {
+                stag: 0x00ba_d5a9,
+                addr: 0x1000,
+            };
+            let id = WrId(1 << 41);
+            p.post(if mode == "rdma-read-invalid-stag" {
+                DmOp::RdmaRead { id, buf, remote }
+            } else {
+                DmOp::RdmaWrite { id, buf, remote }
+            });
+            p.expect_dropped("an RDMA operation against an invalid STag")
         }
         "disconnect-mid-write" | "write-invalid-stag" | "read-invalid-stag" => {
             if !p.login() {

@@ -11,7 +11,7 @@ use iser_core::dm::iser::{IserConfig, IserInitiator, IserSubmitError};
 use iser_core::dm::{BufRef, DmEvent, DmOp};
 use iser_core::session::initiator::{InitiatorConfig, InitiatorConn, ScsiRequest, TaskHandle};
 use iser_core::time::Instant;
-use iser_core::wire::CmPrivateData;
+use iser_core::wire::{CmPrivateData, Residual};
 use iser_verbs::{CompletionMode, ConnectParams, Connection, QueueSpec};
 
 use super::area::DataArea;
@@ -260,17 +260,29 @@ impl IserLink {
     }
 
     /// Moves the read data of commands finished since `host.done[from]` out of the region and
-    /// returns their pieces.
+    /// returns their pieces. Over iSER no Data-In PDU counts the bytes: the target RDMA Wrote
+    /// the expected length less the SCSI Response's underflow residual (RFC 7145 §7.3.5).
     fn collect(&mut self, host: &mut Host, from: usize) {
-        for (slot, result) in host.done.iter().skip(from) {
+        for (slot, result) in host.done.iter_mut().skip(from) {
             let Some(piece) = self.pieces.get_mut(*slot).and_then(Option::take) else {
                 continue;
             };
-            if piece.read && !host.discard_reads {
+            if piece.read {
                 let n = match result {
-                    Ok(s) => (s.read_bytes as usize).min(piece.buf.len as usize),
+                    Ok(s) => {
+                        let missing = match s.residual {
+                            Residual::Underflow(u) => u,
+                            _ => 0,
+                        };
+                        s.read_bytes = piece.buf.len.saturating_sub(missing);
+                        s.read_bytes as usize
+                    }
                     Err(_) => 0,
                 };
+                if host.discard_reads {
+                    self.area.free(piece.buf.offset);
+                    continue;
+                }
                 let at = piece.buf.offset as usize;
                 if let (Some(dst), Some(src)) =
                     (host.bufs.get_mut(*slot), self.conn.region().get(at..at + n))
