@@ -39,7 +39,7 @@ cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/i
 cp "$HERE"/guest/*.sh "$SHARE/"
 echo "vm: binaries shared ($(took))"
 
-VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=${ISERVM_ONLY:-} iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=${ISERVM_ONLY:-} iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
 qrc=$?
 echo "vm: guest done, qemu rc=$qrc ($(took))"
 grep -E '^ISERVM-(NOTE|RESULT)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //'

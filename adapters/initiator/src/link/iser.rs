@@ -145,6 +145,7 @@ impl IserLink {
     }
 
     fn post(&mut self, op: DmOp) {
+        log::trace!("iser://{}: post {op:?}", self.who);
         if let Err(e) = self.conn.post(op) {
             log::warn!("iser://{}: posting {op:?}: {e}", self.who);
         }
@@ -238,6 +239,7 @@ impl IserLink {
         }
         let before = host.done.len();
         for ev in events.drain(..) {
+            log::trace!("iser://{}: {ev:?}", self.who);
             let t = now();
             let (region, mut registrar) = self.conn.split();
             self.engine
