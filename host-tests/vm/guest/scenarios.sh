@@ -21,6 +21,7 @@ ONLY=$(arg iservm.only)
 TGTD_DEBUG=$(arg iservm.tgtdebug)
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 ISER=/mnt/host/bin/iser
+export ISER_LOG=$(arg iservm.iserlog)
 OINI=iqn.2026-11.rs.iserd:vm-ours
 
 check rdma-device rxe_up
@@ -130,7 +131,7 @@ kill -0 $ISERD_PID 2>/dev/null; result iserd-survives-non-iser-peer $?
 ours_checks() {
   local p=$1 portal=$2 iqn=$3 lun=$4 backing=$5 rc t0 u
   u="iser://$portal/$iqn/$lun"
-  ISER_LOG=$(arg iservm.iserlog) timeout 60 $ISER --initiator-name "$OINI" discover "iser://$portal" > /tmp/o-disc 2>&1
+  timeout 60 $ISER --initiator-name "$OINI" discover "iser://$portal" > /tmp/o-disc 2>&1
   rc=$?; cat /tmp/o-disc; grep -q "^$iqn " /tmp/o-disc || rc=${rc/#0/1}
   result $p-discover $rc
   timeout 60 $ISER --initiator-name "$OINI" ls "$u" > /tmp/o-ls 2>&1
