@@ -22,6 +22,10 @@ pub const BUFS: usize = 64;
 /// Bytes for commands' data: with `--bs 1m --qd 8` the pipeline needs 8 MiB; larger queues
 /// wait for room.
 pub const DATA_AREA: u32 = 32 << 20;
+/// Largest transfer `read`, `write` and `verify` put in one command over iSER: the Linux iSER
+/// initiator's default (`iser_max_sectors` = 1024 sectors); tgt refuses larger RDMA transfers
+/// and drops the connection.
+pub const ISER_MAX_IO: u64 = 512 * 1024;
 /// Longest a pump waits for a completion.
 const MAX_WAIT: Duration = Duration::from_millis(200);
 
