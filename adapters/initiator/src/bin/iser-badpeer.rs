@@ -64,6 +64,14 @@ const MODES: &[(&str, &str)] = &[
         "read-invalid-stag",
         "log in, READ whose Read STag does not exist (target's RDMA Write fails)",
     ),
+    (
+        "rdma-read-invalid-stag",
+        "log in, post an RDMA Read against a target STag that does not exist",
+    ),
+    (
+        "rdma-write-invalid-stag",
+        "log in, post an RDMA Write against a target STag that does not exist",
+    ),
 ];
 
 const TASKS: usize = 8;
@@ -186,17 +194,18 @@ impl Peer {
         });
     }
 
-    /// Waits for the target to drop the connection.
+    /// Keeps the engine going until the connection ends: the target must drop it (or fail
+    /// the command so that the connection ends) within [`TIMEOUT`].
     fn expect_dropped(&mut self, why: &str) -> ExitCode {
         let end = Instant::now() + TIMEOUT;
         while Instant::now() < end {
-            let mut events = Vec::new();
-            let _ = self.conn.poll(&mut events);
-            if events.contains(&DmEvent::Disconnected) || self.conn.is_disconnected() || self.gone {
-                println!("the target dropped the connection after {why}");
+            if !self.pump() {
+                println!(
+                    "the connection ended {:.1} s after {why}",
+                    (TIMEOUT - end.saturating_duration_since(Instant::now())).as_secs_f64()
+                );
                 return ExitCode::SUCCESS;
             }
-            let _ = self.conn.wait(Duration::from_millis(50));
         }
         println!("the target kept the connection for {TIMEOUT:?} after {why}");
         ExitCode::from(2)
