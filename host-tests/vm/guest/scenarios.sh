@@ -192,7 +192,7 @@ s_bad() {
   local m rc before i
   for m in $(/mnt/host/bin/iser-badpeer --list); do
     before=$(conn_ends)
-    timeout 60 /mnt/host/bin/iser-badpeer "$m" "$IP:3260" "$IQN" > /tmp/bad.out 2>&1
+    timeout 120 /mnt/host/bin/iser-badpeer "$m" "$IP:3260" "$IQN" > /tmp/bad.out 2>&1
     rc=$?; cat /tmp/bad.out
     kill -0 $ISERD_PID 2>/dev/null || rc=99
     result "iserd-survives-badpeer:$m" $rc "$(tail -1 /tmp/bad.out)"
