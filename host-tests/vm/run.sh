@@ -35,14 +35,15 @@ echo "vm: guest ready ($(took))"
 (cd "$ROOT" && cargo build --release -q -p iserd -p iser-initiator) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 SHARE=$VMLAB/share
 rm -rf "$SHARE"; mkdir -p "$SHARE/bin" "$SHARE/results"
-cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/iser-badpeer" "$SHARE/bin/"
+cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/iser-badpeer" \
+  "$TARGET_DIR/release/iser-blkbench" "$SHARE/bin/"
 cp "$HERE"/guest/*.sh "$SHARE/"
 echo "vm: binaries shared ($(took))"
 
-VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=${ISERVM_ONLY:-} iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=${ISERVM_ONLY:-} iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
 qrc=$?
 echo "vm: guest done, qemu rc=$qrc ($(took))"
-grep -E '^ISERVM-(NOTE|RESULT)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //'
+grep -E '^ISERVM-(NOTE|RESULT|BENCH)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //; s/^ISERVM-BENCH: /  bench: /'
 P=$(grep -c '^ISERVM-RESULT: PASS' "$SHARE/results/console.log")
 F=$(grep -c '^ISERVM-RESULT: FAIL' "$SHARE/results/console.log")
 if ! grep -q '^ISERVM: script exit=' "$SHARE/results/console.log"; then
