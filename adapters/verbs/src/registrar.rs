@@ -77,10 +77,13 @@ impl Registrar for MemoryRegistrar<'_> {
         }
         // SAFETY: a live MR.
         let rkey = unsafe { (*mr).rkey };
-        if let Some(old) = self.mrs.insert(rkey, mr) {
-            // An rkey is unique among live MRs; a stale entry means it was freed already.
+        if let Some(old) = self.mrs.insert(rkey, mr).filter(|old| *old != mr) {
+            // Live MRs never share an rkey; should the device reuse one anyway, the older
+            // region is unreachable now: free it rather than leak it.
             log::warn!("rkey {rkey:#x} registered twice");
-            let _ = old;
+            // SAFETY: an MR registered earlier by this registrar, no longer in the map, so
+            // deregistered exactly once here.
+            unsafe { rdma_sys::ibv_dereg_mr(old) };
         }
         Some(RemoteBuf {
             stag: rkey,
