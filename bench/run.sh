@@ -5,7 +5,8 @@
 #   - `iser bench` alone (iscsi-perf only reads): 64 KiB and 1 MiB sequential read and write, QD8.
 # Every figure is the median of RUNS runs of SECS seconds; the runs of each configuration are
 # spread over the invocation (round r of every configuration before round r+1) so drift in the
-# machine's load hits both targets alike. Latency percentiles come from `iser bench --json`.
+# machine's load hits both targets alike. Latency percentiles and the CDF plot come from
+# `iser bench --json` (a log-linear histogram of every I/O).
 #
 # Usage: RUNS=3 SECS=5 bench/run.sh [--write-doc]
 #   Prints the tables. With --write-doc it also replaces the generated section of
@@ -33,7 +34,7 @@ ISER=$TARGET_DIR/release/iser
 
 work=$(mktemp -d /dev/shm/iser-bench.XXXXXX)
 out=${OUT:-$work/out}
-mkdir -p "$out"
+mkdir -p "$out/cdf"
 tgt_pid=
 cleanup() {
   stop_iserd || true
@@ -90,10 +91,11 @@ one() {
   local t=$1 cfg=$2 r=$3 wl ini rw bs qd line
   IFS='|' read -r wl ini rw bs qd <<<"$cfg"
   if [ "$ini" = iser ]; then
-    line=$(timeout $((SECS + 30)) "$ISER" bench "${URL[$t]}" --rw "$rw" --bs "$bs" --qd "$qd" \
-      --time "${SECS}s" --json 2>>"$work/iser.err" \
-      | jq -r '[.iops, .mb_per_s, .lat_us.p50, .lat_us.p99, .lat_us.p99_9, .lat_us.max] | @tsv' \
-        2>/dev/null) || line=
+    local json=$out/cdf/$t-$wl-qd$qd-r$r.json
+    timeout $((SECS + 30)) "$ISER" bench "${URL[$t]}" --rw "$rw" --bs "$bs" --qd "$qd" \
+      --time "${SECS}s" --json >"$json" 2>>"$work/iser.err" || true
+    line=$(jq -r '[.iops, .mb_per_s, .lat_us.p50, .lat_us.p99, .lat_us.p99_9, .lat_us.max] | @tsv' \
+      "$json" 2>/dev/null) || line=
   else
     local iops
     iops=$(timeout $((SECS + 30)) iscsi-perf -r -m "$qd" -b "${PERF_BLOCKS[$t]}" -t "$SECS" \
@@ -200,13 +202,21 @@ printf '%s\n\n%s\n\n%s\n\n%s\n' "$t1" "$t2" "$t3" "$goals"
   done
 } >"$out/iops-qd.dat"
 {
-  # Blocks for gnuplot's `index`: latency (µs) against "nines" (-log10(1 - p)) for p50/p99/p99.9.
+  # Blocks for gnuplot's `index`: the full latency CDF (`iser bench --json`, log-linear
+  # histogram buckets) of the run with the median IOPS, as latency (µs) against "nines"
+  # (-log10(1 - p), capped at 4 = 99.99 %).
   for qd in 1 8 32; do
     for t in iserd tgt; do
-      echo "# $t QD$qd"
-      echo "$(get "$t" iser 4k-randread "$qd" p50) 0.30103"
-      echo "$(get "$t" iser 4k-randread "$qd" p99) 2"
-      echo "$(get "$t" iser 4k-randread "$qd" p999) 3"
+      med=$(awk -F'\t' -v t="$t" -v q="$qd" '$1 == t && $2 == "iser" && $3 == "4k-randread" && $4 == q { print $6, $5 }' "$runs" \
+        | sort -n | awk '{ a[NR] = $2 } END { if (NR) print a[int((NR + 1) / 2)] }')
+      echo "# $t QD$qd (run ${med:-none})"
+      f=$out/cdf/$t-4k-randread-qd$qd-r${med:-0}.json
+      if [ -s "$f" ]; then
+        jq -r '.cdf[] | "\(.[0]) \(.[1])"' "$f" 2>/dev/null \
+          | awk '{ p = $2; y = (p >= 0.9999) ? 4 : -log(1 - p) / log(10); print $1, y }'
+      else
+        echo "1 0"
+      fi
       printf '\n\n'
     done
   done
@@ -240,22 +250,22 @@ plot "$out/iops-qd.dat" using 1:(\$2/1000) with linespoints lw 2 pt 7 lc rgb "#1
      "" using 1:(\$5/1000) with linespoints lw 2 pt 5 dt 2 lc rgb "#d62728" title "tgt, iscsi-perf"
 
 set output "$img/bench-latency-cdf.png"
-set title "4 KiB random read latency (iser bench): p50, p99, p99.9 (median of $RUNS runs)\n$when"
+set title "4 KiB random read latency CDF (iser bench; the run with the median IOPS of $RUNS)\n$when"
 set xlabel "latency (µs, log scale)"
 set ylabel "percentile"
 set logscale x 10
 unset xrange
 set autoscale x
 set xtics auto
-set yrange [0:3.3]
-set ytics ("50%%" 0.30103, "90%%" 1, "99%%" 2, "99.9%%" 3)
+set yrange [0:4.2]
+set ytics ("0%%" 0, "50%%" 0.30103, "90%%" 1, "99%%" 2, "99.9%%" 3, "99.99%%" 4)
 set key bottom right box opaque
-plot "$out/lat-cdf.dat" index 0 using 1:2 with linespoints lw 2 pt 7 dt 3 lc rgb "#1f77b4" title "iserd QD1", \
-     "" index 1 using 1:2 with linespoints lw 2 pt 7 dt 3 lc rgb "#d62728" title "tgt QD1", \
-     "" index 2 using 1:2 with linespoints lw 2 pt 9 dt 2 lc rgb "#1f77b4" title "iserd QD8", \
-     "" index 3 using 1:2 with linespoints lw 2 pt 9 dt 2 lc rgb "#d62728" title "tgt QD8", \
-     "" index 4 using 1:2 with linespoints lw 2 pt 5 lc rgb "#1f77b4" title "iserd QD32", \
-     "" index 5 using 1:2 with linespoints lw 2 pt 5 lc rgb "#d62728" title "tgt QD32"
+plot "$out/lat-cdf.dat" index 0 using 1:2 with steps lw 2 dt 3 lc rgb "#1f77b4" title "iserd QD1", \
+     "" index 1 using 1:2 with steps lw 2 dt 3 lc rgb "#d62728" title "tgt QD1", \
+     "" index 2 using 1:2 with steps lw 2 dt 2 lc rgb "#1f77b4" title "iserd QD8", \
+     "" index 3 using 1:2 with steps lw 2 dt 2 lc rgb "#d62728" title "tgt QD8", \
+     "" index 4 using 1:2 with steps lw 2 lc rgb "#1f77b4" title "iserd QD32", \
+     "" index 5 using 1:2 with steps lw 2 lc rgb "#d62728" title "tgt QD32"
 
 set output "$img/bench-seq.png"
 set title "Sequential I/O at QD8 (iser bench): throughput (median of $RUNS × ${SECS} s)\n$when"
@@ -299,7 +309,7 @@ if [ "$write_doc" = 1 ]; then
     echo
     echo "$t3"
     echo
-    echo "![latency percentiles](img/bench-latency-cdf.png)"
+    echo "![latency CDF](img/bench-latency-cdf.png)"
     echo
     echo "Goals (issue 8):"
     echo

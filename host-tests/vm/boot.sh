@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Host side of the VM harness, step 3: boot the guest under QEMU (TCG: no KVM needed) with the
 # share $VMLAB/share mounted at /mnt/host (9p), run share/<script> in it, power off.
-# usage: boot.sh SCRIPT [TIMEOUT_S]      env: VMLAB, VM_MEM (MiB, 2048), VM_SMP (2), VM_IP
+# usage: boot.sh SCRIPT [TIMEOUT_S]      env: VMLAB, VM_MEM (MiB, 4096: tgt's iSER wants a 1 GiB pool), VM_SMP (2), VM_IP
 set -uo pipefail
 VMLAB=${VMLAB:-/tmp/iser-vmlab}
 S=${1:?usage: boot.sh SCRIPT [TIMEOUT_S]}
 TMO=${2:-600}
-MEM=${VM_MEM:-2048}; SMP=${VM_SMP:-2}; IP=${VM_IP:-10.0.2.15}
+MEM=${VM_MEM:-4096}; SMP=${VM_SMP:-2}; IP=${VM_IP:-10.0.2.15}
 ACCEL="-accel tcg,thread=multi -cpu max"
 [ "${VM_KVM:-0}" = 1 ] && [ -w /dev/kvm ] && ACCEL="-enable-kvm -cpu host"
 mkdir -p "$VMLAB/share/results"

@@ -18,9 +18,10 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 # Userland the scenarios use. iserd itself needs only libibverbs1 + librdmacm1 (+ the rxe
 # provider in ibverbs-providers); the rest are the peers and the tools around them.
 PKGS=kmod,iproute2,procps,rdma-core,ibverbs-providers,ibverbs-utils,rdmacm-utils,open-iscsi,libiscsi-bin,netbase,tgt
-# Modules: soft-RoCE and the RDMA CM user interface, the Linux iSER initiator, SCSI disks, the
-# virtio NIC and 9p share.
+# Modules: soft-RoCE and the RDMA CM user interface, the Linux iSER initiator, LIO with its
+# iSER target and file backstore, SCSI disks, the virtio NIC and 9p share.
 MODULES="rdma_rxe ib_uverbs rdma_ucm ib_iser iscsi_tcp scsi_transport_iscsi sd_mod sg
+  configfs target_core_mod target_core_file iscsi_target_mod ib_isert
   virtio_pci virtio_net 9p 9pnet_virtio crc32_generic crc32c_generic af_packet"
 
 # --- kernel ---------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 # Debian's 6.1 kernel) against initiators we did not write.
 #   1. host-setup.sh   QEMU, debootstrap, cpio (exit 3: this machine cannot run QEMU)
 #   2. build-guest.sh  kernel + initramfs, cached under $VMLAB (default /tmp/iser-vmlab)
-#   3. our release binaries into $VMLAB/share (9p, /mnt/host in the guest)
+#   3. our release binaries (iserd, iser, iser-badpeer) into $VMLAB/share (9p, /mnt/host)
 #   4. boot.sh guest/scenarios.sh; its ISERVM-RESULT lines become PASS/FAIL lines here
 # Prints `N passed, M failed`; exits 0 when all passed, 3 when QEMU cannot run here, 1 else.
-# env: VMLAB, CARGO_TARGET_DIR, VM_TIMEOUT (s, 600), ISERVM_MIB (64), ISERVM_LOG (debug)
+# env: VMLAB, CARGO_TARGET_DIR, VM_TIMEOUT (s, 600), ISERVM_MIB (64), ISERVM_LOG (debug),
+#      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill; all)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -31,17 +32,18 @@ if ! "$HERE/build-guest.sh" > "$VMLAB.build.log" 2>&1; then
 fi
 grep '^build-guest:' "$VMLAB.build.log" | tail -1
 echo "vm: guest ready ($(took))"
-(cd "$ROOT" && cargo build --release -q -p iserd) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+(cd "$ROOT" && cargo build --release -q -p iserd -p iser-initiator) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 SHARE=$VMLAB/share
 rm -rf "$SHARE"; mkdir -p "$SHARE/bin" "$SHARE/results"
-cp "$TARGET_DIR/release/iserd" "$SHARE/bin/"
+cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/iser-badpeer" \
+  "$TARGET_DIR/release/iser-blkbench" "$SHARE/bin/"
 cp "$HERE"/guest/*.sh "$SHARE/"
 echo "vm: binaries shared ($(took))"
 
-VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=${ISERVM_ONLY:-} iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
 qrc=$?
 echo "vm: guest done, qemu rc=$qrc ($(took))"
-grep -E '^ISERVM-(NOTE|RESULT)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //'
+grep -E '^ISERVM-(NOTE|RESULT|BENCH)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //; s/^ISERVM-BENCH: /  bench: /'
 P=$(grep -c '^ISERVM-RESULT: PASS' "$SHARE/results/console.log")
 F=$(grep -c '^ISERVM-RESULT: FAIL' "$SHARE/results/console.log")
 if ! grep -q '^ISERVM: script exit=' "$SHARE/results/console.log"; then

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::commands::open_lun;
+use crate::histogram::Histogram;
 use crate::session::{Error, IoReq, Job, Options};
 use crate::url::TargetUrl;
-use crate::util::{latency, Latency, Rng};
+use crate::util::{Latency, Rng};
 
 /// The access pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -60,6 +61,8 @@ pub struct Report {
     pub iops: f64,
     pub mb_per_s: f64,
     pub lat_us: Latency,
+    /// Every I/O's latency.
+    pub histogram: Histogram,
 }
 
 struct BenchJob {
@@ -72,7 +75,7 @@ struct BenchJob {
     deadline: Instant,
     read_pct: u8,
     pattern: Vec<u8>,
-    latencies: Vec<u32>,
+    latencies: Histogram,
     reads: u64,
     writes: u64,
 }
@@ -108,7 +111,7 @@ impl Job for BenchJob {
 
     fn complete(&mut self, req: &IoReq, _data: &[u8], latency: Duration) -> Result<(), Error> {
         self.latencies
-            .push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
+            .record(latency.as_micros().min(u128::from(u32::MAX)) as u32);
         if req.write {
             self.writes += 1;
         } else {
@@ -155,7 +158,7 @@ pub fn run(url: &TargetUrl, spec: &Spec, opts: &Options) -> Result<Report, Error
                     deadline: start + spec.time,
                     read_pct: spec.read_pct.min(100),
                     pattern: vec![0x5a; (blocks_per_io * block_len) as usize],
-                    latencies: Vec::with_capacity(1 << 16),
+                    latencies: Histogram::default(),
                     reads: 0,
                     writes: 0,
                 };
@@ -166,7 +169,7 @@ pub fn run(url: &TargetUrl, spec: &Spec, opts: &Options) -> Result<Report, Error
             },
         ));
     }
-    let mut all = Vec::new();
+    let mut all = Histogram::default();
     let (mut reads, mut writes) = (0u64, 0u64);
     let mut seconds = 0f64;
     let mut io_bytes = 0u64;
@@ -178,7 +181,7 @@ pub fn run(url: &TargetUrl, spec: &Spec, opts: &Options) -> Result<Report, Error
                 writes += job.writes;
                 io_bytes = job.pattern.len() as u64;
                 seconds = seconds.max(secs);
-                all.extend_from_slice(&job.latencies);
+                all.merge(&job.latencies);
             }
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
@@ -203,7 +206,8 @@ pub fn run(url: &TargetUrl, spec: &Spec, opts: &Options) -> Result<Report, Error
         seconds,
         iops: ios as f64 / seconds,
         mb_per_s: bytes as f64 / seconds / 1e6,
-        lat_us: latency(&mut all),
+        lat_us: all.summary(),
+        histogram: all,
     })
 }
 
@@ -214,7 +218,8 @@ pub fn to_json(url: &TargetUrl, spec: &Spec, r: &Report) -> String {
             "{{\"target\":\"{}\",\"lun\":{},\"rw\":\"{}\",\"bs\":{},\"qd\":{},\"sessions\":{},",
             "\"seconds\":{:.3},\"ios\":{},\"reads\":{},\"writes\":{},\"bytes\":{},",
             "\"iops\":{:.1},\"mb_per_s\":{:.2},",
-            "\"lat_us\":{{\"mean\":{:.1},\"p50\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}}}}"
+            "\"lat_us\":{{\"mean\":{:.1},\"p50\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}},",
+            "\"cdf\":[{}]}}"
         ),
         json_escape(url.target.as_deref().unwrap_or("")),
         url.lun.unwrap_or(0),
@@ -233,8 +238,19 @@ pub fn to_json(url: &TargetUrl, spec: &Spec, r: &Report) -> String {
         r.lat_us.p50,
         r.lat_us.p99,
         r.lat_us.p999,
-        r.lat_us.max
+        r.lat_us.max,
+        cdf_json(&r.histogram)
     )
+}
+
+/// `[µs,fraction]` pairs of the latency CDF, comma-separated.
+fn cdf_json(h: &Histogram) -> String {
+    let points: Vec<String> = h
+        .cdf()
+        .iter()
+        .map(|(us, f)| format!("[{us},{f:.6}]"))
+        .collect();
+    points.join(",")
 }
 
 fn json_escape(s: &str) -> String {
@@ -269,4 +285,46 @@ pub fn to_text(spec: &Spec, r: &Report) -> String {
         r.lat_us.p999,
         r.lat_us.max
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_carries_percentiles_and_the_cdf() {
+        let mut h = Histogram::default();
+        for v in [10u32, 10, 20, 400] {
+            h.record(v);
+        }
+        let r = Report {
+            ios: 4,
+            bytes: 16384,
+            reads: 4,
+            writes: 0,
+            seconds: 1.0,
+            iops: 4.0,
+            mb_per_s: 0.016,
+            lat_us: h.summary(),
+            histogram: h,
+        };
+        let spec = Spec {
+            rw: Rw::Randread,
+            bs: 4096,
+            qd: 1,
+            time: Duration::from_secs(1),
+            sessions: 1,
+            size: 0,
+            read_pct: 50,
+            seed: 1,
+        };
+        let url = TargetUrl::parse("iscsi://h/iqn.x:y/0").unwrap();
+        let j = to_json(&url, &spec, &r);
+        assert!(j.contains("\"p50\":10,"), "{j}");
+        assert!(j.contains("\"max\":400}"), "{j}");
+        assert!(
+            j.ends_with("\"cdf\":[[10,0.500000],[20,0.750000],[400,1.000000]]}"),
+            "{j}"
+        );
+    }
 }

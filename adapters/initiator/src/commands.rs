@@ -4,20 +4,16 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
+use crate::link::iser::ISER_MAX_IO;
 use crate::scsi;
 use crate::session::{Error, IoReq, Job, Options, Session};
 use crate::url::{TargetUrl, Transport};
 use crate::util::{human_bytes, Progress, Rng};
 
-/// Refuses what this build cannot do and fills CHAP from the URL.
+/// Takes the transport and CHAP credentials from the URL.
 pub fn prepare(url: &TargetUrl, opts: &Options) -> Result<Options, Error> {
-    if url.transport == Transport::Iser {
-        return Err(Error::Other(
-            "iSER needs the verbs adapter (not available on this host); use iscsi:// for TCP"
-                .into(),
-        ));
-    }
     let mut o = opts.clone();
+    o.transport = url.transport;
     if url.chap.is_some() {
         o.chap = url.chap.clone();
     }
@@ -211,7 +207,7 @@ pub fn read(url: &TargetUrl, path: &str, bs: u64, qd: usize, opts: &Options) -> 
         write: false,
         next_lba: 0,
         end_lba: blocks,
-        chunk_blocks: chunk_blocks(bs, block_len),
+        chunk_blocks: chunk_blocks(io_size(url, bs), block_len),
         block_len,
         file_len: 0,
         progress: Progress::new("read", total, false),
@@ -256,7 +252,7 @@ pub fn write(
         write: true,
         next_lba: 0,
         end_lba: need,
-        chunk_blocks: chunk_blocks(bs, block_len),
+        chunk_blocks: chunk_blocks(io_size(url, bs), block_len),
         block_len,
         file_len,
         progress: Progress::new("write", file_len, false),
@@ -272,6 +268,14 @@ pub fn write(
     }
     s.logout()?;
     Ok(file_len)
+}
+
+/// The transfer size per command: `bs`, at most [`ISER_MAX_IO`] over iSER.
+fn io_size(url: &TargetUrl, bs: u64) -> u64 {
+    match url.transport {
+        Transport::Iser => bs.min(ISER_MAX_IO),
+        Transport::Tcp => bs,
+    }
 }
 
 fn chunk_blocks(bs: u64, block_len: u32) -> u32 {
@@ -365,7 +369,7 @@ pub fn verify(
             "nothing to verify: --size is below one block".into(),
         ));
     }
-    let max_blocks = chunk_blocks(max_io, block_len);
+    let max_blocks = chunk_blocks(io_size(url, max_io), block_len);
     let mut rng = Rng::new(seed);
     let mut chunks = Vec::new();
     let mut lba = 0u64;

@@ -1,5 +1,6 @@
 //! `iser`: discover targets, list LUNs, copy between LUNs and files, verify and benchmark, over
-//! iSCSI/TCP. URLs as libiscsi takes them: `iscsi://[user%secret@]host[:port]/target-iqn/lun`.
+//! iSCSI/TCP or iSER (RFC 7145, through the RDMA verbs). URLs as libiscsi takes them:
+//! `iscsi://[user%secret@]host[:port]/target-iqn/lun`, `iser://` for iSER.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,10 +10,10 @@ use clap::{Parser, Subcommand};
 use iser_initiator::bench::{self, Rw, Spec};
 use iser_initiator::commands;
 use iser_initiator::session::{Error, Options};
-use iser_initiator::url::TargetUrl;
+use iser_initiator::url::{TargetUrl, Transport};
 use iser_initiator::util::{clock_seed, human_bytes, parse_duration, parse_size};
 
-/// iSCSI initiator: discover, ls, read, write, verify, bench.
+/// iSCSI and iSER initiator: discover, ls, read, write, verify, bench.
 #[derive(Parser, Debug)]
 #[command(name = "iser", version, about)]
 struct Cli {
@@ -42,12 +43,13 @@ struct Cli {
 enum Command {
     /// List the targets a portal offers (SendTargets=All).
     Discover {
-        /// `host[:port]` or `iscsi://[user%secret@]host[:port]`
+        /// `host[:port]`, `iscsi://[user%secret@]host[:port]` or `iser://host[:port]`
         portal: String,
     },
     /// List LUNs with type, capacity, serial number and identifiers.
     Ls {
-        /// `iscsi://host[:port]/target-iqn[/lun]`; without a target, every discovered one.
+        /// `iscsi://` or `iser://host[:port]/target-iqn[/lun]`; without a target, every
+        /// discovered one.
         url: String,
     },
     /// Copy a LUN into a file.
@@ -125,6 +127,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         header_digest: cli.header_digest,
         data_digest: cli.data_digest,
         timeout: cli.timeout,
+        transport: Transport::Tcp,
     };
     match cli.command {
         Command::Discover { portal } => {
@@ -211,7 +214,32 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Log lines on stderr, at the level `ISER_LOG` names (error … trace; warn when unset).
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("{:5} {}", r.level(), r.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    static LOGGER: StderrLog = StderrLog;
+    let level = std::env::var("ISER_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Warn);
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -1,21 +1,22 @@
-//! One iSCSI session over one TCP connection, driven from one thread: a blocking loop around the
-//! core's sans-IO [`InitiatorConn`] (bytes in, PDUs out, timers), with synchronous commands and
-//! a pipeline that keeps up to a queue depth of reads and writes in flight.
+//! One iSCSI session over one connection (TCP or iSER, [`crate::link`]), driven from one thread:
+//! a blocking loop around the core's sans-IO [`InitiatorConn`] (PDUs or iSER messages in and
+//! out, timers), with synchronous commands and a pipeline that keeps up to a queue depth of
+//! reads and writes in flight.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use iser_core::session::initiator::{
-    CloseCause, InitiatorConfig, InitiatorConn, InitiatorEvent, InitiatorSink, LoginError,
-    ScsiRequest, TaskError, TaskHandle, WriteSource,
+    CloseCause, InitiatorConfig, InitiatorEvent, InitiatorSink, LoginError, ScsiRequest, TaskError,
+    TaskHandle, WriteSource,
 };
 use iser_core::session::ChapCredentials;
-use iser_core::session::Transmit;
 use iser_core::wire::{LoginStatus, Lun, Residual, ScsiResponseCode, ScsiStatus, StatusClass};
 
+use crate::link::{Link, SubmitFail};
 use crate::scsi;
+use crate::url::Transport;
 
 /// Tasks one session can have in flight (and the largest queue depth).
 pub const MAX_TASKS: usize = 256;
@@ -32,6 +33,8 @@ pub struct Options {
     pub data_digest: bool,
     /// Connect, login and per-command timeout.
     pub timeout: Duration,
+    /// iSCSI over TCP or iSER (from the URL's scheme).
+    pub transport: Transport,
 }
 
 /// What went wrong, worded for the user.
@@ -319,12 +322,8 @@ impl WriteSource for Host {
 
 /// One logged-in session.
 pub struct Session {
-    stream: TcpStream,
-    conn: Box<InitiatorConn<'static, MAX_TASKS>>,
+    link: Link,
     pub host: Host,
-    rx: Vec<u8>,
-    rx_len: usize,
-    tx: Vec<u8>,
     epoch: Instant,
     target: String,
     timeout: Duration,
@@ -336,6 +335,11 @@ impl fmt::Debug for Session {
             .field("target", &self.target)
             .finish()
     }
+}
+
+/// Microseconds since `epoch`, the core's clock.
+fn clock(epoch: Instant) -> iser_core::time::Instant {
+    iser_core::time::Instant(epoch.elapsed().as_micros() as u64)
 }
 
 /// Keeps a string for the life of the process: the core's configuration borrows its names and
@@ -366,39 +370,6 @@ fn random_bytes() -> [u8; 32] {
 impl Session {
     /// Connects to `portal` and logs in to `target` (`None`: a discovery session).
     pub fn open(portal: &str, target: Option<&str>, opts: &Options) -> Result<Session, Error> {
-        let addrs: Vec<_> = portal
-            .to_socket_addrs()
-            .map_err(|e| Error::Connect {
-                portal: portal.to_string(),
-                source: e,
-            })?
-            .collect();
-        let mut last = None;
-        let mut stream = None;
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, opts.timeout) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let stream = stream.ok_or_else(|| Error::Connect {
-            portal: portal.to_string(),
-            source: last.unwrap_or_else(|| io::Error::other("no address")),
-        })?;
-        stream.set_nodelay(true).map_err(|e| Error::Io {
-            verb: "setsockopt(TCP_NODELAY)",
-            source: e,
-        })?;
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(|e| Error::Io {
-                verb: "setsockopt(SO_RCVTIMEO)",
-                source: e,
-            })?;
-
         let mut cfg = InitiatorConfig::new(keep(&opts.initiator_name), target.map(keep));
         cfg.chap = opts.chap.as_ref().map(|(n, s)| ChapCredentials {
             name: keep(n),
@@ -413,22 +384,20 @@ impl Session {
         cfg.login_timeout = iser_core::time::Duration(opts.timeout.as_micros() as u64);
         cfg.max_outstanding_r2t = 4;
         let epoch = Instant::now();
-        let conn = Box::new(InitiatorConn::new(
+        let link = Link::open(
+            opts.transport,
+            portal,
             &cfg,
             random_bytes(),
-            iser_core::time::Instant(0),
-        ));
-        let rx_len = conn.max_rx_pdu_len().max(1 << 20);
+            || clock(epoch),
+            opts.timeout,
+        )?;
         let mut s = Session {
-            stream,
-            conn,
+            link,
             host: Host {
                 bufs: vec![Vec::new(); MAX_TASKS],
                 ..Host::default()
             },
-            rx: vec![0u8; rx_len],
-            rx_len: 0,
-            tx: vec![0u8; 1 << 20],
             epoch,
             target: target.unwrap_or(portal).to_string(),
             timeout: opts.timeout,
@@ -462,97 +431,26 @@ impl Session {
 
     /// The negotiated parameters.
     pub fn negotiated(&self) -> &iser_core::negotiate::Negotiated {
-        self.conn.negotiated()
+        self.link.session().negotiated()
     }
 
-    fn now(&self) -> iser_core::time::Instant {
-        iser_core::time::Instant(self.epoch.elapsed().as_micros() as u64)
-    }
-
-    /// Writes every PDU the connection has ready.
-    fn flush(&mut self) -> Result<(), Error> {
-        let now = self.now();
-        let mut len = 0usize;
-        loop {
-            match self
-                .conn
-                .poll_transmit(now, &mut self.tx[len..], &mut self.host)
-            {
-                Transmit::Written(n) => len += n,
-                Transmit::NeedSpace(n) => {
-                    if len > 0 {
-                        self.write_out(len)?;
-                        len = 0;
-                    }
-                    if n > self.tx.len() {
-                        self.tx.resize(n, 0);
-                    }
-                }
-                Transmit::Idle => break,
-            }
-        }
-        if len > 0 {
-            self.write_out(len)?;
-        }
-        Ok(())
-    }
-
-    fn write_out(&mut self, len: usize) -> Result<(), Error> {
-        self.stream.write_all(&self.tx[..len]).map_err(|e| {
-            self.conn.connection_lost(&mut self.host);
-            Error::Io {
-                verb: "send",
-                source: e,
-            }
-        })
-    }
-
-    /// Sends what is pending, waits a little for input and handles it, runs timers.
+    /// Moves data both ways once, waiting a little for input; runs timers.
     fn pump(&mut self) -> Result<(), Error> {
-        self.flush()?;
-        if self.conn.is_closed() {
-            return Ok(());
-        }
-        if self.rx_len == self.rx.len() {
-            let need = self.conn.rx_needed().max(self.rx.len() * 2);
-            self.rx.resize(need, 0);
-        }
-        match self.stream.read(&mut self.rx[self.rx_len..]) {
-            Ok(0) => {
-                self.conn.connection_lost(&mut self.host);
-                return Ok(());
-            }
-            Ok(n) => self.rx_len += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => {
-                self.conn.connection_lost(&mut self.host);
-                return Err(Error::Io {
-                    verb: "recv",
-                    source: e,
-                });
-            }
-        }
-        let now = self.now();
-        let used = self
-            .conn
-            .handle_bytes(&self.rx[..self.rx_len], now, &mut self.host);
-        self.rx.copy_within(used..self.rx_len, 0);
-        self.rx_len -= used;
-        if self.conn.rx_needed() > self.rx.len() {
-            self.rx.resize(self.conn.rx_needed(), 0);
-        }
-        if let Some(t) = self.conn.poll_timeout() {
-            if t <= now {
-                self.conn.handle_timeout(now, &mut self.host);
-            }
-        }
-        Ok(())
+        let epoch = self.epoch;
+        self.link.pump(&mut self.host, || clock(epoch))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.link.session().is_closed()
+    }
+
+    /// Submits `req`; `write` is its data.
+    fn submit(
+        &mut self,
+        req: &ScsiRequest<'_>,
+        write: Option<&[u8]>,
+    ) -> Result<TaskHandle, SubmitFail> {
+        self.link.submit(req, write)
     }
 
     /// Pumps until `done` holds, the connection closes, or nothing happens for the timeout.
@@ -562,7 +460,7 @@ impl Session {
             if done(&self.host) {
                 return Ok(());
             }
-            if self.conn.is_closed() {
+            if self.is_closed() {
                 if done(&self.host) {
                     return Ok(());
                 }
@@ -629,10 +527,14 @@ impl Session {
             None if read_len > 0 => ScsiRequest::read(lun, cdb, read_len),
             None => ScsiRequest::no_data(lun, cdb),
         };
-        let h = self
-            .conn
-            .submit(&req)
-            .map_err(|e| Error::Other(format!("submit: {e:?}")))?;
+        let h = match self.submit(&req, write.as_deref()) {
+            Ok(h) => h,
+            // Nothing else is in flight to wait for.
+            Err(SubmitFail::Busy) => {
+                return Err(Error::Other("no room for the command's data".into()))
+            }
+            Err(SubmitFail::Failed(e)) => return Err(e),
+        };
         let slot = h.index();
         self.host.bufs[slot] = match write {
             Some(w) => w,
@@ -738,12 +640,20 @@ impl Session {
         let mut spare: Vec<u8> = Vec::new();
         let mut exhausted = false;
         let mut last_progress = Instant::now();
+        // An I/O that waits for room in the iSER data area.
+        let mut held: Option<IoReq> = None;
         loop {
             while !exhausted && inflight < qd {
-                spare.clear();
-                let Some(req) = job.next(&mut spare) else {
-                    exhausted = true;
-                    break;
+                let req = match held.take() {
+                    Some(r) => r,
+                    None => {
+                        spare.clear();
+                        let Some(req) = job.next(&mut spare) else {
+                            exhausted = true;
+                            break;
+                        };
+                        req
+                    }
                 };
                 let bytes = req.blocks.saturating_mul(block_len);
                 let cdb = scsi::rw16(req.write, req.lba, req.blocks);
@@ -752,10 +662,17 @@ impl Session {
                 } else {
                     ScsiRequest::read(lun_field, &cdb, bytes)
                 };
-                let h = self
-                    .conn
-                    .submit(&r)
-                    .map_err(|e| Error::Other(format!("submit: {e:?}")))?;
+                let h = match self.link.submit(&r, req.write.then_some(spare.as_slice())) {
+                    Ok(h) => h,
+                    Err(SubmitFail::Busy) if inflight > 0 => {
+                        held = Some(req);
+                        break;
+                    }
+                    Err(SubmitFail::Busy) => {
+                        return Err(Error::Other("no room for an I/O's data".into()))
+                    }
+                    Err(SubmitFail::Failed(e)) => return Err(e),
+                };
                 let buf = &mut self.host.bufs[h.index()];
                 if req.write {
                     std::mem::swap(buf, &mut spare);
@@ -766,7 +683,7 @@ impl Session {
                 slots[h.index()] = Some((req, Instant::now()));
                 inflight += 1;
             }
-            if inflight == 0 {
+            if inflight == 0 && held.is_none() {
                 return Ok(());
             }
             self.pump()?;
@@ -800,7 +717,7 @@ impl Session {
                 }
                 job.complete(&req, &self.host.bufs[slot], started.elapsed())?;
             }
-            if self.conn.is_closed() {
+            if self.is_closed() {
                 return Err(self.closed_error());
             }
             if last_progress.elapsed() > self.timeout {
@@ -813,10 +730,11 @@ impl Session {
 
     /// Logs out and closes the connection.
     pub fn logout(mut self) -> Result<(), Error> {
-        if self.conn.is_closed() {
+        if self.is_closed() {
             return Ok(());
         }
-        self.conn
+        self.link
+            .session_mut()
             .logout()
             .map_err(|e| Error::Other(format!("logout: {e:?}")))?;
         self.wait_for("the logout response", |h| {

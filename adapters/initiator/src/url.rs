@@ -178,6 +178,25 @@ mod tests {
     }
 
     #[test]
+    fn iser_urls() {
+        let u = TargetUrl::parse("iser://10.0.2.15/iqn.2026-11.rs.iserd:vm/0").unwrap();
+        assert_eq!(u.transport, Transport::Iser);
+        assert_eq!(u.portal(), "10.0.2.15:3260");
+        assert_eq!(u.target.as_deref(), Some("iqn.2026-11.rs.iserd:vm"));
+        assert_eq!(u.lun, Some(0));
+        let u = TargetUrl::parse("iser://a%b@[fe80::1]:3261/iqn.x:y/3/").unwrap();
+        assert_eq!(u.transport, Transport::Iser);
+        assert_eq!(u.chap, Some(("a".into(), "b".into())));
+        assert_eq!(u.portal(), "[fe80::1]:3261");
+        assert_eq!(u.lun, Some(3));
+        let u = TargetUrl::parse("iser://host:3262").unwrap();
+        assert_eq!((u.port, u.target, u.lun), (3262, None, None));
+        for bad in ["iser://", "iser://h/t/-1", "iser:/h/t/0", "isers://h/t/0"] {
+            assert!(TargetUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_urls() {
         for bad in [
             "http://h/t/0",

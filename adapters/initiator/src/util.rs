@@ -1,5 +1,5 @@
 //! Small helpers for the CLI: sizes and durations with units, a seeded PRNG, a progress line on
-//! stderr, latency percentiles.
+//! stderr, the latency summary.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -180,26 +180,6 @@ pub struct Latency {
     pub max: u64,
 }
 
-/// Summarises latencies (µs); sorts the slice.
-pub fn latency(samples: &mut [u32]) -> Latency {
-    if samples.is_empty() {
-        return Latency::default();
-    }
-    samples.sort_unstable();
-    let pick = |q: f64| {
-        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
-        u64::from(samples[i])
-    };
-    let sum: u64 = samples.iter().map(|&s| u64::from(s)).sum();
-    Latency {
-        mean: sum as f64 / samples.len() as f64,
-        p50: pick(0.50),
-        p99: pick(0.99),
-        p999: pick(0.999),
-        max: u64::from(samples[samples.len() - 1]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,15 +203,6 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("3h").is_err());
-    }
-
-    #[test]
-    fn percentiles() {
-        let mut v: Vec<u32> = (1..=1000).rev().collect();
-        let l = latency(&mut v);
-        assert_eq!((l.p50, l.p99, l.p999, l.max), (500, 990, 999, 1000));
-        assert!((l.mean - 500.5).abs() < 1e-9);
-        assert_eq!(latency(&mut []), Latency::default());
     }
 
     #[test]

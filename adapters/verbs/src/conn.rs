@@ -7,7 +7,7 @@
 //! failed — as a completion the adapter makes up with [`WcStatus::Other`]. So the engine gets
 //! every buffer back; [`Connection::outstanding`] counts what is still out.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::ptr;
 use std::time::{Duration, Instant};
@@ -67,22 +67,26 @@ const POLL_BATCH: usize = 16;
 /// Busy-poll rounds between looks at the CM channel.
 const CM_CHECK_EVERY: u32 = 1024;
 
-/// One RDMA connection (passive side).
+/// One RDMA connection: accepted ([`Connection::new`]) or made ([`Connection::resolve`], then
+/// [`Connection::connect`]).
 #[derive(Debug)]
 pub struct Connection {
-    id: *mut rdma_cm_id,
-    channel: Option<EventChannel>,
-    pd: *mut ibv_pd,
+    pub(crate) id: *mut rdma_cm_id,
+    pub(crate) channel: Option<EventChannel>,
+    pub(crate) pd: *mut ibv_pd,
     comp: *mut ibv_comp_channel,
     cq: *mut ibv_cq,
     qp: bool,
     mr: *mut ibv_mr,
-    region: Region,
+    pub(crate) region: Region,
     lkey: u32,
     mode: CompletionMode,
     armed: bool,
-    accepted: bool,
-    established: bool,
+    /// Passive side: accepted. Active side: connected (the CM reported it established).
+    pub(crate) accepted: bool,
+    /// We connected (active side): nothing to reject when dropped before the connection.
+    pub(crate) active: bool,
+    pub(crate) established: bool,
     disconnect_called: bool,
     gone_reported: bool,
     send_outstanding: u32,
@@ -90,9 +94,12 @@ pub struct Connection {
     send_depth: u32,
     pending: VecDeque<DmEvent>,
     max_init_rd_atom: u8,
+    pub(crate) max_rd_atom: u8,
     idle_rounds: u32,
-    local: Option<SocketAddr>,
-    peer: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) peer: Option<SocketAddr>,
+    /// On-demand memory regions for remote access by rkey ([`crate::MemoryRegistrar`]).
+    pub(crate) remote_mrs: HashMap<u32, *mut ibv_mr>,
 }
 
 // SAFETY: the connection exclusively owns every verbs object it points to; libibverbs and
@@ -106,7 +113,28 @@ impl Connection {
         let local = req.local_addr();
         let peer = req.peer_addr();
         let (id, channel) = req.take();
-        let mut c = Connection {
+        let mut c = Connection::bare(id, channel, spec)?;
+        c.local = local;
+        c.peer = peer;
+        c.setup(spec)?;
+        Ok(c)
+    }
+
+    /// A connection around `id` with no verbs objects yet (dropping it destroys the id).
+    pub(crate) fn bare(
+        id: *mut rdma_cm_id,
+        channel: Option<EventChannel>,
+        spec: &QueueSpec,
+    ) -> Result<Connection, Error> {
+        let region = match Region::new(spec.region_len) {
+            Ok(r) => r,
+            Err(e) => {
+                // SAFETY: the id is ours and nothing else refers to it.
+                unsafe { rdma_sys::rdma_destroy_id(id) };
+                return Err(e);
+            }
+        };
+        Ok(Connection {
             id,
             channel,
             pd: ptr::null_mut(),
@@ -114,11 +142,12 @@ impl Connection {
             cq: ptr::null_mut(),
             qp: false,
             mr: ptr::null_mut(),
-            region: Region::new(spec.region_len)?,
+            region,
             lkey: 0,
             mode: spec.mode,
             armed: false,
             accepted: false,
+            active: false,
             established: false,
             disconnect_called: false,
             gone_reported: false,
@@ -127,15 +156,15 @@ impl Connection {
             send_depth: spec.send_depth.max(1),
             pending: VecDeque::new(),
             max_init_rd_atom: 0,
+            max_rd_atom: 0,
             idle_rounds: 0,
-            local,
-            peer,
-        };
-        c.setup(spec)?;
-        Ok(c)
+            local: None,
+            peer: None,
+            remote_mrs: HashMap::new(),
+        })
     }
 
-    fn setup(&mut self, spec: &QueueSpec) -> Result<(), Error> {
+    pub(crate) fn setup(&mut self, spec: &QueueSpec) -> Result<(), Error> {
         // SAFETY: a live id of a connect request: `verbs` is its device context.
         let ctx = unsafe { (*self.id).verbs };
         if ctx.is_null() {
@@ -153,6 +182,7 @@ impl Connection {
         let recv = spec.recv_depth.max(1).min(cap(attr.max_qp_wr));
         self.send_depth = send;
         self.max_init_rd_atom = u8::try_from(attr.max_qp_init_rd_atom.max(0)).unwrap_or(u8::MAX);
+        self.max_rd_atom = u8::try_from(attr.max_qp_rd_atom.max(0)).unwrap_or(u8::MAX);
         let cqe = send.saturating_add(recv).min(cap(attr.max_cqe));
 
         // SAFETY: a live context; returns an owned PD or null.
@@ -628,7 +658,9 @@ fn set_nonblocking(fd: libc::c_int) -> Result<(), Error> {
 impl Drop for Connection {
     fn drop(&mut self) {
         if !self.accepted {
-            let _ = cm::reject(self.id, &[]);
+            if !self.active {
+                let _ = cm::reject(self.id, &[]);
+            }
         } else if !self.disconnect_called {
             let _ = self.disconnect();
         }
@@ -649,6 +681,9 @@ impl Drop for Connection {
             }
             if !self.mr.is_null() {
                 rdma_sys::ibv_dereg_mr(self.mr);
+            }
+            for (_, mr) in self.remote_mrs.drain() {
+                rdma_sys::ibv_dereg_mr(mr);
             }
             if !self.pd.is_null() {
                 rdma_sys::ibv_dealloc_pd(self.pd);

@@ -27,6 +27,24 @@ pub enum Error {
     Invalid(&'static str),
     /// The peer or the device did not answer in time.
     Timeout(&'static str),
+    /// The peer refused the connection (RDMA CM REJECT): `status` is the CM's reject reason
+    /// (IB CM: 8 = invalid service ID, nothing listens there; 28 = consumer defined, the
+    /// peer's application refused), with the peer's private data.
+    Rejected {
+        /// The reject reason.
+        status: i32,
+        /// The peer's private data, if it sent any.
+        private_data: Vec<u8>,
+    },
+    /// The connection manager reported `event` instead of progress while `stage`.
+    Cm {
+        /// What we were doing ("resolving the route").
+        stage: &'static str,
+        /// The event it reported (`RDMA_CM_EVENT_ROUTE_ERROR`).
+        event: String,
+        /// Its status (a negative errno for resolve errors).
+        status: i32,
+    },
 }
 
 impl Error {
@@ -73,6 +91,39 @@ impl fmt::Display for Error {
             Error::Verb { verb, source } => write!(f, "{verb}: {source}"),
             Error::Invalid(what) => write!(f, "invalid request: {what}"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
+            Error::Rejected {
+                status,
+                private_data,
+            } => {
+                write!(
+                    f,
+                    "the peer rejected the connection (reject reason {status}"
+                )?;
+                if *status == 8 {
+                    write!(f, ": nothing listens there")?;
+                }
+                if !private_data.is_empty() {
+                    let hex: String = private_data
+                        .iter()
+                        .take(8)
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    write!(f, ", private data {hex}")?;
+                }
+                write!(f, ")")
+            }
+            Error::Cm {
+                stage,
+                event,
+                status,
+            } => {
+                write!(f, "{stage}: {event}")?;
+                if *status < 0 {
+                    write!(f, " ({})", io::Error::from_raw_os_error(-status))
+                } else {
+                    write!(f, " (status {status})")
+                }
+            }
         }
     }
 }
@@ -111,5 +162,24 @@ mod tests {
         assert!(e.to_string().starts_with("rdma_create_event_channel: "));
         assert!(std::error::Error::source(&e).is_some());
         assert!(!Error::code("ibv_post_send", libc::ENOMEM).is_no_device());
+        let e = Error::Rejected {
+            status: 8,
+            private_data: vec![],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the peer rejected the connection (reject reason 8: nothing listens there)"
+        );
+        let e = Error::Cm {
+            stage: "resolving the address",
+            event: "RDMA_CM_EVENT_ADDR_ERROR".into(),
+            status: -libc::ENETUNREACH,
+        };
+        assert!(
+            e.to_string().starts_with(
+                "resolving the address: RDMA_CM_EVENT_ADDR_ERROR (Network is unreachable"
+            ),
+            "{e}"
+        );
     }
 }

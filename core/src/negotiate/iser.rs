@@ -6,7 +6,7 @@ use super::error::ProtocolFault;
 use super::keys::{Key, KeyDef, Role, ValueKind};
 use super::negotiated::Negotiated;
 use super::policy::{PolicyAnswer, TransportPolicy, Verdict};
-use super::value::{parse_bool, parse_number, Digest};
+use super::value::{parse_bool, parse_number, Digest, SessionType};
 
 /// The iSER policy:
 /// - HeaderDigest / DataDigest offers must include `None`, and the outcome is `None` (iSER has
@@ -176,7 +176,9 @@ impl TransportPolicy for IserPolicy {
                 key: Key::DataDigest.name(),
             });
         }
-        if !negotiated.rdma_extensions {
+        // LIO (`iscsi_set_keys_irrelevant_for_discovery`) and open-iscsi leave the iSER keys
+        // out of Discovery sessions, which carry only Text PDUs; a Normal session needs them.
+        if !negotiated.rdma_extensions && negotiated.session_type != SessionType::Discovery {
             return Err(ProtocolFault::TransportRequirement {
                 key: Key::RDMAExtensions.name(),
             });
@@ -301,6 +303,9 @@ mod tests {
                 key: "RDMAExtensions"
             })
         );
+        n.session_type = SessionType::Discovery;
+        assert_eq!(p.check(&n), Ok(()));
+        n.session_type = SessionType::Normal;
         n.rdma_extensions = true;
         assert_eq!(p.check(&n), Ok(()));
         n.data_digest = Digest::Crc32c;

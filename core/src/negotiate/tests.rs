@@ -1073,19 +1073,22 @@ proptest! {
             (r, (ic.header_digests, ic.data_digests, ic.rdma_extensions))
         };
         let (hd, dd, rdma) = i_cfg;
-        let can = hd.contains(&Digest::None) && dd.contains(&Digest::None) && rdma
-            && (ic.session_type == SessionType::Discovery
-                || intersects(ic.task_reporting, tc.task_reporting));
+        // A Discovery session may leave RDMAExtensions out (LIO, tgt); a Normal one needs it.
+        let discovery = ic.session_type == SessionType::Discovery;
+        let can = hd.contains(&Digest::None) && dd.contains(&Digest::None) && (rdma || discovery)
+            && (discovery || intersects(ic.task_reporting, tc.task_reporting));
         match outcome {
             Ok((ni, nt)) => {
                 prop_assert!(can);
                 prop_assert_eq!(&ni, &nt);
-                prop_assert!(ni.rdma_extensions);
+                prop_assert!(ni.rdma_extensions || discovery);
                 prop_assert_eq!(ni.header_digest, Digest::None);
                 prop_assert_eq!(ni.data_digest, Digest::None);
                 prop_assert!(in_rfc_range(&ni));
-                prop_assert!(ni.target_recv_data_segment_length <= max_t);
-                prop_assert!(ni.initiator_recv_data_segment_length <= max_i);
+                if ni.rdma_extensions {
+                    prop_assert!(ni.target_recv_data_segment_length <= max_t);
+                    prop_assert!(ni.initiator_recv_data_segment_length <= max_i);
+                }
             }
             Err(e) => {
                 prop_assert!(!can || matches!(

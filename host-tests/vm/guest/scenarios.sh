@@ -1,11 +1,28 @@
 #!/bin/bash
 # Guest: iserd over soft-RoCE (rxe on the virtio NIC) against
-#   (a) the Linux kernel iSER initiator: discovery, login, 64 MiB of random data written with
-#       O_DIRECT, read back and compared, compared with the file LUN's backing file, logout;
-#   (b) libiscsi's iser:// transport: iscsi-inq, iscsi-readcapacity16.
+#   linux     the Linux kernel iSER initiator: discovery, login, 64 MiB of random data written
+#             with O_DIRECT, read back and compared, compared with the file LUN's backing file,
+#             logout; then 4 sessions at once;
+#   rping     an RDMA CM peer that is not iSER;
+#   ours      our initiator `iser` over iser://: discover, ls, write, read, verify, compare with
+#             the backing file, a short bench;
+#   kill      our initiator SIGKILLed mid-write: iserd logs the connection's end, keeps running,
+#             serves the next login;
+#   bad       `iser-badpeer`: garbage CM private data, garbage messages, disconnects at every stage
+#             of a login and a command, RDMA Read requests against invalid STags;
+#   libiscsi  libiscsi's iser:// transport: iscsi-inq, iscsi-readcapacity16, iscsi-test-cu;
+#   busypoll  iserd in busy-poll completion mode;
+#   lio, tgt  our initiator over iser:// against LIO's isert and tgt's iSER target.
+# iservm.only=a,b (kernel command line; ISERVM_ONLY on the host) runs only those groups.
 . /mnt/host/lib.sh
 MIB=$(arg iservm.mib); MIB=${MIB:-64}
 LOG=$(arg iservm.log); LOG=${LOG:-debug}
+ONLY=$(arg iservm.only)
+TGTD_DEBUG=$(arg iservm.tgtdebug)
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+ISER=/mnt/host/bin/iser
+export ISER_LOG=$(arg iservm.iserlog)
+OINI=iqn.2026-11.rs.iserd:vm-ours
 
 check rdma-device rxe_up
 note "rxe up"
@@ -14,15 +31,6 @@ check iserd-iser-listener start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level "$LOG"
 note "iserd up"
 
-# ---- (a) Linux iSER initiator ----
-check iscsid start_iscsid
-timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /tmp/disc.out 2>&1
-rc=$?; cat /tmp/disc.out; grep -q "$IQN" /tmp/disc.out || rc=${rc/#0/1}
-result linux-iser-discovery $rc
-note discovery
-# Without a discovery record, make the node by hand so the rest still runs.
-iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
-  iscsiadm -m node -o new -T "$IQN" -p "$IP:3260" -I iser > /dev/null
 # open-iscsi may answer "Login/Text in progress" (rc 8) right after discovery when the login
 # takes two round trips; a login is retried like an administrator would (up to 3 tries).
 iser_login() {
@@ -33,6 +41,17 @@ iser_login() {
   done
   return 1
 }
+
+s_linux() {
+# ---- (a) Linux iSER initiator ----
+check iscsid start_iscsid
+timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /tmp/disc.out 2>&1
+rc=$?; cat /tmp/disc.out; grep -q "$IQN" /tmp/disc.out || rc=${rc/#0/1}
+result linux-iser-discovery $rc
+note discovery
+# Without a discovery record, make the node by hand so the rest still runs.
+iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
+  iscsiadm -m node -o new -T "$IQN" -p "$IP:3260" -I iser > /dev/null
 iser_login; result linux-iser-login $?
 note login
 iscsiadm -m session -P1 2>/dev/null | grep -E 'Target:|Transport|Iface Name|State'
@@ -100,12 +119,107 @@ timeout 60 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser --logout > /dev/null
 result linux-iser-4-sessions-logout $?
 note "4 sessions"
 
-# ---- bad input: an RDMA CM peer that is not iSER (rping) ----
+}
+
+s_rping() {
 timeout 20 rping -c -a "$IP" -p 3260 -C 1 > /tmp/rping.out 2>&1
 sleep 1
 kill -0 $ISERD_PID 2>/dev/null; result iserd-survives-non-iser-peer $?
+}
 
-# ---- (b) libiscsi iser:// ----
+# ours_checks PREFIX PORTAL IQN LUN BACKING: our initiator over iser:// against one target.
+ours_checks() {
+  local p=$1 portal=$2 iqn=$3 lun=$4 backing=$5 rc t0 u
+  u="iser://$portal/$iqn/$lun"
+  timeout 60 $ISER --initiator-name "$OINI" discover "iser://$portal" > /tmp/o-disc 2>&1
+  rc=$?; cat /tmp/o-disc; grep -q "^$iqn " /tmp/o-disc || rc=${rc/#0/1}
+  result $p-discover $rc
+  timeout 60 $ISER --initiator-name "$OINI" ls "$u" > /tmp/o-ls 2>&1
+  rc=$?; cat /tmp/o-ls; grep -q "LUN $lun: " /tmp/o-ls || rc=${rc/#0/1}
+  result $p-ls $rc
+  head -c 16M /dev/urandom > /tmp/o-pat
+  t0=$(date +%s.%N)
+  timeout 120 $ISER --initiator-name "$OINI" write /tmp/o-pat "$u" > /tmp/o-w 2>&1
+  rc=$?; tail -1 /tmp/o-w | tr '\r' '\n' | tail -1
+  result $p-write-16MiB $rc "$(rate "$t0" 16)"
+  sync
+  check $p-backing-file-matches cmp -n 16777216 /tmp/o-pat "$backing"
+  t0=$(date +%s.%N)
+  timeout 120 $ISER --initiator-name "$OINI" read "$u" /tmp/o-read > /tmp/o-r 2>&1
+  rc=$?; tail -1 /tmp/o-r | tr '\r' '\n' | tail -1
+  result $p-read-lun $rc "$(rate "$t0" $(( $(stat -c %s /tmp/o-read 2>/dev/null || echo 0) >> 20 )))"
+  check $p-read-matches-written cmp -n 16777216 /tmp/o-pat /tmp/o-read
+  check $p-read-matches-backing-file cmp /tmp/o-read "$backing"
+  rm -f /tmp/o-read
+  timeout 120 $ISER --initiator-name "$OINI" verify "$u" --size 8m > /tmp/o-v 2>&1
+  rc=$?; cat /tmp/o-v; grep -q '^verify: OK' /tmp/o-v || rc=${rc/#0/1}
+  result $p-verify-8MiB $rc
+  timeout 60 $ISER --initiator-name "$OINI" bench "$u" --rw randread --bs 4k --qd 8 --time 3s \
+    > /tmp/o-b 2>&1
+  rc=$?; cat /tmp/o-b; result $p-bench-4k-randread-qd8 $rc "$(head -1 /tmp/o-b | cut -d: -f2)"
+}
+# rate T0 MIB: MB/s since T0.
+rate() { awk -v a="$1" -v b="$(date +%s.%N)" -v m="$2" 'BEGIN{printf "%.1f MB/s", m*1.048576/(b-a)}'; }
+
+s_ours() {
+  ours_checks ours-iserd "$IP:3260" "$IQN" 0 /tmp/lun0.img
+}
+
+# Connection ends iserd logged so far.
+conn_end_lines() { grep -E 'iSER [0-9.]+:[0-9]+: (peer disconnected|connection failed|connection closed|login failed|bad CM private data)' /tmp/iserd.log | sed 's/^[A-Z]* *[a-z_:]*: //'; }
+conn_ends() { conn_end_lines | wc -l; }
+
+s_kill() {
+  local before pid rc i
+  head -c 128M /dev/urandom > /tmp/big
+  before=$(conn_ends)
+  $ISER --initiator-name "$OINI" write /tmp/big "iser://$IP:3260/$IQN/0" > /tmp/kill.out 2>&1 &
+  pid=$!
+  for i in $(seq 40); do grep -q 'write: ' /tmp/kill.out && break; sleep 0.25; done
+  kill -0 $pid 2>/dev/null; result ours-kill-write-under-way $? "$(tr '\r' '\n' < /tmp/kill.out | grep . | tail -1)"
+  kill -KILL $pid; wait $pid 2>/dev/null
+  rc=1
+  for i in $(seq 50); do [ "$(conn_ends)" -gt "$before" ] && { rc=0; break; }; sleep 0.2; done
+  result iserd-logs-killed-connection-end $rc "$(conn_end_lines | tail -1)"
+  kill -0 $ISERD_PID 2>/dev/null; result iserd-survives-killed-initiator $?
+  timeout 60 $ISER --initiator-name "$OINI" ls "iser://$IP:3260/$IQN/0" > /tmp/o-ls 2>&1
+  rc=$?; grep -q "LUN 0: " /tmp/o-ls || rc=${rc/#0/1}
+  result ours-login-after-kill $rc
+  rm -f /tmp/big
+}
+
+# Known: over soft-RoCE, iserd's RDMA Read/Write against an initiator STag that does not exist
+# neither completes nor fails while the peer keeps answering NOP-In pings, and iserd has no
+# per-task deadline, so it holds the task until the peer leaves (found here; the engine's to
+# fix). Reported as XFAIL/XPASS, not counted; iserd must still survive and clean up.
+KNOWN_BAD="write-invalid-stag read-invalid-stag"
+s_bad() {
+  local m rc before i alive
+  for m in $(/mnt/host/bin/iser-badpeer --list); do
+    before=$(conn_ends)
+    timeout 120 /mnt/host/bin/iser-badpeer "$m" "$IP:3260" "$IQN" > /tmp/bad.out 2>&1
+    rc=$?; cat /tmp/bad.out
+    kill -0 $ISERD_PID 2>/dev/null; alive=$?
+    if [[ " $KNOWN_BAD " == *" $m "* ]]; then
+      if [ $rc = 0 ]; then echo "ISERVM-NOTE: XPASS badpeer-dropped:$m"
+      else echo "ISERVM-NOTE: XFAIL badpeer-dropped:$m ($(tail -1 /tmp/bad.out))"; fi
+      [ $rc = 2 ] && rc=0
+    fi
+    [ $alive = 0 ] || rc=99
+    result "iserd-survives-badpeer:$m" $rc "$(tail -1 /tmp/bad.out)"
+    # iserd logs why each connection ended (a connection torn down before it was established
+    # may never reach it).
+    [ "$m" = exit-before-established ] && continue
+    rc=1
+    for i in $(seq 25); do [ "$(conn_ends)" -gt "$before" ] && { rc=0; break; }; sleep 0.2; done
+    result "iserd-logs-connection-end:$m" $rc "$(conn_end_lines | tail -1)"
+  done
+  timeout 60 $ISER --initiator-name "$OINI" ls "iser://$IP:3260/$IQN/0" > /tmp/o-ls 2>&1
+  rc=$?; grep -q "LUN 0: " /tmp/o-ls || rc=${rc/#0/1}
+  result ours-login-after-bad-peers $rc
+}
+
+s_libiscsi() {
 timeout 60 iscsi-inq -i "$LINI" "iser://$IP:3260/$IQN/0" > /tmp/inq.out 2>&1
 rc=$?; head -8 /tmp/inq.out; grep -q 'Peripheral Device Type' /tmp/inq.out || rc=${rc/#0/1}
 result libiscsi-iser-inq $rc
@@ -138,6 +252,125 @@ for t in $CU; do
   cat /tmp/cu.log >> $RES/test-cu.log
 done
 note "libiscsi test-cu"
+}
+
+# LIO's iSER target (ib_isert), configured through configfs by hand (no targetcli in the guest).
+LIQN=iqn.2026-11.rs.iserd:lio
+LC=/sys/kernel/config/target
+LT=$LC/iscsi/$LIQN/tpgt_1
+# lio_up FILE: a 64 MiB fileio LUN 0 on FILE behind an iSER portal on $IP:3260.
+lio_up() {
+  local rc a
+  modprobe configfs 2>/dev/null
+  mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+  modprobe target_core_mod && modprobe target_core_file && modprobe iscsi_target_mod &&
+    modprobe ib_isert || return 1
+  truncate -s 64M "$1"
+  mkdir -p $LC/core/fileio_0/d0 &&
+    echo "fd_dev_name=$1,fd_dev_size=67108864" > $LC/core/fileio_0/d0/control &&
+    echo 1 > $LC/core/fileio_0/d0/enable &&
+    mkdir -p $LT/lun/lun_0 && ln -s $LC/core/fileio_0/d0 $LT/lun/lun_0/d0 &&
+    mkdir $LT/np/$IP:3260 && echo 1 > $LT/np/$IP:3260/iser
+  rc=$?
+  for a in "authentication 0" "generate_node_acls 1" "demo_mode_write_protect 0" \
+    "cache_dynamic_acls 1"; do
+    set -- $a; echo $2 > $LT/attrib/$1 || rc=1
+  done
+  echo 1 > $LT/enable || rc=1
+  return $rc
+}
+lio_down() {
+  echo 0 > $LT/enable; sleep 1
+  rmdir $LT/np/$IP:3260; rm -f $LT/lun/lun_0/d0; rmdir $LT/lun/lun_0 $LT $LC/iscsi/$LIQN
+  rmdir $LC/core/fileio_0/d0 $LC/core/fileio_0 2>/dev/null
+}
+
+s_lio() {
+  lio_up /tmp/lio.img
+  rc=$?
+  result lio-iser-target-configured $rc
+  [ $rc = 0 ] && ours_checks ours-lio "$IP:3260" "$LIQN" 0 /tmp/lio.img
+  lio_down
+  rm -f /tmp/lio.img
+}
+
+# tgt's iSER target (tgtd with its iser driver).
+TIQN=iqn.2026-11.rs.iserd:tgt
+# tgt_up FILE IQN...: LUN 1 on FILE; the initiators named may log in.
+tgt_up() {
+  local f=$1 i q; shift
+  truncate -s 64M "$f"
+  setsid tgtd -f -d "${TGTD_DEBUG:-0}" > /tmp/tgtd.log 2>&1 &
+  for i in $(seq 50); do tgtadm --mode system --op show > /dev/null 2>&1 && break; sleep 0.2; done
+  # tgt 1.0.85 over iSER needs both an address ACL (-I ALL) and an initiator-name ACL (-Q IQN),
+  # or discovery returns nothing and login fails with 0x0201 (PEERS.md).
+  tgtadm --lld iser --mode target --op new --tid 1 -T $TIQN &&
+    tgtadm --lld iser --mode logicalunit --op new --tid 1 --lun 1 -b "$f" &&
+    tgtadm --lld iser --mode target --op bind --tid 1 -I ALL || return 1
+  for q in "$@"; do tgtadm --lld iser --mode target --op bind --tid 1 -Q "$q" || return 1; done
+}
+tgt_down() {
+  # tgtd once segfaulted when its target went right after an iSER logout: let it clean up.
+  sleep 2
+  tgtadm --lld iser --op delete --mode target --tid 1 --force > /dev/null 2>&1
+  tgtadm --op delete --mode system > /dev/null 2>&1
+  cp /tmp/tgtd.log $RES/ 2>/dev/null
+}
+
+s_tgt() {
+  tgt_up /tmp/tgt.img "$OINI"
+  rc=$?
+  result tgt-iser-target-configured $rc
+  [ $rc = 0 ] && ours_checks ours-tgt "$IP:3260" "$TIQN" 1 /tmp/tgt.img
+  tgt_down
+  rm -f /tmp/tgt.img
+}
+
+# The issue 6 benchmark: the Linux iSER initiator drives iserd, LIO and tgt in turn, each with a
+# 64 MiB file LUN in the guest's tmpfs: 4 KiB random read (QD16) and 1 MiB sequential read and
+# write (QD4), ISERVM_BENCH_RUNS runs of ISERVM_BENCH_SECS seconds each (iser-blkbench:
+# O_DIRECT, one thread per I/O in flight; the guest has no fio). Lines: ISERVM-BENCH: target
+# test run figures. Opt-in (ISERVM_ONLY=bench): a few minutes.
+bench_disk() {  # TARGET-IQN LABEL
+  local d t r label=$2
+  timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /dev/null 2>&1
+  iscsiadm -m node -T "$1" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
+    iscsiadm -m node -o new -T "$1" -p "$IP:3260" -I iser > /dev/null
+  for r in 1 2 3; do timeout 90 iscsiadm -m node -T "$1" -p "$IP:3260" -I iser --login > /dev/null && break; sleep 2; done
+  d=$(disk_of "$1")
+  result bench-$label-login $? "${d:-no disk}"
+  [ -n "$d" ] || return
+  for r in $(seq "$BRUNS"); do
+    for t in "randread 4k 16" "read 1m 4" "write 1m 4"; do
+      set -- $t
+      echo "ISERVM-BENCH: $label $1-$2-qd$3 run$r $(/mnt/host/bin/iser-blkbench /dev/$d --rw $1 --bs $2 --qd $3 --time ${BSECS}s 2>&1)"
+    done
+  done
+  timeout 60 iscsiadm -m node -T "$1" -p "$IP:3260" -I iser --logout > /dev/null
+  iscsiadm -m node -o delete -T "$1" > /dev/null 2>&1
+}
+s_bench() {
+  BRUNS=$(arg iservm.benchruns); BRUNS=${BRUNS:-3}
+  BSECS=$(arg iservm.benchsecs); BSECS=${BSECS:-8}
+  pgrep -x iscsid > /dev/null || start_iscsid
+  truncate -s 64M /tmp/b-iserd.img
+  start_iserd --listen "$IP:3260" --target-name "$IQN" --file-lun /tmp/b-iserd.img \
+    --log-level warn < /dev/null
+  bench_disk "$IQN" iserd
+  kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
+  lio_up /tmp/b-lio.img && bench_disk "$LIQN" lio
+  lio_down
+  tgt_up /tmp/b-tgt.img "$INI" && bench_disk "$TIQN" tgt
+  tgt_down
+  rm -f /tmp/b-*.img
+}
+
+want linux && s_linux
+want rping && s_rping
+want ours && { s_ours; note "ours against iserd"; }
+want kill && { s_kill; note "kill mid-write"; }
+want bad && { s_bad; note "bad peers"; }
+want libiscsi && s_libiscsi
 
 kill -0 $ISERD_PID 2>/dev/null; result iserd-still-running $?
 kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
@@ -145,7 +378,8 @@ kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || 
 # Every connection's teardown handed every buffer and work request back.
 ! grep -q 'still in use' /tmp/iserd.log; result iserd-teardown-returned-every-buffer $?
 
-# ---- busy-poll completion mode: one login, 8 MiB through it ----
+s_busypoll() {
+cp /tmp/iserd.log $RES/iserd-main.log
 ISERD_RDMA_POLL=busy start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level info
 rc=$?
@@ -159,6 +393,12 @@ if [ $rc = 0 ] && iser_login > /dev/null; then
 fi
 result iserd-busy-poll-8MiB $rc
 kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
+}
+want busypoll && s_busypoll
+want lio && { s_lio; note "LIO"; }
+want tgt && { s_tgt; note "tgt"; }
+# Opt-in only: not part of the default (CI) run.
+[[ ",$ONLY," == *",bench,"* ]] && { s_bench; note "bench"; }
 iscsiadm -k 0 2>/dev/null
 dmesg | grep -i -E 'iser|rxe' | tail -15
 save_logs

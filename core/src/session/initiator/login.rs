@@ -499,6 +499,16 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         };
         self.params = n;
         self.tsih = tsih;
+        // tgt's iSER login (1.0.85 `iser_text.c`) counts the immediate Login Request in the
+        // final response's ExpCmdSN and answers MaxCmdSN = ExpCmdSN - 1, while its session
+        // still expects the login's CmdSN next: a window that admits nothing is read as a
+        // window of one at our CmdSN, as the Linux initiator starts every session.
+        let exp = crate::task::SerialNumber(self.exp_cmd_sn);
+        let max = crate::task::SerialNumber(self.max_cmd_sn);
+        if crate::task::window_len(exp, max) == Some(0) {
+            self.exp_cmd_sn = self.cmd_sn;
+            self.max_cmd_sn = self.cmd_sn;
+        }
         self.stage = Stage::FullFeature;
         self.deadline = None;
         Ok(())

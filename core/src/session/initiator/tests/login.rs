@@ -263,3 +263,36 @@ fn test_login_with_pdus_cut_anywhere() {
     }
     let _ = Duration::from_secs(1);
 }
+
+/// tgt's iSER login (1.0.85) counts the immediate Login Request in the final response's
+/// ExpCmdSN and sends MaxCmdSN = ExpCmdSN - 1 while it expects the login's CmdSN next: the
+/// first command still goes out, with that CmdSN.
+#[test]
+fn test_login_final_response_with_closed_window_opens_one() {
+    use crate::session::initiator::ScsiRequest;
+    use crate::session::target::Transmit;
+    use crate::wire::Lun;
+    let mut p = Pair::<8>::new(icfg(), TargetConfig::default(), RamBackend::new(65536));
+    let mut buf = std::vec![0u8; 1 << 20];
+    for _ in 0..16 {
+        while let Transmit::Written(n) = p.ini.poll_transmit(p.now, &mut buf, &mut p.host) {
+            assert_eq!(p.tgt.handle_bytes(&buf[..n], &mut p.backend, p.now), n);
+        }
+        while let Transmit::Written(n) = p.tgt.poll_transmit(&mut p.backend, p.now, &mut buf) {
+            let pdu = &mut buf[..n];
+            // A Login Response with T=1 and NSG=FullFeaturePhase.
+            if pdu[0] & 0x3f == 0x23 && pdu[1] & 0x83 == 0x83 {
+                let exp = u32::from_be_bytes(pdu[28..32].try_into().unwrap());
+                pdu[28..32].copy_from_slice(&exp.wrapping_add(1).to_be_bytes());
+                pdu[32..36].copy_from_slice(&exp.to_be_bytes());
+            }
+            assert_eq!(p.ini.handle_bytes(&buf[..n], p.now, &mut p.host), n);
+        }
+        if p.ini.is_full_feature() {
+            break;
+        }
+    }
+    assert!(p.ini.is_full_feature());
+    let (r, _) = p.run(&ScsiRequest::no_data(Lun(0), &TUR), None);
+    assert!(r.is_ok(), "{r:?}");
+}
