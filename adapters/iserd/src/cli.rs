@@ -231,6 +231,7 @@ impl Options {
                 alias: None,
                 luns,
                 allowed_initiators: Vec::new(),
+                allowed_addresses: Vec::new(),
                 chap: None,
             });
         }

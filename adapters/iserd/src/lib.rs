@@ -2,6 +2,7 @@
 //! ([`config`], [`cli`]), logical unit storage ([`storage`]), and the server that accepts
 //! connections and drives one engine per connection on its own thread.
 
+pub mod acl;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -3,7 +3,7 @@
 //! (`iser-verbs`): post what the engine asks for, feed it completions and CM events, run its
 //! timers, and on the way out flush every posted work request back to it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,6 +163,7 @@ pub fn serve(daemon: Arc<Daemon>, req: ConnectRequest, group_tag: u16) {
     let local = local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let backend = ConnBackend::new(
         daemon.clone(),
+        peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip()),
         local,
         group_tag,
         Some(Box::new(make_closer)),

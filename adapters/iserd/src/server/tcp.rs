@@ -104,6 +104,7 @@ pub fn serve(daemon: Arc<Daemon>, stream: TcpStream, group_tag: u16) {
     };
     let backend = ConnBackend::new(
         daemon.clone(),
+        peer.ip(),
         local,
         group_tag,
         Some(Box::new(make_closer)),
@@ -134,11 +135,20 @@ impl Conn {
         loop {
             let now = self.daemon.now();
             let progressed = link.process_input(&mut self.engine, &mut self.backend, now);
+            // Checked before answering: the request past the limit gets no response.
+            let max_login = self.daemon.config.limits.max_login_requests;
+            if !self.engine.is_full_feature() && self.engine.stats().pdus_in > u64::from(max_login)
+            {
+                return Err(io::Error::other(format!(
+                    "login took more than {max_login} Login Requests (limits.max_login_requests)"
+                )));
+            }
             link.flush_to(&mut self.stream, &mut self.engine, &mut self.backend, now)
                 .map_err(io_error)?;
             if self.engine.is_closed() || self.daemon.is_shutting_down() {
                 return Ok(());
             }
+
             if progressed && link.input_ready(&self.engine) {
                 continue;
             }
