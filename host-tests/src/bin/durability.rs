@@ -256,7 +256,7 @@ fn run(args: &Args) -> Result<u64, String> {
         "durability: {} rounds, {} writer sessions, {} MiB file LUN, seed {}",
         args.rounds,
         args.threads,
-        LUN_BLOCKS * BLOCK as u64 >> 20,
+        (LUN_BLOCKS * BLOCK as u64) >> 20,
         args.seed
     );
     let started = Instant::now();
