@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use iser_core::session::chap::{decode_binary, ChapAlgorithm, MAX_DIGEST_LEN};
 use iser_initiator::session::{Error, Options, Session};
 
 const OPEN: &str = "iqn.2026-11.rs.iserd:open";
@@ -300,6 +301,118 @@ fn overlong_login_text_and_oversized_segments_fail_the_login() {
     assert!(c.closed_within(Duration::from_secs(3)));
 }
 
+const CHAP_CONFIG: &str = "[[portal]]\nlisten = \"127.0.0.1:0\"\ntransport = \"tcp\"\n\
+    [discovery.chap]\nusername = \"disc\"\nsecret = \"discovery-secret-1\"\n\
+    mutual_username = \"portal\"\nmutual_secret = \"portal-secret-22\"\n\
+    [[target]]\nname = \"iqn.2026-11.rs.iserd:open\"\n\
+    [target.chap]\nusername = \"alice\"\nsecret = \"alice-secret-123\"\n\
+    mutual_username = \"target\"\nmutual_secret = \"target-secret-456\"\n\
+    [[target.lun]]\nram = \"1MiB\"\n";
+
+fn hex(data: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in data {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn chap_response(alg: ChapAlgorithm, id: u8, secret: &str, challenge: &[u8]) -> Vec<u8> {
+    let mut out = [0u8; MAX_DIGEST_LEN];
+    let n = alg.response(id, secret.as_bytes(), challenge, &mut out);
+    out[..n].to_vec()
+}
+
+/// One CHAP login (RFC 7143 §12.1.3) with raw PDUs; the final Login status. With `mutual`,
+/// also challenges the target and checks its answer with `mutual`'s secret.
+fn chap_login(
+    addr: &str,
+    target: Option<&str>,
+    alg: ChapAlgorithm,
+    (name, secret): (&str, &str),
+    mutual: Option<(&str, &str)>,
+) -> u16 {
+    let mut c = Raw::connect(addr);
+    let session = match target {
+        Some(t) => format!("TargetName={t}\0SessionType=Normal\0"),
+        None => "SessionType=Discovery\0".to_owned(),
+    };
+    c.login_request(
+        0x01,
+        format!("InitiatorName={ME}\0{session}AuthMethod=CHAP\0").as_bytes(),
+    );
+    let r = c.login_response().unwrap();
+    assert_eq!(r.key("AuthMethod").as_deref(), Some("CHAP"));
+    c.login_request(0x01, format!("CHAP_A={}\0", alg.code()).as_bytes());
+    let r = c.login_response().unwrap();
+    assert_eq!(r.key("CHAP_A"), Some(alg.code().to_string()));
+    let id: u8 = r.key("CHAP_I").unwrap().parse().unwrap();
+    let mut challenge = [0u8; 1024];
+    let n = decode_binary(&r.key("CHAP_C").unwrap(), &mut challenge).unwrap();
+    let answer = chap_response(alg, id, secret, &challenge[..n]);
+    let mut text = format!("CHAP_N={name}\0CHAP_R={}\0", hex(&answer));
+    let my_challenge: Vec<u8> = (0..24u8)
+        .map(|i| i.wrapping_mul(37) ^ rand_u32() as u8)
+        .collect();
+    if mutual.is_some() {
+        text.push_str(&format!("CHAP_I=77\0CHAP_C={}\0", hex(&my_challenge)));
+    }
+    c.login_request(0x81, text.as_bytes());
+    let r = c.login_response().unwrap();
+    if r.status() != 0 {
+        return r.status();
+    }
+    if let Some((tname, tsecret)) = mutual {
+        assert_eq!(r.key("CHAP_N").as_deref(), Some(tname));
+        let mut got = [0u8; 64];
+        let n = decode_binary(&r.key("CHAP_R").unwrap(), &mut got).unwrap();
+        assert_eq!(got[..n], chap_response(alg, 77, tsecret, &my_challenge)[..]);
+    }
+    0
+}
+
+#[test]
+fn chap_md5_and_sha256_one_way_and_mutual_on_discovery_and_normal_sessions() {
+    let d = Daemon::start(CHAP_CONFIG, 1);
+    let a = d.addrs[0].as_str();
+    let disc = ("disc", "discovery-secret-1");
+    let normal = ("alice", "alice-secret-123");
+    for alg in [ChapAlgorithm::Md5, ChapAlgorithm::Sha256] {
+        for (target, creds, mutual) in [
+            (None, disc, ("portal", "portal-secret-22")),
+            (Some(OPEN), normal, ("target", "target-secret-456")),
+        ] {
+            let what = format!("{alg:?} {target:?}");
+            assert_eq!(chap_login(a, target, alg, creds, None), 0, "{what}");
+            assert_eq!(
+                chap_login(a, target, alg, creds, Some(mutual)),
+                0,
+                "{what} mutual"
+            );
+            // 0x0201 "authentication failure" for a wrong secret or name.
+            let wrong = (creds.0, "not-the-secret-9");
+            assert_eq!(
+                chap_login(a, target, alg, wrong, None),
+                0x0201,
+                "{what} wrong"
+            );
+            let other = ("mallory", creds.1);
+            assert_eq!(
+                chap_login(a, target, alg, other, None),
+                0x0201,
+                "{what} name"
+            );
+        }
+    }
+    // Without CHAP at all: refused.
+    let mut c = Raw::connect(a);
+    c.login_request(
+        0x81,
+        format!("InitiatorName={ME}\0SessionType=Discovery\0AuthMethod=None\0").as_bytes(),
+    );
+    assert_eq!(c.login_response().unwrap().status(), 0x0201);
+}
+
 /// A bare TCP connection speaking Login PDUs (RFC 7143 §11.12, §11.13).
 struct Raw {
     stream: TcpStream,
@@ -308,8 +421,8 @@ struct Raw {
     itt: u32,
 }
 
-/// A received Login Response.
-struct Response([u8; 48]);
+/// A received Login Response: its header and text.
+struct Response([u8; 48], Vec<u8>);
 
 impl Response {
     fn u32_at(&self, at: usize) -> u32 {
@@ -319,6 +432,15 @@ impl Response {
     /// Status-Class << 8 | Status-Detail.
     fn status(&self) -> u16 {
         u16::from_be_bytes([self.0[36], self.0[37]])
+    }
+
+    /// The value of `key` in the text.
+    fn key(&self, key: &str) -> Option<String> {
+        self.1
+            .split(|&b| b == 0)
+            .filter_map(|kv| std::str::from_utf8(kv).ok()?.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_owned())
     }
 }
 
@@ -371,7 +493,8 @@ impl Raw {
         let len = u32::from_be_bytes([0, h[5], h[6], h[7]]) as usize;
         let mut data = vec![0u8; len.next_multiple_of(4)];
         self.stream.read_exact(&mut data).ok()?;
-        Some(Response(h))
+        data.truncate(len);
+        Some(Response(h, data))
     }
 
     /// Whether the target closes the connection (EOF or reset) within `limit`.

@@ -154,7 +154,6 @@ impl Conn {
             if self.engine.is_closed() || self.daemon.is_shutting_down() {
                 return Ok(());
             }
-
             if progressed && link.input_ready(&self.engine) {
                 continue;
             }
