@@ -207,7 +207,8 @@ fn a_second_connection_to_a_session_is_refused() {
         format!("InitiatorName={ME}\0TargetName={OPEN}\0AuthMethod=None\0").as_bytes(),
     );
     let r = c.login_response().unwrap();
-    assert_ne!(r.status(), 0, "a second connection was accepted");
+    // §11.13.5: 0x020a "session does not exist" — no session takes a second connection.
+    assert_eq!(r.status(), 0x020a, "a second connection was not refused");
     assert!(c.closed_within(Duration::from_secs(3)));
     s.logout().unwrap();
 }
