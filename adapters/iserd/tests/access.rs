@@ -107,9 +107,14 @@ fn target(name: &str, acl: &str) -> String {
 
 #[test]
 fn address_and_name_acls_refuse_login_and_hide_targets() {
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !ipv6 {
+        eprintln!("NOTICE: no IPv6 loopback; checking the IPv4 portal only");
+    }
+    let v6_portal = "[[portal]]\nlisten = \"[::1]:0\"\ntransport = \"tcp\"\n";
     let config = [
         "[[portal]]\nlisten = \"127.0.0.1:0\"\ntransport = \"tcp\"\n".to_owned(),
-        "[[portal]]\nlisten = \"[::1]:0\"\ntransport = \"tcp\"\n".to_owned(),
+        if ipv6 { v6_portal } else { "" }.to_owned(),
         target(OPEN, ""),
         target(LAN, "allowed_addresses = [\"10.0.0.0/8\", \"fd00::/8\"]"),
         target(LOOP4, "allowed_addresses = [\"127.0.0.0/8\"]"),
@@ -120,13 +125,18 @@ fn address_and_name_acls_refuse_login_and_hide_targets() {
         ),
     ]
     .concat();
-    let d = Daemon::start(&config, 2);
-    let (v4, v6) = (d.addrs[0].as_str(), d.addrs[1].as_str());
-    assert!(v6.starts_with("[::1]:"), "{v6}");
+    let d = Daemon::start(&config, if ipv6 { 2 } else { 1 });
+    let v4 = d.addrs[0].as_str();
+    // Without IPv6 the "v6" cases run against a closed port and are filtered out below.
+    let v6 = d.addrs.get(1).map_or("", String::as_str);
+    assert!(!ipv6 || v6.starts_with("[::1]:"), "{v6}");
+    let here = |portal: &str| !portal.is_empty();
 
     // Discovery lists exactly what each initiator may use.
     assert_eq!(discover(v4, ME), [OPEN, LOOP4, NAMED]);
-    assert_eq!(discover(v6, ME), [OPEN, LOOP6]);
+    if ipv6 {
+        assert_eq!(discover(v6, ME), [OPEN, LOOP6]);
+    }
     let other = "iqn.2026-11.rs.iserd:other";
     assert_eq!(discover(v4, other), [OPEN, LOOP4]);
 
@@ -138,7 +148,10 @@ fn address_and_name_acls_refuse_login_and_hide_targets() {
         (v6, LOOP4, ME),
         (v6, NAMED, ME),
         (v4, NAMED, other),
-    ] {
+    ]
+    .into_iter()
+    .filter(|c| here(c.0))
+    {
         assert_eq!(refused(portal, t, who), 0x0202, "{t} via {portal} as {who}");
     }
     for (portal, t) in [
@@ -147,7 +160,10 @@ fn address_and_name_acls_refuse_login_and_hide_targets() {
         (v4, LOOP4),
         (v6, LOOP6),
         (v4, NAMED),
-    ] {
+    ]
+    .into_iter()
+    .filter(|c| here(c.0))
+    {
         let mut s = Session::open(portal, Some(t), &opts(ME)).unwrap();
         assert_eq!(s.open_lun(0).unwrap(), (2048, 512), "{t} via {portal}");
         s.logout().unwrap();
