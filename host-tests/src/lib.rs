@@ -2,4 +2,5 @@
 
 pub mod fabric;
 pub mod iser_script;
+pub mod iserd;
 pub mod ram_target;

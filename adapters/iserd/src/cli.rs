@@ -292,6 +292,7 @@ impl Options {
                 alias: None,
                 luns,
                 allowed_initiators: Vec::new(),
+                allowed_addresses: Vec::new(),
                 chap: None,
             });
         }

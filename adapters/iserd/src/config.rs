@@ -11,6 +11,7 @@ use std::time::Duration;
 use log::LevelFilter;
 use serde::Deserialize;
 
+use crate::acl::AddressRange;
 use crate::size::ByteSize;
 
 /// Target name of the built-in default configuration.
@@ -29,6 +30,8 @@ pub const MAX_SESSIONS: u32 = 256;
 pub const MAX_QUEUE_DEPTH: u32 = 128;
 /// Most R2Ts per task the engine tracks.
 pub const MAX_OUTSTANDING_R2T: u16 = 4;
+/// Largest `limits.max_login_requests`.
+pub const MAX_LOGIN_REQUESTS: u32 = 1024;
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +98,9 @@ pub struct Limits {
     pub nop_in_timeout: Duration,
     /// How long a login may take before the connection is dropped.
     pub login_timeout: Duration,
+    /// Login Requests (negotiation rounds and continued pieces) one login may take before
+    /// the connection is dropped.
+    pub max_login_requests: u32,
 }
 
 impl Default for Limits {
@@ -112,6 +118,7 @@ impl Default for Limits {
             nop_in_interval: Some(Duration::from_secs(30)),
             nop_in_timeout: Duration::from_secs(15),
             login_timeout: Duration::from_secs(15),
+            max_login_requests: 32,
         }
     }
 }
@@ -148,6 +155,8 @@ pub struct Target {
     pub luns: Vec<LunConfig>,
     /// Initiator names allowed to log in and to see the target; empty = everyone.
     pub allowed_initiators: Vec<String>,
+    /// Initiator addresses allowed to log in and to see the target; empty = everyone.
+    pub allowed_addresses: Vec<AddressRange>,
     /// CHAP demanded of initiators; `None` = AuthMethod=None.
     pub chap: Option<Chap>,
 }
@@ -258,6 +267,7 @@ struct RawLimits {
     nop_in_interval: Option<u64>,
     nop_in_timeout: Option<u64>,
     login_timeout: Option<u64>,
+    max_login_requests: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -282,6 +292,8 @@ struct RawTarget {
     alias: Option<String>,
     #[serde(default)]
     allowed_initiators: Vec<String>,
+    #[serde(default)]
+    allowed_addresses: Vec<String>,
     chap: Option<RawChap>,
     #[serde(default)]
     lun: Vec<RawLun>,
@@ -325,6 +337,7 @@ impl Config {
                 alias: None,
                 luns: vec![LunConfig::ram(0, DEFAULT_RAM_LUN.0)],
                 allowed_initiators: Vec::new(),
+                allowed_addresses: Vec::new(),
                 chap: None,
             }],
         }
@@ -544,6 +557,7 @@ impl RawLimits {
             login_timeout: self
                 .login_timeout
                 .map_or(d.login_timeout, Duration::from_secs),
+            max_login_requests: self.max_login_requests.unwrap_or(d.max_login_requests),
         };
         let range = |v: u32, max: u32, key: &str| -> Result<(), KeyError> {
             if (1..=max).contains(&v) {
@@ -554,6 +568,11 @@ impl RawLimits {
         };
         range(limits.max_sessions, MAX_SESSIONS, "max_sessions")?;
         range(limits.queue_depth, MAX_QUEUE_DEPTH, "queue_depth")?;
+        range(
+            limits.max_login_requests,
+            MAX_LOGIN_REQUESTS,
+            "max_login_requests",
+        )?;
         range(
             u32::from(limits.max_outstanding_r2t),
             u32::from(MAX_OUTSTANDING_R2T),
@@ -638,6 +657,15 @@ impl RawTarget {
         for (k, n) in self.allowed_initiators.iter().enumerate() {
             check_iscsi_name(n).map_err(|m| (format!("{key}.allowed_initiators[{k}]"), m))?;
         }
+        let allowed_addresses = self
+            .allowed_addresses
+            .iter()
+            .enumerate()
+            .map(|(k, a)| {
+                a.parse::<AddressRange>()
+                    .map_err(|m| (format!("{key}.allowed_addresses[{k}]"), m))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let chap = self
             .chap
             .map(|c| c.validate(&format!("{key}.chap")))
@@ -653,6 +681,7 @@ impl RawTarget {
             alias: self.alias.filter(|a| !a.is_empty()),
             luns,
             allowed_initiators: self.allowed_initiators,
+            allowed_addresses,
             chap,
         })
     }

@@ -3,6 +3,7 @@
 //! connections and drives one engine per connection on its own thread; [`firmware`] writes
 //! the firmware's configuration blob.
 
+pub mod acl;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -2,7 +2,7 @@
 //! what only this connection knows (its portal, its local address for SendTargets, and how to
 //! close it when its session is reinstated, RFC 7143 §6.3.5).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use iser_core::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Ticket};
@@ -19,6 +19,8 @@ use crate::config::Chap;
 pub struct ConnBackend {
     daemon: Arc<Daemon>,
     group_tag: u16,
+    /// The initiator's address, for the targets' address lists.
+    peer: IpAddr,
     /// `ip:port,tag` of the portal as this connection reached it.
     address: String,
     /// Makes a closer for the session this connection opens.
@@ -29,6 +31,7 @@ impl std::fmt::Debug for ConnBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnBackend")
             .field("group_tag", &self.group_tag)
+            .field("peer", &self.peer)
             .field("address", &self.address)
             .finish()
     }
@@ -51,10 +54,12 @@ fn policy(chap: Option<&Chap>) -> AuthPolicy<'_> {
 }
 
 impl ConnBackend {
-    /// A backend for a connection that arrived at `local` on a portal with `group_tag`.
-    /// `closer` makes, once per session, a function that shuts this connection down.
+    /// A backend for a connection from `peer` that arrived at `local` on a portal with
+    /// `group_tag`. `closer` makes, once per session, a function that shuts this connection
+    /// down.
     pub fn new(
         daemon: Arc<Daemon>,
+        peer: IpAddr,
         local: SocketAddr,
         group_tag: u16,
         closer: Option<Box<dyn FnMut() -> Option<Closer> + Send>>,
@@ -62,6 +67,7 @@ impl ConnBackend {
         ConnBackend {
             daemon,
             group_tag,
+            peer,
             address: format!("{local},{group_tag}"),
             closer,
         }
@@ -79,10 +85,11 @@ impl TargetBackend for ConnBackend {
     }
 
     fn may_access(&self, target: TargetId, initiator: &str) -> bool {
-        let ok = self.daemon.may_access(target.0, initiator);
+        let ok = self.daemon.may_access(target.0, initiator, self.peer);
         if !ok {
             log::warn!(
-                "access denied: {initiator} to {}",
+                "access denied: {initiator} from {} to {}",
+                self.peer,
                 self.daemon
                     .target(target.0)
                     .map_or("?", |t| t.name.as_str())
@@ -102,7 +109,7 @@ impl TargetBackend for ConnBackend {
     fn for_each_target(&self, initiator: &str, f: &mut dyn FnMut(TargetListing<'_>)) {
         for (i, t) in self.daemon.targets.iter().enumerate() {
             let Ok(i) = u16::try_from(i) else { break };
-            if self.daemon.may_access(i, initiator) {
+            if self.daemon.may_access(i, initiator, self.peer) {
                 f(TargetListing {
                     name: &t.name,
                     address: &self.address,

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod pr_store;
 pub mod registry;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -21,6 +22,7 @@ use iser_core::scsi::{
 };
 use iser_core::wire::{Lun, TaskMgmtFunction};
 
+use crate::acl::AddressRange;
 use crate::config::{self, Backing, Chap, Config, LunConfig};
 use crate::storage::{Device, StorageError};
 use registry::{Closer, OpenError, Registry, SessionKey, TargetIndex};
@@ -62,6 +64,8 @@ pub struct TargetState {
     pub alias: Option<String>,
     /// Initiators allowed; empty = all.
     pub allowed_initiators: Vec<String>,
+    /// Initiator addresses allowed; empty = all.
+    pub allowed_addresses: Vec<AddressRange>,
     /// CHAP demanded of initiators.
     pub chap: Option<Chap>,
     /// Logical units by ascending LUN.
@@ -274,6 +278,7 @@ impl Daemon {
                 name: t.name.clone(),
                 alias: t.alias.clone(),
                 allowed_initiators: t.allowed_initiators.clone(),
+                allowed_addresses: t.allowed_addresses.clone(),
                 chap: t.chap.clone(),
                 luns,
                 lun_fields,
@@ -323,14 +328,18 @@ impl Daemon {
         self.targets.get(usize::from(index))
     }
 
-    /// Whether `initiator` may log in to and discover target `t` (its ACL; names compare
-    /// without regard to case, RFC 7143 §4.2.7.2 normalises them to lower case).
-    pub fn may_access(&self, t: TargetIndex, initiator: &str) -> bool {
+    /// Whether `initiator`, connecting from `peer`, may log in to and discover target `t`:
+    /// both its name and its address lists must admit it (names compare without regard to
+    /// case, RFC 7143 §4.2.7.2 normalises them to lower case).
+    pub fn may_access(&self, t: TargetIndex, initiator: &str, peer: IpAddr) -> bool {
         self.target(t).is_some_and(|t| {
-            t.allowed_initiators.is_empty()
+            let name_ok = t.allowed_initiators.is_empty()
                 || t.allowed_initiators
                     .iter()
-                    .any(|a| a.eq_ignore_ascii_case(initiator))
+                    .any(|a| a.eq_ignore_ascii_case(initiator));
+            let address_ok = t.allowed_addresses.is_empty()
+                || t.allowed_addresses.iter().any(|r| r.contains(peer));
+            name_ok && address_ok
         })
     }
 
@@ -639,9 +648,29 @@ mod tests {
         let d = daemon();
         assert_eq!(d.target_index(config::DEFAULT_TARGET_NAME), Some(0));
         assert_eq!(d.target_index("iqn.2026-11.rs.iserd:nope"), None);
-        assert!(d.may_access(0, "IQN.2026-11.rs.iserd:init"));
-        assert!(!d.may_access(0, "iqn.2026-11.rs.iserd:other"));
-        assert!(!d.may_access(7, "iqn.2026-11.rs.iserd:init"));
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        assert!(d.may_access(0, "IQN.2026-11.rs.iserd:init", lo));
+        assert!(!d.may_access(0, "iqn.2026-11.rs.iserd:other", lo));
+        assert!(!d.may_access(7, "iqn.2026-11.rs.iserd:init", lo));
+    }
+
+    #[test]
+    fn acl_by_address_and_name_together() {
+        let mut c = Config::builtin();
+        c.targets[0].allowed_addresses =
+            vec!["10.0.0.0/8".parse().unwrap(), "fd00::/16".parse().unwrap()];
+        let d = Daemon::new(c.clone()).unwrap();
+        let any = "iqn.2026-11.rs.iserd:any";
+        assert!(d.may_access(0, any, IpAddr::from([10, 9, 8, 7])));
+        assert!(d.may_access(0, any, "fd00:1::2".parse().unwrap()));
+        assert!(d.may_access(0, any, "::ffff:10.1.1.1".parse().unwrap()));
+        assert!(!d.may_access(0, any, IpAddr::from([127, 0, 0, 1])));
+        assert!(!d.may_access(0, any, "::1".parse().unwrap()));
+        c.targets[0].allowed_initiators = vec!["iqn.2026-11.rs.iserd:init".into()];
+        let d = Daemon::new(c).unwrap();
+        assert!(!d.may_access(0, any, IpAddr::from([10, 9, 8, 7])));
+        assert!(d.may_access(0, "iqn.2026-11.rs.iserd:init", IpAddr::from([10, 9, 8, 7])));
+        assert!(!d.may_access(0, "iqn.2026-11.rs.iserd:init", IpAddr::from([11, 0, 0, 1])));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`iser-verbs`): post what the engine asks for, feed it completions and CM events, run its
 //! timers, and on the way out flush every posted work request back to it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,6 +163,7 @@ pub fn serve(daemon: Arc<Daemon>, req: ConnectRequest, group_tag: u16) {
     let local = local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let backend = ConnBackend::new(
         daemon.clone(),
+        peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip()),
         local,
         group_tag,
         Some(Box::new(make_closer)),
@@ -176,6 +177,7 @@ pub fn serve(daemon: Arc<Daemon>, req: ConnectRequest, group_tag: u16) {
         who,
         events: Vec::new(),
         recvs: std::collections::HashMap::new(),
+        logged_in: false,
     };
     if let Err(e) = c.start(&peer_cm, config.max_rdma_reads) {
         log::warn!("iSER connect from {}: {e}", c.who);
@@ -232,6 +234,8 @@ struct IserConn {
     events: Vec<DmEvent>,
     /// Posted receive buffers by work request id (for trace logs).
     recvs: std::collections::HashMap<u64, iser_core::dm::BufRef>,
+    /// Whether the login has completed (the Login Request limit applies before).
+    logged_in: bool,
 }
 
 impl IserConn {
@@ -325,10 +329,26 @@ impl IserConn {
         polled.map(|_| ())
     }
 
+    /// `limits.max_login_requests`, as for iSCSI/TCP: past it, the connection is closed before
+    /// anything more is posted.
+    fn check_login_requests(&mut self) {
+        let session = self.engine.session();
+        self.logged_in |= session.is_full_feature();
+        let max = self.daemon.config.limits.max_login_requests;
+        if !self.logged_in && !session.is_closed() && session.stats().pdus_in > u64::from(max) {
+            log::warn!(
+                "iSER {}: login took more than {max} Login Requests (limits.max_login_requests)",
+                self.who
+            );
+            self.close.store(true, Ordering::SeqCst);
+        }
+    }
+
     fn run(&mut self) -> Result<(), iser_verbs::Error> {
         let mut told_gone = false;
         loop {
             self.deliver()?;
+            self.check_login_requests();
             let now = self.daemon.now();
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
                 self.engine.handle_timeout(&mut self.backend, now);

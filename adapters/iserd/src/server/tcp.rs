@@ -78,6 +78,8 @@ struct Conn {
     engine: Box<Engine>,
     backend: ConnBackend,
     read_timeout: Option<Duration>,
+    /// Whether the login has completed (the Login Request limit applies before).
+    logged_in: bool,
 }
 
 /// Serves one accepted connection until it ends (logout, error, peer gone, shutdown).
@@ -104,6 +106,7 @@ pub fn serve(daemon: Arc<Daemon>, stream: TcpStream, group_tag: u16) {
     };
     let backend = ConnBackend::new(
         daemon.clone(),
+        peer.ip(),
         local,
         group_tag,
         Some(Box::new(make_closer)),
@@ -123,6 +126,7 @@ pub fn serve(daemon: Arc<Daemon>, stream: TcpStream, group_tag: u16) {
         engine,
         backend,
         read_timeout: None,
+        logged_in: false,
     };
     let mut link = TcpLink::new(&mut rx, &mut tx);
     let result = c.run(&mut link);
@@ -134,6 +138,17 @@ impl Conn {
         loop {
             let now = self.daemon.now();
             let progressed = link.process_input(&mut self.engine, &mut self.backend, now);
+            // Checked before answering: the request past the limit gets no response.
+            self.logged_in |= self.engine.is_full_feature();
+            let max_login = self.daemon.config.limits.max_login_requests;
+            if !self.logged_in
+                && !self.engine.is_closed()
+                && self.engine.stats().pdus_in > u64::from(max_login)
+            {
+                return Err(io::Error::other(format!(
+                    "login took more than {max_login} Login Requests (limits.max_login_requests)"
+                )));
+            }
             link.flush_to(&mut self.stream, &mut self.engine, &mut self.backend, now)
                 .map_err(io_error)?;
             if self.engine.is_closed() || self.daemon.is_shutting_down() {

@@ -436,8 +436,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     .find_target(name)
                     .ok_or(LoginStatus::TARGET_NOT_FOUND)?;
                 if !backend.may_access(id, initiator.as_str()) {
-                    // An initiator without access learns nothing more than "not found".
-                    return Err(LoginStatus::TARGET_NOT_FOUND);
+                    // §11.13.5: "the initiator is not allowed access to the given target".
+                    // It learns no key of the target; discovery never lists it.
+                    return Err(LoginStatus::AUTHORIZATION_FAILURE);
                 }
                 Some(id)
             }

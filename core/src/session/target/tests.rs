@@ -473,7 +473,7 @@ fn test_login_unknown_target_is_not_found() {
 }
 
 #[test]
-fn test_login_denied_initiator_learns_only_not_found() {
+fn test_login_denied_initiator_gets_authorization_failure() {
     let mut h = Harness::new();
     let rx = h.login_request(
         WireStage::OPERATIONAL,
@@ -484,7 +484,9 @@ fn test_login_denied_initiator_learns_only_not_found() {
     let PduRepr::LoginResponse(resp) = rx[0].repr else {
         panic!()
     };
-    assert_eq!(resp.status, LoginStatus::TARGET_NOT_FOUND);
+    assert_eq!(resp.status, LoginStatus::AUTHORIZATION_FAILURE);
+    assert!(rx[0].data.is_empty(), "no key of the target is answered");
+    assert!(h.conn.is_closed());
 }
 
 #[test]
