@@ -133,6 +133,7 @@ pub fn options(initiator: &str, timeout: Duration) -> Options {
         header_digest: false,
         data_digest: false,
         timeout,
+        transport: iser_initiator::url::Transport::Tcp,
     }
 }
 

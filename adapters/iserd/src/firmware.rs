@@ -29,6 +29,12 @@ pub fn to_node<'a>(config: &'a Config, origin: &str) -> Result<NodeConfig<'a>, C
     if config.discovery_chap.is_some() {
         return Err(err("discovery.chap".into(), "firmware has no CHAP"));
     }
+    if config.limits.max_login_requests != Limits::default().max_login_requests {
+        return Err(err(
+            "limits.max_login_requests".into(),
+            "firmware has its own login request limit",
+        ));
+    }
     let mut node = NodeConfig {
         session: session_limits(&config.limits).map_err(|(k, m)| err(k.into(), m))?,
         negotiation: negotiation_limits(&config.limits),
@@ -60,6 +66,12 @@ pub fn to_node<'a>(config: &'a Config, origin: &str) -> Result<NodeConfig<'a>, C
         if !t.allowed_initiators.is_empty() {
             return Err(err(
                 format!("{key}.allowed_initiators"),
+                "firmware admits every initiator",
+            ));
+        }
+        if !t.allowed_addresses.is_empty() {
+            return Err(err(
+                format!("{key}.allowed_addresses"),
                 "firmware admits every initiator",
             ));
         }
@@ -160,6 +172,7 @@ pub fn from_node(node: &NodeConfig<'_>) -> Config {
             nop_in_interval: (s.nop_in_interval_secs != 0).then(|| secs(s.nop_in_interval_secs)),
             nop_in_timeout: secs(s.nop_in_timeout_secs),
             login_timeout: secs(s.login_timeout_secs),
+            ..Limits::default()
         },
         discovery_chap: None,
         targets: node
@@ -181,6 +194,7 @@ pub fn from_node(node: &NodeConfig<'_>) -> Config {
                     })
                     .collect(),
                 allowed_initiators: Vec::new(),
+                allowed_addresses: Vec::new(),
                 chap: None,
             })
             .collect(),

@@ -82,6 +82,7 @@ fn opts(name: &str) -> Options {
         header_digest: false,
         data_digest: false,
         timeout: Duration::from_secs(10),
+        transport: iser_initiator::url::Transport::Tcp,
     }
 }
 
