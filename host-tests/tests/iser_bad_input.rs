@@ -200,3 +200,43 @@ fn iser_control_message_longer_than_the_posted_receive_ends_the_connection() {
     text_request(&mut s, 12 * 1024);
     assert_ended(&s, Some(IserError::WorkRequest(WcStatus::Other)));
 }
+
+/// Commands that never reach a task (here: outside the CmdSN window, dropped per RFC 7143
+/// §4.2.2.1) leave their advertised STags behind; more of them than the target holds tasks must
+/// not keep a later command's STags from being recorded.
+#[test]
+fn iser_stags_of_commands_that_never_ran_do_not_crowd_out_later_ones() {
+    let mut s = logged_in();
+    let remote = advertise(&mut s, 4096, true);
+    for _ in 0..host_tests::iser_script::TASKS + 4 {
+        let itt = s.itt;
+        s.itt += 1;
+        let cmd = ScsiCommandRepr {
+            immediate: false,
+            final_: true,
+            read: true,
+            write: false,
+            attr: TaskAttribute::SIMPLE,
+            lun: Lun(0),
+            itt,
+            expected_data_transfer_length: 4096,
+            cmd_sn: s.cmd_sn.wrapping_add(1 << 20),
+            exp_stat_sn: 0,
+            cdb: Setup::rw10(0x28, 0, 8),
+        };
+        let header = IserHeaderRepr {
+            read_stag: Some((remote.stag, remote.addr)),
+            ..CTRL
+        };
+        s.send(header, PduRepr::ScsiCommand(cmd), &[]);
+    }
+    assert!(
+        s.received.is_empty(),
+        "commands outside the window get no answer"
+    );
+    let data = pattern(4096, 9);
+    s.write(16, &data, 0);
+    let (back, _) = s.read(16, 4096);
+    assert_eq!(back, data);
+    assert!(!s.target.is_closed());
+}

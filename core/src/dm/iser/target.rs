@@ -436,6 +436,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         {
             *old = None;
         }
+        if self.stags.iter().all(Option::is_some) {
+            // Tasks that ended without a SCSI Response (ABORT TASK, resets, a command outside
+            // the CmdSN window) left their entries: drop those the session no longer holds.
+            for slot in self.stags.iter_mut() {
+                if slot.is_some_and(|s| !self.conn.holds_task(s.itt)) {
+                    *slot = None;
+                }
+            }
+        }
         if let Some(slot) = self.stags.iter_mut().find(|s| s.is_none()) {
             *slot = Some(entry);
         }

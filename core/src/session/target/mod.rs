@@ -319,6 +319,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         found
     }
 
+    /// Whether a task with this ITT is held (in its data phase, or waiting for its status).
+    pub fn holds_task(&self, itt: u32) -> bool {
+        self.tasks.contains_itt(crate::task::Itt(itt))
+    }
+
     /// Total bytes the next PDU needs in the receive buffer.
     pub fn rx_needed(&self) -> usize {
         self.rx_needed
