@@ -153,38 +153,83 @@ impl<const T: usize, const B: usize> Setup<T, B> {
             }
             while let Some(ev) = self.fabric.poll(self.ini) {
                 progress = true;
-                if let DmEvent::Recv {
-                    id,
-                    len,
-                    invalidated,
-                } = ev
-                {
-                    let slot = (id.0 - 1000) as u32;
-                    let at = ((SEND_SLOTS + slot) * SLOT) as usize;
-                    let msg = self.fabric.region(self.ini)[at..at + len as usize].to_vec();
-                    let header =
-                        IserHeaderRepr::parse(&IserHeader::new_checked(&msg[..]).unwrap()).unwrap();
-                    assert_eq!(header.opcode, IserOpcode::ISCSI_CTRL);
-                    let (pdu, _) =
-                        Pdu::parse(&msg[ISER_HEADER_LEN..], Digests::NONE, 1 << 24).unwrap();
-                    self.received.push((
-                        PduRepr::parse(pdu.bhs).unwrap(),
-                        pdu.data.to_vec(),
-                        invalidated,
-                    ));
-                    let buf = BufRef {
-                        offset: (SEND_SLOTS + slot) * SLOT,
-                        len: SLOT,
-                    };
-                    self.fabric
-                        .post(self.ini, DmOp::PostRecv { id, buf })
-                        .unwrap();
-                }
+                self.initiator_event(ev);
             }
             if !progress {
                 return;
             }
         }
+    }
+
+    /// The initiator takes one completion: a received PDU is kept in `received` and its
+    /// receive posted again.
+    pub fn initiator_event(&mut self, ev: DmEvent) {
+        if let DmEvent::Recv {
+            id,
+            len,
+            invalidated,
+        } = ev
+        {
+            let slot = (id.0 - 1000) as u32;
+            let at = ((SEND_SLOTS + slot) * SLOT) as usize;
+            let msg = self.fabric.region(self.ini)[at..at + len as usize].to_vec();
+            let header =
+                IserHeaderRepr::parse(&IserHeader::new_checked(&msg[..]).unwrap()).unwrap();
+            assert_eq!(header.opcode, IserOpcode::ISCSI_CTRL);
+            let (pdu, _) = Pdu::parse(&msg[ISER_HEADER_LEN..], Digests::NONE, 1 << 24).unwrap();
+            self.received.push((
+                PduRepr::parse(pdu.bhs).unwrap(),
+                pdu.data.to_vec(),
+                invalidated,
+            ));
+            let buf = BufRef {
+                offset: (SEND_SLOTS + slot) * SLOT,
+                len: SLOT,
+            };
+            self.fabric
+                .post(self.ini, DmOp::PostRecv { id, buf })
+                .unwrap();
+        }
+    }
+
+    /// Posts the next queued message if the target has a receive for it.
+    pub fn post_pending(&mut self) -> bool {
+        if self.pending.is_empty() || self.fabric.endpoint(self.tgt).unwrap().posted_recvs() == 0 {
+            return false;
+        }
+        let msg = self.pending.pop_front().unwrap();
+        self.post_message(&msg);
+        true
+    }
+
+    /// The target posts everything it has to post.
+    pub fn target_post(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(op) = target_poll_op(
+            &mut self.target,
+            self.fabric.region_mut(self.tgt),
+            &mut self.backend,
+            self.now,
+        ) {
+            self.fabric.post(self.tgt, op).unwrap();
+            progress = true;
+        }
+        progress
+    }
+
+    /// The target takes its next completion.
+    pub fn target_event(&mut self) -> bool {
+        let Some(ev) = self.fabric.poll(self.tgt) else {
+            return false;
+        };
+        target_handle_event(
+            &mut self.target,
+            ev,
+            self.fabric.region_mut(self.tgt),
+            &mut self.backend,
+            self.now,
+        );
+        true
     }
 
     pub fn send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
@@ -204,7 +249,8 @@ impl<const T: usize, const B: usize> Setup<T, B> {
         self.pending.push_back(encode(header, pdu, data));
     }
 
-    fn post_message(&mut self, msg: &[u8]) {
+    /// Posts one encoded message at once, whether or not the target has a receive for it.
+    pub fn post_message(&mut self, msg: &[u8]) {
         assert!(msg.len() <= SLOT as usize, "a message fits a send slot");
         let slot = self.next_send % SEND_SLOTS;
         self.next_send += 1;
