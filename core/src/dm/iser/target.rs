@@ -33,7 +33,8 @@ pub struct IserConfig {
     pub buf_size: u32,
     /// Receives kept posted, each sized for one control PDU of our receive data segment length
     /// (RFC 7145 §6.2, §6.5, §8.1): at least the MaxOutstandingUnexpectedPDUs the peer may have
-    /// outstanding, plus the PDUs that answer our own.
+    /// outstanding, plus the PDUs that answer our own. The CmdSN window granted is this less
+    /// the receives kept for immediate PDUs.
     pub recv_depth: u16,
     /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
     pub max_rdma_reads: u16,
