@@ -1,9 +1,10 @@
 //! Concurrent large writes against the iSER target engine sized as iserd sizes it (task slots,
 //! buffers, `IserConfig::default()`, iserd's default limits), over the in-memory RC fabric: the
-//! Linux initiator's pattern of several 1 MiB writes in flight (immediate data and unsolicited
-//! Data-Out up to FirstBurstLength, the rest fetched by RDMA Read, RFC 7145 §7.3.3), reads mixed
-//! in, and a NOP-Out ping behind them that must be answered (docs/benchmarks.md, "iserd stalls
-//! on concurrent 1 MiB writes").
+//! Linux initiator's pattern of several 1 MiB writes in flight (immediate data, unsolicited
+//! Data-Out up to FirstBurstLength if InitialR2T=No were agreed, the rest fetched by RDMA Read,
+//! RFC 7145 §7.3.3), reads mixed in, and a NOP-Out ping behind them that must be answered
+//! (docs/benchmarks.md, "iserd stalls on concurrent 1 MiB writes"), with the initiator's Sends
+//! paced by the target's receives, shuffled against its completions, or all at once.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
