@@ -36,18 +36,22 @@ pub const DATA_AT: u32 = (SEND_SLOTS + RECV_SLOTS) * SLOT;
 pub const INI_REGION: u32 = DATA_AT + (16 << 20);
 
 /// A scripted iSER initiator and an `IserTarget` on the two ends of a fabric queue pair.
+/// `T` and `B` are the target engine's task slots and buffers.
 #[derive(Debug)]
-pub struct Setup {
+pub struct Setup<const T: usize = TASKS, const B: usize = BUFS> {
     pub fabric: Fabric,
     pub ini: EndpointId,
     pub tgt: EndpointId,
-    pub target: Target,
+    pub target: IserTarget<T, B>,
     pub backend: RamTarget,
     pub received: Vec<(PduRepr, Vec<u8>, Option<u32>)>,
     pub next_send: u32,
     pub cmd_sn: u32,
     pub itt: u32,
     pub now: Instant,
+    /// Messages waiting for a posted receive at the target (an RC Send queue under
+    /// receiver-not-ready retry), posted by [`Setup::pump`] as receives appear.
+    pub pending: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl Setup {
@@ -63,7 +67,26 @@ impl Setup {
             max_rdma_reads: 4,
             send_window: 4,
         };
-        let target = Target::new(&target_config, config, cm, [3; 32], Instant(0));
+        Setup::with_configs(cm, target_config, config)
+    }
+
+    pub fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        c[0] = op;
+        c[2..6].copy_from_slice(&lba.to_be_bytes());
+        c[7..9].copy_from_slice(&blocks.to_be_bytes());
+        c
+    }
+}
+
+impl<const T: usize, const B: usize> Setup<T, B> {
+    /// A target of `T` task slots and `B` buffers sized by `config`.
+    pub fn with_configs(
+        cm: CmPrivateData,
+        target_config: TargetConfig,
+        config: IserConfig,
+    ) -> Setup<T, B> {
+        let target = IserTarget::new(&target_config, config, cm, [3; 32], Instant(0));
         let mut fabric = Fabric::new(FabricConfig::default());
         let (ini, tgt) = fabric.connect_pair_sized(INI_REGION, target.region_len() as u32);
         let mut s = Setup {
@@ -77,6 +100,7 @@ impl Setup {
             cmd_sn: 1,
             itt: 1,
             now: Instant(0),
+            pending: std::collections::VecDeque::new(),
         };
         for i in 0..RECV_SLOTS {
             let buf = BufRef {
@@ -101,6 +125,13 @@ impl Setup {
     pub fn pump(&mut self) {
         loop {
             let mut progress = false;
+            while !self.pending.is_empty()
+                && self.fabric.endpoint(self.tgt).unwrap().posted_recvs() > 0
+            {
+                let msg = self.pending.pop_front().unwrap();
+                self.post_message(&msg);
+                progress = true;
+            }
             while let Some(op) = target_poll_op(
                 &mut self.target,
                 self.fabric.region_mut(self.tgt),
@@ -122,38 +153,83 @@ impl Setup {
             }
             while let Some(ev) = self.fabric.poll(self.ini) {
                 progress = true;
-                if let DmEvent::Recv {
-                    id,
-                    len,
-                    invalidated,
-                } = ev
-                {
-                    let slot = (id.0 - 1000) as u32;
-                    let at = ((SEND_SLOTS + slot) * SLOT) as usize;
-                    let msg = self.fabric.region(self.ini)[at..at + len as usize].to_vec();
-                    let header =
-                        IserHeaderRepr::parse(&IserHeader::new_checked(&msg[..]).unwrap()).unwrap();
-                    assert_eq!(header.opcode, IserOpcode::ISCSI_CTRL);
-                    let (pdu, _) =
-                        Pdu::parse(&msg[ISER_HEADER_LEN..], Digests::NONE, 1 << 24).unwrap();
-                    self.received.push((
-                        PduRepr::parse(pdu.bhs).unwrap(),
-                        pdu.data.to_vec(),
-                        invalidated,
-                    ));
-                    let buf = BufRef {
-                        offset: (SEND_SLOTS + slot) * SLOT,
-                        len: SLOT,
-                    };
-                    self.fabric
-                        .post(self.ini, DmOp::PostRecv { id, buf })
-                        .unwrap();
-                }
+                self.initiator_event(ev);
             }
             if !progress {
                 return;
             }
         }
+    }
+
+    /// The initiator takes one completion: a received PDU is kept in `received` and its
+    /// receive posted again.
+    pub fn initiator_event(&mut self, ev: DmEvent) {
+        if let DmEvent::Recv {
+            id,
+            len,
+            invalidated,
+        } = ev
+        {
+            let slot = (id.0 - 1000) as u32;
+            let at = ((SEND_SLOTS + slot) * SLOT) as usize;
+            let msg = self.fabric.region(self.ini)[at..at + len as usize].to_vec();
+            let header =
+                IserHeaderRepr::parse(&IserHeader::new_checked(&msg[..]).unwrap()).unwrap();
+            assert_eq!(header.opcode, IserOpcode::ISCSI_CTRL);
+            let (pdu, _) = Pdu::parse(&msg[ISER_HEADER_LEN..], Digests::NONE, 1 << 24).unwrap();
+            self.received.push((
+                PduRepr::parse(pdu.bhs).unwrap(),
+                pdu.data.to_vec(),
+                invalidated,
+            ));
+            let buf = BufRef {
+                offset: (SEND_SLOTS + slot) * SLOT,
+                len: SLOT,
+            };
+            self.fabric
+                .post(self.ini, DmOp::PostRecv { id, buf })
+                .unwrap();
+        }
+    }
+
+    /// Posts the next queued message if the target has a receive for it.
+    pub fn post_pending(&mut self) -> bool {
+        if self.pending.is_empty() || self.fabric.endpoint(self.tgt).unwrap().posted_recvs() == 0 {
+            return false;
+        }
+        let msg = self.pending.pop_front().unwrap();
+        self.post_message(&msg);
+        true
+    }
+
+    /// The target posts everything it has to post.
+    pub fn target_post(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(op) = target_poll_op(
+            &mut self.target,
+            self.fabric.region_mut(self.tgt),
+            &mut self.backend,
+            self.now,
+        ) {
+            self.fabric.post(self.tgt, op).unwrap();
+            progress = true;
+        }
+        progress
+    }
+
+    /// The target takes its next completion.
+    pub fn target_event(&mut self) -> bool {
+        let Some(ev) = self.fabric.poll(self.tgt) else {
+            return false;
+        };
+        target_handle_event(
+            &mut self.target,
+            ev,
+            self.fabric.region_mut(self.tgt),
+            &mut self.backend,
+            self.now,
+        );
+        true
     }
 
     pub fn send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
@@ -163,26 +239,26 @@ impl Setup {
 
     /// Posts one message without moving anything else (several can then arrive back to back).
     pub fn post_send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
+        let msg = encode(header, pdu, data);
+        self.post_message(&msg);
+    }
+
+    /// Queues one message behind those not yet taken: [`Setup::pump`] posts it once the target
+    /// has a receive posted for it, as an RC Send waits out receiver-not-ready.
+    pub fn queue_send(&mut self, header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) {
+        self.pending.push_back(encode(header, pdu, data));
+    }
+
+    /// Posts one encoded message at once, whether or not the target has a receive for it.
+    pub fn post_message(&mut self, msg: &[u8]) {
+        assert!(msg.len() <= SLOT as usize, "a message fits a send slot");
         let slot = self.next_send % SEND_SLOTS;
         self.next_send += 1;
         let at = (slot * SLOT) as usize;
-        let region = self.fabric.region_mut(self.ini);
-        header
-            .emit(&mut IserHeader::new_unchecked(
-                &mut region[at..at + ISER_HEADER_LEN],
-            ))
-            .unwrap();
-        let n = emit_pdu(
-            &pdu,
-            &[],
-            data,
-            Digests::NONE,
-            &mut region[at + ISER_HEADER_LEN..at + SLOT as usize],
-        )
-        .unwrap();
+        self.fabric.region_mut(self.ini)[at..at + msg.len()].copy_from_slice(msg);
         let buf = BufRef {
             offset: slot * SLOT,
-            len: (ISER_HEADER_LEN + n) as u32,
+            len: msg.len() as u32,
         };
         self.fabric
             .post(
@@ -202,6 +278,16 @@ impl Setup {
 
     /// Logs in, declaring `extra_keys` (`key=value\0` each) along with the usual ones.
     pub fn login_with(&mut self, extra_keys: &str) {
+        self.login_declaring(&format!(
+            "InitialR2T=Yes\0ImmediateData=Yes\0\
+             MaxBurstLength=1048576\0FirstBurstLength=65536\0MaxOutstandingR2T=1\0\
+             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0{extra_keys}"
+        ));
+    }
+
+    /// Logs in declaring these operational keys (`key=value\0` each) beside the names,
+    /// RDMAExtensions=Yes and no digests.
+    pub fn login_declaring(&mut self, keys: &str) {
         let ctrl = IserHeaderRepr {
             opcode: IserOpcode::ISCSI_CTRL,
             write_stag: None,
@@ -209,9 +295,7 @@ impl Setup {
         };
         let mut text = format!(
             "InitiatorName=iqn.2026-11.rs.iser:ini\0TargetName={TARGET_NAME}\0SessionType=Normal\0\
-             RDMAExtensions=Yes\0HeaderDigest=None\0DataDigest=None\0InitialR2T=Yes\0ImmediateData=Yes\0\
-             MaxBurstLength=1048576\0FirstBurstLength=65536\0MaxOutstandingR2T=1\0\
-             InitiatorRecvDataSegmentLength=8192\0TargetRecvDataSegmentLength=8192\0{extra_keys}"
+             RDMAExtensions=Yes\0HeaderDigest=None\0DataDigest=None\0{keys}"
         );
         for _ in 0..4 {
             let req = LoginRequestRepr {
@@ -303,14 +387,6 @@ impl Setup {
         (resp.status.0, invalidated)
     }
 
-    pub fn rw10(op: u8, lba: u32, blocks: u16) -> [u8; 16] {
-        let mut c = [0u8; 16];
-        c[0] = op;
-        c[2..6].copy_from_slice(&lba.to_be_bytes());
-        c[7..9].copy_from_slice(&blocks.to_be_bytes());
-        c
-    }
-
     pub fn write(&mut self, lba: u32, data: &[u8], immediate: usize) -> Option<u32> {
         let at = DATA_AT as usize;
         self.fabric.region_mut(self.ini)[at..at + data.len()].copy_from_slice(data);
@@ -334,7 +410,7 @@ impl Setup {
         };
         let blocks = (data.len() / 512) as u16;
         let (status, inv) = self.command(
-            Self::rw10(0x2a, lba, blocks),
+            Setup::rw10(0x2a, lba, blocks),
             None,
             Some((remote, data.len() as u32)),
             &data[..immediate],
@@ -359,7 +435,7 @@ impl Setup {
             )
             .unwrap();
         let (status, inv) = self.command(
-            Self::rw10(0x28, lba, (len / 512) as u16),
+            Setup::rw10(0x28, lba, (len / 512) as u16),
             Some((remote, len as u32)),
             None,
             &[],
@@ -393,6 +469,17 @@ impl Setup {
     }
 }
 
+/// One iSER message: the iSER header and the PDU.
+fn encode(header: IserHeaderRepr, pdu: PduRepr, data: &[u8]) -> Vec<u8> {
+    let mut msg = vec![0u8; ISER_HEADER_LEN + 48 + data.len() + 3];
+    header
+        .emit(&mut IserHeader::new_unchecked(&mut msg[..ISER_HEADER_LEN]))
+        .unwrap();
+    let n = emit_pdu(&pdu, &[], data, Digests::NONE, &mut msg[ISER_HEADER_LEN..]).unwrap();
+    msg.truncate(ISER_HEADER_LEN + n);
+    msg
+}
+
 /// Deterministic test data.
 pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
     (0..len)
@@ -404,8 +491,8 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
 // can count exactly the instructions spent inside them (callgrind `--toggle-collect`).
 
 #[inline(never)]
-fn target_poll_op(
-    target: &mut Target,
+fn target_poll_op<const T: usize, const B: usize>(
+    target: &mut IserTarget<T, B>,
     region: &mut [u8],
     backend: &mut RamTarget,
     now: Instant,
@@ -414,8 +501,8 @@ fn target_poll_op(
 }
 
 #[inline(never)]
-fn target_handle_event(
-    target: &mut Target,
+fn target_handle_event<const T: usize, const B: usize>(
+    target: &mut IserTarget<T, B>,
     ev: DmEvent,
     region: &mut [u8],
     backend: &mut RamTarget,

@@ -33,7 +33,8 @@ pub struct IserConfig {
     pub buf_size: u32,
     /// Receives kept posted, each sized for one control PDU of our receive data segment length
     /// (RFC 7145 §6.2, §6.5, §8.1): at least the MaxOutstandingUnexpectedPDUs the peer may have
-    /// outstanding, plus the PDUs that answer our own.
+    /// outstanding, plus the PDUs that answer our own. The CmdSN window granted is this less
+    /// the receives kept for immediate PDUs.
     pub recv_depth: u16,
     /// RDMA Reads issued concurrently at most (our iSER-ORD, capped by the initiator's IRD).
     pub max_rdma_reads: u16,
@@ -102,6 +103,10 @@ pub(crate) fn recv_len(max_data: u32, buf_size: u32) -> u32 {
         .min(buf_size)
 }
 
+/// Receives kept for PDUs outside the CmdSN window: immediate NOP-Out pings, task management,
+/// Logout, and the NOP-Out answering our own ping.
+const IMMEDIATE_RECVS: u16 = 4;
+
 /// Why the engine ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -161,6 +166,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         target.max_recv_data_segment_length =
             target.max_recv_data_segment_length.min(max_data).max(512);
         target.allow_digests = false;
+        // RFC 7145 §8.1: each Send the initiator posts must find a posted receive, and initiators
+        // do not wait for one (Linux backs off on receiver-not-ready and its NOP-Out ping waits
+        // behind). Unsolicited Data-Out would cost a receive per segment of every write's first
+        // burst: answer InitialR2T=Yes, so a command is one message (its immediate data inside)
+        // and the rest comes by RDMA Read; and grant no more CmdSN window than receives kept
+        // posted beyond those for immediate PDUs.
+        target.initial_r2t = true;
+        let for_commands = config.recv_depth.saturating_sub(IMMEDIATE_RECVS).max(1);
+        target.queue_depth = target.queue_depth.min(u32::from(for_commands));
         let recv_len = recv_len(target.max_recv_data_segment_length, config.buf_size);
         let mut params = ConnParams::target(0);
         params.ord = config.max_rdma_reads;
