@@ -1,5 +1,5 @@
 //! One iSCSI session over one connection (TCP or iSER, [`crate::link`]), driven from one thread:
-//! a blocking loop around the core's sans-IO [`InitiatorConn`] (PDUs or iSER messages in and
+//! a blocking loop around the core's sans-IO [`InitiatorConn`](iser_core::session::initiator::InitiatorConn) (PDUs or iSER messages in and
 //! out, timers), with synchronous commands and a pipeline that keeps up to a queue depth of
 //! reads and writes in flight.
 
