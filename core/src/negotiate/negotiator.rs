@@ -730,8 +730,9 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
     /// The first call states the names, SessionType (initiator), TargetPortalGroupTag and alias
     /// (target). In security negotiation the initiator offers AuthMethod. In operational
     /// negotiation each side declares MaxRecvDataSegmentLength (or, under iSER, states the
-    /// RFC 7145 lengths) and offers every key whose wish differs from the RFC default and that
-    /// the peer has not offered yet.
+    /// RFC 7145 lengths) and offers the keys the peer has not offered yet: an initiator every
+    /// key whose wish differs from the RFC default, a target only those whose RFC default is
+    /// outside its limits (and RDMAExtensions), so that its login ends in one round trip.
     pub fn propose(
         &mut self,
         stage: LoginStage,
