@@ -310,13 +310,16 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if !self.hints.tx {
             return false;
         }
-        let rdma = self.mode == DataMode::Rdma;
-        let found = self
-            .tasks
-            .next_where(self.next_task, |t| t.wants_transmit(rdma))
-            .is_some();
+        let found = self.next_transmit_task().is_some();
         self.hints.tx = found;
         found
+    }
+
+    /// The next task with a PDU to send, round robin from `next_task`, and the cursor after it.
+    fn next_transmit_task(&self) -> Option<(crate::task::TaskSlot, usize)> {
+        let rdma = self.mode == DataMode::Rdma;
+        self.tasks
+            .next_where(self.next_task, |t| t.wants_transmit(rdma))
     }
 
     /// Whether a task with this ITT is held (in its data phase, or waiting for its status).
@@ -449,15 +452,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         buf: &mut [u8],
     ) -> Transmit {
-        let rdma = self.mode == DataMode::Rdma;
         if !self.hints.tx {
             return Transmit::Idle;
         }
         loop {
-            let Some((slot, cursor)) = self
-                .tasks
-                .next_where(self.next_task, |t| t.wants_transmit(rdma))
-            else {
+            let Some((slot, cursor)) = self.next_transmit_task() else {
                 self.hints.tx = false;
                 return Transmit::Idle;
             };
