@@ -99,6 +99,25 @@ impl EventChannel {
         Ok(ch)
     }
 
+    /// A new RC (`RDMA_PS_TCP`) CM id reporting its events on this channel; the caller owns it
+    /// and must destroy it (`rdma_destroy_id`) before the channel.
+    pub(crate) fn create_id(&self) -> Result<*mut rdma_sys::rdma_cm_id, Error> {
+        let mut id = ptr::null_mut();
+        // SAFETY: a live channel, a valid out-pointer; no context.
+        let ret = unsafe {
+            rdma_sys::rdma_create_id(
+                self.0,
+                &mut id,
+                ptr::null_mut(),
+                rdma_sys::rdma_port_space::RDMA_PS_TCP,
+            )
+        };
+        if ret != 0 || id.is_null() {
+            return Err(Error::last("rdma_create_id"));
+        }
+        Ok(id)
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut rdma_event_channel {
         self.0
     }
@@ -204,19 +223,7 @@ impl Listener {
     /// Binds `addr` (a wildcard address listens on every RDMA device) and listens.
     pub fn bind(addr: SocketAddr, backlog: i32) -> Result<Listener, Error> {
         let channel = EventChannel::new()?;
-        let mut id = ptr::null_mut();
-        // SAFETY: a live channel, a valid out-pointer; no context.
-        let ret = unsafe {
-            rdma_sys::rdma_create_id(
-                channel.as_ptr(),
-                &mut id,
-                ptr::null_mut(),
-                rdma_sys::rdma_port_space::RDMA_PS_TCP,
-            )
-        };
-        if ret != 0 || id.is_null() {
-            return Err(Error::last("rdma_create_id"));
-        }
+        let id = channel.create_id()?;
         let mut listener = Listener { id, channel, addr };
         let mut storage = addr::to_storage(addr);
         // SAFETY: a live id; `storage` holds a sockaddr of `addr`'s family.

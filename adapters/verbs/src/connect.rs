@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use rdma_sys::{rdma_cm_event_type as ev, rdma_cm_id};
+use rdma_sys::rdma_cm_event_type as ev;
 
 use crate::addr;
 use crate::cm::{self, CmEvent, EventChannel};
@@ -96,19 +96,7 @@ impl Connection {
     ) -> Result<Connection, Error> {
         let deadline = Instant::now() + timeout;
         let channel = EventChannel::new()?;
-        let mut id: *mut rdma_cm_id = ptr::null_mut();
-        // SAFETY: a live channel, a valid out-pointer; no context.
-        let ret = unsafe {
-            rdma_sys::rdma_create_id(
-                channel.as_ptr(),
-                &mut id,
-                ptr::null_mut(),
-                rdma_sys::rdma_port_space::RDMA_PS_TCP,
-            )
-        };
-        if ret != 0 || id.is_null() {
-            return Err(Error::last("rdma_create_id"));
-        }
+        let id = channel.create_id()?;
         // From here the connection owns the id (and destroys it when dropped).
         let mut c = Connection::bare(id, Some(channel), spec)?;
         c.active = true;
