@@ -80,6 +80,32 @@ impl Setup {
 }
 
 impl<const T: usize, const B: usize> Setup<T, B> {
+    /// A SCSI Command on LUN 0 with the next ITT and CmdSN (both advanced), not yet sent.
+    pub fn next_command(
+        &mut self,
+        cdb: [u8; 16],
+        read: bool,
+        write: bool,
+        edtl: u32,
+    ) -> ScsiCommandRepr {
+        let cmd = ScsiCommandRepr {
+            immediate: false,
+            final_: true,
+            read,
+            write,
+            attr: TaskAttribute::SIMPLE,
+            lun: Lun(0),
+            itt: self.itt,
+            expected_data_transfer_length: edtl,
+            cmd_sn: self.cmd_sn,
+            exp_stat_sn: 0,
+            cdb,
+        };
+        self.itt += 1;
+        self.cmd_sn += 1;
+        cmd
+    }
+
     /// A target of `T` task slots and `B` buffers sized by `config`.
     pub fn with_configs(
         cm: CmPrivateData,
@@ -356,28 +382,14 @@ impl<const T: usize, const B: usize> Setup<T, B> {
         write: Option<(RemoteBuf, u32)>,
         immediate: &[u8],
     ) -> (u8, Option<u32>) {
-        let itt = self.itt;
-        self.itt += 1;
         let edtl = read.map(|r| r.1).or(write.map(|w| w.1)).unwrap_or(0);
         let header = IserHeaderRepr {
             opcode: IserOpcode::ISCSI_CTRL,
             write_stag: write.map(|(r, _)| (r.stag, r.addr)),
             read_stag: read.map(|(r, _)| (r.stag, r.addr)),
         };
-        let cmd = ScsiCommandRepr {
-            immediate: false,
-            final_: true,
-            read: read.is_some(),
-            write: write.is_some(),
-            attr: TaskAttribute::SIMPLE,
-            lun: Lun(0),
-            itt,
-            expected_data_transfer_length: edtl,
-            cmd_sn: self.cmd_sn,
-            exp_stat_sn: 0,
-            cdb,
-        };
-        self.cmd_sn += 1;
+        let cmd = self.next_command(cdb, read.is_some(), write.is_some(), edtl);
+        let itt = cmd.itt;
         self.send(header, PduRepr::ScsiCommand(cmd), immediate);
         let (repr, _, invalidated) = self.received.pop().expect("a SCSI response");
         let PduRepr::ScsiResponse(resp) = repr else {

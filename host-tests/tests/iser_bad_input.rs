@@ -13,10 +13,7 @@ use host_tests::iser_script::{pattern, Setup, DATA_AT, INI_REGION};
 use iser_core::dm::iser::IserError;
 use iser_core::dm::{RemoteBuf, WcStatus};
 use iser_core::session::TargetConfig;
-use iser_core::wire::{
-    CmPrivateData, IserHeaderRepr, IserOpcode, Lun, PduRepr, ScsiCommandRepr, TaskAttribute,
-    TextRequestRepr,
-};
+use iser_core::wire::{CmPrivateData, IserHeaderRepr, IserOpcode, Lun, PduRepr, TextRequestRepr};
 
 const CTRL: IserHeaderRepr = IserHeaderRepr {
     opcode: IserOpcode::ISCSI_CTRL,
@@ -33,22 +30,8 @@ fn logged_in() -> Setup {
 
 /// Sends a READ(10) or WRITE(10) of `len` bytes with this iSER header.
 fn command(s: &mut Setup, header: IserHeaderRepr, write: bool, len: u32) {
-    let itt = s.itt;
-    s.itt += 1;
-    let cmd = ScsiCommandRepr {
-        immediate: false,
-        final_: true,
-        read: !write,
-        write,
-        attr: TaskAttribute::SIMPLE,
-        lun: Lun(0),
-        itt,
-        expected_data_transfer_length: len,
-        cmd_sn: s.cmd_sn,
-        exp_stat_sn: 0,
-        cdb: Setup::rw10(if write { 0x2a } else { 0x28 }, 0, (len / 512) as u16),
-    };
-    s.cmd_sn += 1;
+    let op = if write { 0x2a } else { 0x28 };
+    let cmd = s.next_command(Setup::rw10(op, 0, (len / 512) as u16), !write, write, len);
     s.send(header, PduRepr::ScsiCommand(cmd), &[]);
 }
 
@@ -209,21 +192,10 @@ fn iser_stags_of_commands_that_never_ran_do_not_crowd_out_later_ones() {
     let mut s = logged_in();
     let remote = advertise(&mut s, 4096, true);
     for _ in 0..host_tests::iser_script::TASKS + 4 {
-        let itt = s.itt;
-        s.itt += 1;
-        let cmd = ScsiCommandRepr {
-            immediate: false,
-            final_: true,
-            read: true,
-            write: false,
-            attr: TaskAttribute::SIMPLE,
-            lun: Lun(0),
-            itt,
-            expected_data_transfer_length: 4096,
-            cmd_sn: s.cmd_sn.wrapping_add(1 << 20),
-            exp_stat_sn: 0,
-            cdb: Setup::rw10(0x28, 0, 8),
-        };
+        let mut cmd = s.next_command(Setup::rw10(0x28, 0, 8), true, false, 4096);
+        // Outside the window, and the CmdSN the next in-window command takes stays free.
+        cmd.cmd_sn = cmd.cmd_sn.wrapping_add(1 << 20);
+        s.cmd_sn -= 1;
         let header = IserHeaderRepr {
             read_stag: Some((remote.stag, remote.addr)),
             ..CTRL

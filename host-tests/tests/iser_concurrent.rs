@@ -16,7 +16,6 @@ use iser_core::session::TargetConfig;
 use iser_core::time::Duration;
 use iser_core::wire::{
     CmPrivateData, DataOutRepr, IserHeaderRepr, IserOpcode, Lun, NopOutRepr, PduRepr,
-    ScsiCommandRepr, TaskAttribute,
 };
 
 /// iserd's task slots (`MAX_QUEUE_DEPTH`) and registered buffers per connection (`BUFS`).
@@ -97,27 +96,15 @@ fn queue_write(s: &mut Iserd, lba: u32, at: u32, data: &[u8]) -> u32 {
             },
         )
         .unwrap();
-    let itt = s.itt;
-    s.itt += 1;
     let header = IserHeaderRepr {
         opcode: IserOpcode::ISCSI_CTRL,
         write_stag: Some((stag.stag, stag.addr + unsolicited as u64)),
         read_stag: None,
     };
-    let cmd = ScsiCommandRepr {
-        immediate: false,
-        final_: imm == unsolicited,
-        read: false,
-        write: true,
-        attr: TaskAttribute::SIMPLE,
-        lun: Lun(0),
-        itt,
-        expected_data_transfer_length: data.len() as u32,
-        cmd_sn: s.cmd_sn,
-        exp_stat_sn: 0,
-        cdb: Setup::rw10(0x2a, lba, (data.len() / 512) as u16),
-    };
-    s.cmd_sn += 1;
+    let cdb = Setup::rw10(0x2a, lba, (data.len() / 512) as u16);
+    let mut cmd = s.next_command(cdb, false, true, data.len() as u32);
+    cmd.final_ = imm == unsolicited;
+    let itt = cmd.itt;
     s.queue_send(header, PduRepr::ScsiCommand(cmd), &data[..imm]);
     let mut offset = imm;
     let mut data_sn = 0;
@@ -153,27 +140,18 @@ fn queue_read(s: &mut Iserd, lba: u32, at: u32, len: usize) -> u32 {
             },
         )
         .unwrap();
-    let itt = s.itt;
-    s.itt += 1;
     let header = IserHeaderRepr {
         opcode: IserOpcode::ISCSI_CTRL,
         write_stag: None,
         read_stag: Some((stag.stag, stag.addr)),
     };
-    let cmd = ScsiCommandRepr {
-        immediate: false,
-        final_: true,
-        read: true,
-        write: false,
-        attr: TaskAttribute::SIMPLE,
-        lun: Lun(0),
-        itt,
-        expected_data_transfer_length: len as u32,
-        cmd_sn: s.cmd_sn,
-        exp_stat_sn: 0,
-        cdb: Setup::rw10(0x28, lba, (len / 512) as u16),
-    };
-    s.cmd_sn += 1;
+    let cmd = s.next_command(
+        Setup::rw10(0x28, lba, (len / 512) as u16),
+        true,
+        false,
+        len as u32,
+    );
+    let itt = cmd.itt;
     s.queue_send(header, PduRepr::ScsiCommand(cmd), &[]);
     itt
 }
@@ -410,22 +388,7 @@ fn iser_full_cmd_sn_window_sent_at_once_finds_receives() {
         s.login_declaring(&linux_keys(true));
         s.clear_unit_attention();
         // A TEST UNIT READY shows the window.
-        let itt = s.itt;
-        s.itt += 1;
-        let tur = ScsiCommandRepr {
-            immediate: false,
-            final_: true,
-            read: false,
-            write: false,
-            attr: TaskAttribute::SIMPLE,
-            lun: Lun(0),
-            itt,
-            expected_data_transfer_length: 0,
-            cmd_sn: s.cmd_sn,
-            exp_stat_sn: 0,
-            cdb: [0; 16],
-        };
-        s.cmd_sn += 1;
+        let tur = s.next_command([0; 16], false, false, 0);
         s.send(CTRL, PduRepr::ScsiCommand(tur), &[]);
         let Some((PduRepr::ScsiResponse(r), _, _)) = s.received.pop() else {
             panic!("a SCSI response")

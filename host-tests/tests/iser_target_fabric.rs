@@ -8,9 +8,7 @@
 
 use host_tests::iser_script::{pattern, Setup};
 use iser_core::dm::RemoteBuf;
-use iser_core::wire::{
-    CmPrivateData, IserHeaderRepr, IserOpcode, Lun, PduRepr, ScsiCommandRepr, TaskAttribute,
-};
+use iser_core::wire::{CmPrivateData, IserHeaderRepr, IserOpcode, PduRepr};
 use proptest::prelude::*;
 
 const DATA_AT: u32 = host_tests::iser_script::DATA_AT;
@@ -87,26 +85,12 @@ fn iser_bad_stag_breaks_the_connection_cleanly() {
         stag: 0xdead_beef,
         addr: s.fabric.base_addr(s.ini).unwrap() + u64::from(DATA_AT),
     };
-    let itt = s.itt;
-    s.itt += 1;
     let header = IserHeaderRepr {
         opcode: IserOpcode::ISCSI_CTRL,
         write_stag: None,
         read_stag: Some((bogus.stag, bogus.addr)),
     };
-    let cmd = ScsiCommandRepr {
-        immediate: false,
-        final_: true,
-        read: true,
-        write: false,
-        attr: TaskAttribute::SIMPLE,
-        lun: Lun(0),
-        itt,
-        expected_data_transfer_length: 4096,
-        cmd_sn: s.cmd_sn,
-        exp_stat_sn: 0,
-        cdb: Setup::rw10(0x28, 0, 8),
-    };
+    let cmd = s.next_command(Setup::rw10(0x28, 0, 8), true, false, 4096);
     s.send(header, PduRepr::ScsiCommand(cmd), &[]);
     assert!(s.target.error().is_some());
     assert_eq!(s.target.buffers_in_use(), 0, "every buffer comes back");
