@@ -201,7 +201,7 @@ impl Harness {
             for (i, x) in self.f.region_mut(ep).iter_mut().enumerate() {
                 *x = (i as u8)
                     .wrapping_mul(31)
-                    .wrapping_add(ep.index() as u8 * 7 + 1);
+                    .wrapping_add((ep.index() as u8).wrapping_mul(7).wrapping_add(1));
             }
         }
     }
