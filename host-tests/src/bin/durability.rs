@@ -199,6 +199,10 @@ fn verify(addr: &str, state: &mut [BlockState]) -> Result<(u64, u64, u64), Strin
                             b.durable, b.pending
                         );
                     }
+                    // Report each loss once: what was found is the baseline from now on.
+                    if let Some(g) = found {
+                        b.durable = g;
+                    }
                 }
             }
             b.pending.clear();
