@@ -310,3 +310,32 @@ fn sanitize_without_immed_defers_its_status_at_the_configured_rate() {
     d.begin_shutdown();
     bg.join().unwrap();
 }
+
+/// An initiator whose connection is closed but not yet read to its EOF by the connection's
+/// thread logs in again with a new ISID: the new login ends the departed session first, so
+/// its PREVENT MEDIUM REMOVAL no longer holds (the I_T nexus is lost, SPC-4 §6.15). Without
+/// the probe saying the peer is gone, the old nexus keeps it.
+#[test]
+fn a_departed_session_loses_its_nexus_at_the_same_initiators_next_login() {
+    use iserd::daemon::registry::SessionKey;
+    for peer_gone in [false, true] {
+        let mut lun = LunConfig::ram(0, 1 << 20);
+        lun.removable = true;
+        let d = Daemon::new(config(vec![lun])).unwrap();
+        let key = |isid: [u8; 6]| SessionKey {
+            initiator: INITIATOR.into(),
+            isid,
+            target: Some(0),
+        };
+        let old = d.open_session(key(ISID), None).unwrap();
+        let n = login(&d, &[0]);
+        assert!(run(&d, 0, n, &[0x1e, 0, 0, 0, 1, 0], 0, &[]).1.is_good());
+        d.watch_peer(old, Arc::new(move || peer_gone));
+        let other_isid = [0x23, 0, 0, 0, 0, 2];
+        d.open_session(key(other_isid), None).unwrap();
+        let m = d.nexus(INITIATOR, other_isid, 0);
+        while !run(&d, 0, m, &[0; 6], 0, &[]).1.is_good() {}
+        let eject = run(&d, 0, m, &[0x1b, 0, 0, 0, 0x02, 0], 0, &[]).1;
+        assert_eq!(eject.is_good(), peer_gone, "{eject:?}");
+    }
+}

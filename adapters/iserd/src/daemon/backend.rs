@@ -11,7 +11,7 @@ use iser_core::session::{
 };
 use iser_core::wire::Lun;
 
-use super::registry::{Closer, SessionKey};
+use super::registry::{Closer, PeerGone, SessionKey};
 use super::Daemon;
 use crate::config::Chap;
 
@@ -25,6 +25,8 @@ pub struct ConnBackend {
     address: String,
     /// Makes a closer for the session this connection opens.
     closer: Option<Box<dyn FnMut() -> Option<Closer> + Send>>,
+    /// Tells whether the peer has closed this connection (see [`Daemon::watch_peer`]).
+    peer_gone: Option<PeerGone>,
 }
 
 impl std::fmt::Debug for ConnBackend {
@@ -70,7 +72,15 @@ impl ConnBackend {
             peer,
             address: format!("{local},{group_tag}"),
             closer,
+            peer_gone: None,
         }
+    }
+
+    /// Sessions this connection opens can be ended by a later login of the same initiator
+    /// once `peer_gone` says the peer has closed the connection.
+    pub fn with_peer_gone(mut self, peer_gone: PeerGone) -> ConnBackend {
+        self.peer_gone = Some(peer_gone);
+        self
     }
 
     /// The shared daemon.
@@ -134,9 +144,14 @@ impl TargetBackend for ConnBackend {
             target: target.map(|t| t.0),
         };
         let closer = self.closer.as_mut().and_then(|make| make());
-        self.daemon
+        let tsih = self
+            .daemon
             .open_session(key, closer)
-            .map_err(|_| SessionRefused::TooManySessions)
+            .map_err(|_| SessionRefused::TooManySessions)?;
+        if let Some(gone) = &self.peer_gone {
+            self.daemon.watch_peer(tsih, gone.clone());
+        }
+        Ok(tsih)
     }
 
     fn end_session(&mut self, tsih: u16) {

@@ -25,7 +25,7 @@ use iser_core::wire::{Lun, TaskMgmtFunction};
 use crate::acl::AddressRange;
 use crate::config::{self, Backing, Chap, Config, LunConfig};
 use crate::storage::{Device, StorageError};
-use registry::{Closer, OpenError, Registry, SessionKey, TargetIndex};
+use registry::{Closer, OpenError, PeerGone, Registry, SessionKey, TargetIndex};
 
 /// Nexus slots per logical unit (unit attentions are kept per I_T nexus).
 pub const NEXUS_SLOTS: usize = config::MAX_SESSIONS as usize;
@@ -491,6 +491,17 @@ impl Daemon {
     pub fn open_session(&self, key: SessionKey, closer: Option<Closer>) -> Result<u16, OpenError> {
         let mut reg = lock(&self.registry);
         let what = self.describe(&key);
+        let departed = match key.target {
+            Some(t) => reg.close_departed(&key.initiator, t),
+            None => Vec::new(),
+        };
+        for (tsih, old, nexus) in departed {
+            log::info!(
+                "session {tsih:#06x} ended: its peer closed the connection ({})",
+                self.describe(&old)
+            );
+            self.nexus_lost(old.target, nexus);
+        }
         match reg.open(key.clone(), closer) {
             Ok((tsih, reinstated)) => {
                 drop(reg);
@@ -509,6 +520,12 @@ impl Daemon {
                 Err(e)
             }
         }
+    }
+
+    /// Lets a later login of the same initiator end session `tsih` at once when `peer_gone`
+    /// says its peer has closed the connection.
+    pub fn watch_peer(&self, tsih: u16, peer_gone: PeerGone) {
+        lock(&self.registry).watch(tsih, peer_gone);
     }
 
     /// Ends session `tsih` and logs it.

@@ -11,6 +11,10 @@ pub type TargetIndex = u16;
 /// Closes the connections of a session that is being reinstated (shuts its socket down).
 pub type Closer = Box<dyn FnMut() + Send>;
 
+/// Tells, without blocking, whether a session's peer has already closed its connection (its
+/// EOF is queued but the connection's thread has not read it yet).
+pub type PeerGone = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// The identity of an iSCSI session (RFC 7143 §4.4.1: initiator name, ISID, target).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionKey {
@@ -35,6 +39,7 @@ impl fmt::Display for SessionKey {
 struct Session {
     key: SessionKey,
     closer: Option<Closer>,
+    peer_gone: Option<PeerGone>,
 }
 
 /// Why [`Registry::open`] refused.
@@ -121,7 +126,14 @@ impl Registry {
             return Err(OpenError::TooManySessions);
         }
         let tsih = self.free_tsih().ok_or(OpenError::TooManySessions)?;
-        self.sessions.insert(tsih, Session { key, closer });
+        self.sessions.insert(
+            tsih,
+            Session {
+                key,
+                closer,
+                peer_gone: None,
+            },
+        );
         Ok((tsih, reinstated))
     }
 
@@ -130,6 +142,42 @@ impl Registry {
         let s = self.sessions.remove(&tsih)?;
         let nexus = self.find_nexus(&s.key);
         Some((s.key, nexus))
+    }
+
+    /// Lets [`Registry::close_departed`] ask whether session `tsih`'s peer is gone.
+    pub fn watch(&mut self, tsih: u16, peer_gone: PeerGone) {
+        if let Some(s) = self.sessions.get_mut(&tsih) {
+            s.peer_gone = Some(peer_gone);
+        }
+    }
+
+    /// Closes the sessions of `initiator` with `target` whose peer has already closed the
+    /// connection, and returns their TSIHs, keys and nexus indices. A new login of the same
+    /// initiator thus finds its earlier I_T nexuses lost (SAM-5 §6.3.4) even when their
+    /// connection threads have not yet read the EOF; their own `close` later finds nothing.
+    pub fn close_departed(
+        &mut self,
+        initiator: &str,
+        target: TargetIndex,
+    ) -> Vec<(u16, SessionKey, Option<u16>)> {
+        let departed: Vec<u16> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.key.initiator == initiator && s.key.target == Some(target))
+            .filter(|(_, s)| s.peer_gone.as_ref().is_some_and(|gone| gone()))
+            .map(|(tsih, _)| *tsih)
+            .collect();
+        departed
+            .into_iter()
+            .filter_map(|tsih| {
+                let mut s = self.sessions.remove(&tsih)?;
+                if let Some(close) = s.closer.as_mut() {
+                    close();
+                }
+                let nexus = self.find_nexus(&s.key);
+                Some((tsih, s.key, nexus))
+            })
+            .collect()
     }
 
     /// The key of open session `tsih`.
@@ -247,6 +295,39 @@ mod tests {
         // The old connection's later end_session is harmless.
         assert!(r.close(old).is_none());
         assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn departed_sessions_of_the_same_initiator_close_at_its_next_login() {
+        let mut r = Registry::new(4, 4);
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closed = Arc::new(AtomicUsize::new(0));
+        let (g, c) = (gone.clone(), closed.clone());
+        let (old, _) = r
+            .open(
+                key("a", 1, Some(0)),
+                Some(Box::new(move || {
+                    c.fetch_add(1, Ordering::SeqCst);
+                })),
+            )
+            .unwrap();
+        r.watch(old, Arc::new(move || g.load(Ordering::SeqCst)));
+        let other = r.open(key("b", 1, Some(0)), None).unwrap().0;
+        r.watch(other, Arc::new(|| true));
+        assert!(r.close_departed("a", 0).is_empty(), "peer still there");
+        gone.store(true, Ordering::SeqCst);
+        assert!(r.close_departed("a", 1).is_empty(), "another target");
+        let n = r.nexus("a", [1; 6], 0);
+        let closed_now = r.close_departed("a", 0);
+        assert_eq!(closed_now.len(), 1);
+        assert_eq!(closed_now[0].0, old);
+        assert_eq!(closed_now[0].2, n);
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
+        assert!(
+            r.close(old).is_none(),
+            "the old thread's close finds nothing"
+        );
+        assert!(r.key(other).is_some(), "other initiators are not probed");
     }
 
     #[test]

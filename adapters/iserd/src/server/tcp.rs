@@ -104,13 +104,16 @@ pub fn serve(daemon: Arc<Daemon>, stream: TcpStream, group_tag: u16) {
             let _ = s.shutdown(Shutdown::Both);
         }))
     };
-    let backend = ConnBackend::new(
+    let mut backend = ConnBackend::new(
         daemon.clone(),
         peer.ip(),
         local,
         group_tag,
         Some(Box::new(make_closer)),
     );
+    if let Ok(probe) = stream.try_clone() {
+        backend = backend.with_peer_gone(Arc::new(move || peer_closed(&probe)));
+    }
     let engine = Box::new(Engine::new(
         &target_config(&daemon.config.limits),
         entropy(),
@@ -219,6 +222,32 @@ impl Conn {
     }
 }
 
+/// True when the peer has closed `stream` and nothing unread is left before its EOF (or the
+/// connection was reset); never blocks and consumes nothing.
+fn peer_closed(stream: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: `byte` is a valid, writable one-byte buffer for the whole call, and the file
+    // descriptor stays open because `stream` is borrowed for the call. MSG_PEEK leaves the
+    // data to the connection's thread; MSG_DONTWAIT keeps the call from blocking.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            std::ptr::addr_of_mut!(byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        n if n > 0 => false,
+        _ => matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::ECONNRESET | libc::EPIPE | libc::ENOTCONN)
+        ),
+    }
+}
+
 /// A link error as an I/O error, for the log line.
 fn io_error(e: LinkError<io::Error>) -> io::Error {
     match e {
@@ -233,5 +262,36 @@ fn io_error(e: LinkError<io::Error>) -> io::Error {
             io::Error::other(format!("engine needs a {needed}-byte send buffer"))
         }
         _ => io::Error::other("link error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    #[test]
+    fn peer_closed_sees_an_unread_eof_and_nothing_else() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        assert!(!peer_closed(&server), "open and idle");
+        client.write_all(b"x").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!peer_closed(&server), "unread data before the EOF");
+        let mut byte = [0u8; 1];
+        server.read_exact(&mut byte).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !peer_closed(&server) {
+            assert!(std::time::Instant::now() < deadline, "EOF not seen");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            server.read(&mut byte).unwrap(),
+            0,
+            "the EOF is still there to read"
+        );
     }
 }
