@@ -8,9 +8,9 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use host_tests::fabric::Access;
+use host_tests::fabric::{Access, Fault};
 use host_tests::iser_script::{pattern, Setup, DATA_AT, INI_REGION};
-use iser_core::dm::iser::IserError;
+use iser_core::dm::iser::{IserError, RDMA_TIMEOUT};
 use iser_core::dm::{RemoteBuf, WcStatus};
 use iser_core::session::TargetConfig;
 use iser_core::wire::{CmPrivateData, IserHeaderRepr, IserOpcode, Lun, PduRepr, TextRequestRepr};
@@ -123,6 +123,63 @@ fn iser_write_stag_with_the_wrong_access_ends_the_connection() {
     command(&mut s, header, true, 8192);
     assert_ended(&s, Some(IserError::WorkRequest(WcStatus::RemoteAccess)));
     assert!(fence_intact(&s, DATA_AT));
+}
+
+/// An RDMA Read that neither completes nor fails (soft-RoCE against an STag the initiator
+/// does not have): the target waits `RDMA_TIMEOUT` from its posting, then ends the connection.
+#[test]
+fn iser_rdma_read_that_never_completes_ends_the_connection_after_the_timeout() {
+    // No NOP-In pings: the scripted initiator would not answer them.
+    let config = TargetConfig {
+        nop_in_interval: None,
+        ..TargetConfig::default()
+    };
+    let mut s = Setup::with_target_config(CmPrivateData::LINUX_INITIATOR, config);
+    s.login();
+    s.clear_unit_attention();
+    let remote = advertise(&mut s, 8192, false);
+    let header = IserHeaderRepr {
+        write_stag: Some((remote.stag, remote.addr)),
+        ..CTRL
+    };
+    s.fabric
+        .inject(Fault::Delay {
+            endpoint: s.tgt,
+            ops: 1,
+        })
+        .unwrap();
+    let posted_at = s.now;
+    command(&mut s, header, true, 8192);
+    assert_eq!(s.target.error(), None);
+    assert_eq!(s.target.poll_timeout(), Some(posted_at + RDMA_TIMEOUT));
+    s.now = posted_at + iser_core::time::Duration(RDMA_TIMEOUT.0 - 1);
+    s.target.handle_timeout(&mut s.backend, s.now);
+    s.pump();
+    assert_eq!(s.target.error(), None, "not yet");
+    s.now = posted_at + RDMA_TIMEOUT;
+    s.target.handle_timeout(&mut s.backend, s.now);
+    s.pump();
+    assert_eq!(s.target.error(), Some(IserError::RdmaTimeout));
+    // The adapter's teardown flushes the stuck operation.
+    s.fabric.release_all();
+    s.pump();
+    assert_ended(&s, Some(IserError::RdmaTimeout));
+}
+
+/// Completions keep the RDMA watchdog quiet however long the connection lives.
+#[test]
+fn iser_rdma_watchdog_counts_from_the_last_completion() {
+    let mut s = logged_in();
+    for i in 0..4u32 {
+        s.now = s.now + RDMA_TIMEOUT;
+        let data = pattern(64 * 1024, i);
+        s.write(i * 128, &data, 0);
+        s.target.handle_timeout(&mut s.backend, s.now);
+        assert_eq!(s.read(i * 128, data.len()).0, data);
+        s.target.handle_timeout(&mut s.backend, s.now);
+        assert_eq!(s.target.error(), None);
+        assert!(s.target.poll_timeout().is_none_or(|t| t > s.now));
+    }
 }
 
 fn text_request(s: &mut Setup, data_len: usize) {

@@ -8,4 +8,4 @@ mod posted;
 mod target;
 
 pub use initiator::{IserInitiator, IserSubmitError, Registrar};
-pub use target::{IserConfig, IserError, IserTarget};
+pub use target::{IserConfig, IserError, IserTarget, RDMA_TIMEOUT};

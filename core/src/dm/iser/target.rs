@@ -18,7 +18,7 @@ use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
 use crate::pool::BufHandle;
 use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::{
     CmPrivateData, HelloReplyRepr, HelloRepr, IserHeader, IserHeaderRepr, IserMessage, IserOpcode,
     Opcode, ISER_HEADER_LEN, ISER_VERSION,
@@ -107,6 +107,13 @@ pub(crate) fn recv_len(max_data: u32, buf_size: u32) -> u32 {
 /// Logout, and the NOP-Out answering our own ping.
 const IMMEDIATE_RECVS: u16 = 4;
 
+/// Longest the oldest outstanding RDMA Read or Write may go without a completion before the
+/// connection is given up. A completion must come, in error at least, once the HCA's transport
+/// retries end (RFC 7145 §5.1: RDMA errors end the connection); a peer whose adapter neither
+/// completes nor fails it (seen with soft-RoCE against an STag that does not exist) would
+/// otherwise hold the task and its buffers for as long as it answers NOP-In pings.
+pub const RDMA_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why the engine ended a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -124,6 +131,8 @@ pub enum IserError {
     /// The peer sent more unexpected PDUs than MaxOutstandingUnexpectedPDUs allows
     /// (RFC 7145 §6.5, §8.1); the connection ends.
     UnexpectedPduLimit,
+    /// An RDMA Read or Write went [`RDMA_TIMEOUT`] without completing.
+    RdmaTimeout,
 }
 
 /// The target side of one iSER connection. `TASKS` bounds the commands in flight, `BUFS` the
@@ -143,6 +152,11 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     recv_posted: u16,
     reads_in_flight: u16,
     sends_in_flight: u16,
+    /// RDMA Reads and Writes posted and not completed.
+    rdma_in_flight: u16,
+    /// When the oldest outstanding RDMA operation was posted or the last one completed: their
+    /// completions come in posting order, so nothing completing since is a stuck operation.
+    rdma_progress: Instant,
     hello_reply: Option<HelloReplyRepr>,
     ord: u16,
     error: Option<IserError>,
@@ -192,6 +206,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             recv_posted: 0,
             reads_in_flight: 0,
             sends_in_flight: 0,
+            rdma_in_flight: 0,
+            rdma_progress: now,
             hello_reply: None,
             ord: config.max_rdma_reads,
             error: None,
@@ -226,12 +242,25 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// When [`Self::handle_timeout`] wants to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.poll_timeout()
+        let session = self.conn.poll_timeout();
+        match self.rdma_deadline() {
+            Some(rdma) => Some(session.map_or(rdma, |t| t.min(rdma))),
+            None => session,
+        }
     }
 
-    /// Runs the session's timers.
+    /// Runs the session's timers and gives up on a stuck RDMA operation.
     pub fn handle_timeout<B: TargetBackend>(&mut self, backend: &mut B, now: Instant) {
+        if self.rdma_deadline().is_some_and(|t| t <= now) {
+            self.fail(IserError::RdmaTimeout, backend);
+            return;
+        }
         self.conn.handle_timeout(backend, now);
+    }
+
+    fn rdma_deadline(&self) -> Option<Instant> {
+        (self.rdma_in_flight > 0 && self.error.is_none())
+            .then(|| self.rdma_progress.plus(RDMA_TIMEOUT))
     }
 
     /// The initiator's unexpected PDUs not answered yet (RFC 7145 §6.5).
@@ -274,6 +303,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 let Some(posted) = self.posted.take(id) else {
                     return;
                 };
+                if matches!(posted.usage, Usage::Read { .. } | Usage::Write) {
+                    self.rdma_in_flight = self.rdma_in_flight.saturating_sub(1);
+                    self.rdma_progress = now;
+                }
                 match posted.usage {
                     Usage::Send => self.sends_in_flight = self.sends_in_flight.saturating_sub(1),
                     Usage::Read { task, offset, len } => {
@@ -331,10 +364,14 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if let Some(op) = self.poll_hello_reply(region) {
             return Some(op);
         }
-        if let Some(op) = self.poll_put(region, backend) {
-            return Some(op);
-        }
-        if let Some(op) = self.poll_get(backend) {
+        if let Some(op) = self
+            .poll_put(region, backend)
+            .or_else(|| self.poll_get(backend))
+        {
+            if self.rdma_in_flight == 0 {
+                self.rdma_progress = now;
+            }
+            self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
             return Some(op);
         }
         self.poll_control(region, backend, now)
