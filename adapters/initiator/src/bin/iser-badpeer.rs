@@ -81,8 +81,7 @@ const IO_LEN: u32 = 1 << 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an RDMA operation against a missing STag may take to end the connection: over
 /// soft-RoCE under QEMU our own RDMA Read against a bad target STag ends it after ~45 s (the
-/// target's NOP-In ping times out); the target's RDMA Read/Write against ours never fails while
-/// we answer pings, so those modes give up after this.
+/// target's NOP-In ping times out); the target's RDMA Read/Write against ours fails at once.
 const STAG_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
@@ -219,6 +218,27 @@ impl Peer {
     fn login(&mut self) -> bool {
         let ok = self.until(|p| p.sink.logged_in || p.sink.login_failed);
         ok && self.sink.logged_in
+    }
+
+    /// Two TEST UNIT READYs: the first takes the unit attention a new nexus gets, so the
+    /// command after them reaches its data transfer instead of ending in CHECK CONDITION.
+    fn clear_unit_attention(&mut self) -> bool {
+        let lun = Lun::from_index(0).unwrap_or(Lun(0));
+        let tur = [0u8; 6];
+        for _ in 0..2 {
+            let done = self.sink.done.len();
+            let (_, mut reg) = self.conn.split();
+            let none = BufRef { offset: 0, len: 0 };
+            if self
+                .engine
+                .submit(&ScsiRequest::no_data(lun, &tur), none, &mut reg)
+                .is_err()
+                || !self.until(|p| p.sink.done.len() > done)
+            {
+                return false;
+            }
+        }
+        true
     }
 
     fn hang_up(mut self, what: &str) -> ExitCode {
@@ -380,6 +400,10 @@ fn run(mode: &str, addr: SocketAddr, target: &'static str) -> ExitCode {
         "disconnect-mid-write" | "write-invalid-stag" | "read-invalid-stag" => {
             if !p.login() {
                 println!("login failed");
+                return ExitCode::from(1);
+            }
+            if !p.clear_unit_attention() {
+                println!("TEST UNIT READY failed");
                 return ExitCode::from(1);
             }
             let read = mode == "read-invalid-stag";

@@ -109,9 +109,9 @@ const IMMEDIATE_RECVS: u16 = 4;
 
 /// Longest the oldest outstanding RDMA Read or Write may go without a completion before the
 /// connection is given up. A completion must come, in error at least, once the HCA's transport
-/// retries end (RFC 7145 §5.1: RDMA errors end the connection); a peer whose adapter neither
-/// completes nor fails it (seen with soft-RoCE against an STag that does not exist) would
-/// otherwise hold the task and its buffers for as long as it answers NOP-In pings.
+/// retries end (RFC 7145 §5.1: RDMA errors end the connection); a peer or adapter that never
+/// completes one would otherwise hold the task and its buffers for as long as the initiator
+/// answers NOP-In pings.
 pub const RDMA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the engine ended a connection.
