@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Host side of the VM harness, step 1: QEMU (x86_64, TCG), debootstrap and cpio.
+# Host side of the VM harness, step 1: QEMU (x86_64, TCG), debootstrap, cpio and tshark.
 # Debian 12 images here carry qemu-utils from bookworm-backports, which conflicts with bookworm's
 # qemu-system-common, so qemu-system-x86 comes from bookworm-backports too — through a private
 # sources list under $VMLAB/apt, leaving the system's apt configuration alone.
@@ -13,6 +13,17 @@ have() { command -v "$1" >/dev/null 2>&1; }
 if [ "$(uname -m)" != x86_64 ]; then
   echo "host-setup: $(uname -m) host; the harness boots an x86_64 guest only" >&2
   exit 3
+fi
+# tshark (two-vm.sh's judge of our wire format) from the machine's own sources, its setuid
+# question answered beforehand so the install never stops to ask. Not fatal here: two-vm.sh
+# reports a missing tshark as a failure of its own.
+if ! have tshark && [ "$(id -u)" = 0 ] && have apt-get; then
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  for i in 1 2 3; do   # retry: the lists may be stale, another job may hold the dpkg lock
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tshark && break
+    apt-get update -qq; sleep 5
+  done
+  have tshark || echo "host-setup: installing tshark failed (two-vm.sh will fail)" >&2
 fi
 if have qemu-system-x86_64 && have debootstrap && have cpio; then
   exit 0

@@ -5,9 +5,12 @@
 #   2. build-guest.sh  kernel + initramfs, cached under $VMLAB (default /tmp/iser-vmlab)
 #   3. our release binaries (iserd, iser, iser-badpeer) into $VMLAB/share (9p, /mnt/host)
 #   4. boot.sh guest/scenarios.sh; its ISERVM-RESULT lines become PASS/FAIL lines here
+#   5. two-vm.sh: two guests on one link, our initiators against iserd, the link's pcap
+#      judged by tshark
 # Prints `N passed, M failed`; exits 0 when all passed, 3 when QEMU cannot run here, 1 else.
 # env: VMLAB, CARGO_TARGET_DIR, VM_TIMEOUT (s, 600), ISERVM_MIB (64), ISERVM_LOG (debug),
-#      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill; all)
+#      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill, and
+#      twovm for step 5; all; `twovm` alone skips step 4)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -40,19 +43,33 @@ cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/i
 cp "$HERE"/guest/*.sh "$SHARE/"
 echo "vm: binaries shared ($(took))"
 
-VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=${ISERVM_ONLY:-} iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
-qrc=$?
-echo "vm: guest done, qemu rc=$qrc ($(took))"
-grep -E '^ISERVM-(NOTE|RESULT|BENCH)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //; s/^ISERVM-BENCH: /  bench: /'
-P=$(grep -c '^ISERVM-RESULT: PASS' "$SHARE/results/console.log")
-F=$(grep -c '^ISERVM-RESULT: FAIL' "$SHARE/results/console.log")
-if ! grep -q '^ISERVM: script exit=' "$SHARE/results/console.log"; then
-  echo "FAIL guest-finished (no script exit line: crash or timeout; console: $SHARE/results/console.log)"
-  F=$((F + 1))
+ONLY=${ISERVM_ONLY:-}
+want_twovm=0; [ -z "$ONLY" ] || [[ ",$ONLY," == *",twovm,"* ]] && want_twovm=1
+want_single=1; [ -n "$ONLY" ] && [ -z "$(echo ",$ONLY," | sed 's/,twovm,/,/g; s/,//g')" ] && want_single=0
+P=0; F=0
+if [ $want_single = 1 ]; then
+  VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=$ONLY iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+  qrc=$?
+  echo "vm: guest done, qemu rc=$qrc ($(took))"
+  grep -E '^ISERVM-(NOTE|RESULT|BENCH)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //; s/^ISERVM-BENCH: /  bench: /'
+  P=$(grep -c '^ISERVM-RESULT: PASS' "$SHARE/results/console.log")
+  F=$(grep -c '^ISERVM-RESULT: FAIL' "$SHARE/results/console.log")
+  if ! grep -q '^ISERVM: script exit=' "$SHARE/results/console.log"; then
+    echo "FAIL guest-finished (no script exit line: crash or timeout; console: $SHARE/results/console.log)"
+    F=$((F + 1))
+  fi
+  if [ "$F" != 0 ]; then
+    echo "--- console tail ($SHARE/results/console.log) ---"; tail -40 "$SHARE/results/console.log"
+    echo "--- iserd log tail ($SHARE/results/iserd.log) ---"; tail -30 "$SHARE/results/iserd.log" 2>/dev/null
+  fi
 fi
-if [ "$F" != 0 ]; then
-  echo "--- console tail ($SHARE/results/console.log) ---"; tail -40 "$SHARE/results/console.log"
-  echo "--- iserd log tail ($SHARE/results/iserd.log) ---"; tail -30 "$SHARE/results/iserd.log" 2>/dev/null
+if [ $want_twovm = 1 ]; then
+  TWOVM_BIN=$SHARE/bin "$HERE/two-vm.sh" > "$VMLAB.twovm.log" 2>&1
+  grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$VMLAB.twovm.log"
+  P=$((P + $(grep -c '^PASS ' "$VMLAB.twovm.log")))
+  F=$((F + $(grep -c '^FAIL ' "$VMLAB.twovm.log")))
+  grep -q -E '^[0-9]+ passed, [0-9]+ failed$' "$VMLAB.twovm.log" ||
+    { echo "FAIL twovm-finished (no summary line: $VMLAB.twovm.log)"; F=$((F + 1)); }
 fi
 echo "vm: total $(took)"
 echo "$P passed, $F failed"
