@@ -4,6 +4,8 @@
 #   - every RC Send message starts with an iSER header, every iSCSI control-type one with an
 #     iSCSI PDU; the PDUs are counted by opcode and Login Request/Response, SCSI
 #     Command/Response and Logout Request/Response are there;
+#   - every Send with Invalidate from the target invalidates the STag its command advertised,
+#     and none goes to an initiator that declined them in its CM private data;
 #   - no frame is malformed and no expert entry is at error level
 #     (`tshark -r PCAP -Y '_ws.malformed || _ws.expert.severity == error'` prints nothing).
 # usage: pcap-check.sh PCAP       Prints PASS/FAIL lines and the counts; exit 0 when all passed.
@@ -63,6 +65,37 @@ if [ -z "$missing" ]; then pass "tshark-iscsi-pdus ($total)"
 else fail "tshark-iscsi-pdus (none decoded of:${missing%,})"; fi
 if [ "$iser_ctrl" -gt 0 ] && [ "$total" = "$iser_ctrl" ]; then pass "tshark-every-iser-message-has-an-iscsi-pdu"
 else fail "tshark-every-iser-message-has-an-iscsi-pdu ($iser_ctrl iSER, $total iSCSI)"; fi
+
+# Send with Invalidate (BTH 22, 23) from the target must invalidate the STag the command
+# advertised in its iSER header (RFC 7145 §5.2.2.3), and never go to an initiator whose CM
+# private data said "no Send with Invalidate" (Linux iser_cm_hdr flag 0x40). Connections are
+# paired through the CM: REQ (initiator QPN) and REP (target QPN) share a communication ID.
+INV=$W/inv.tsv
+tshark -n -r "$PCAP" -T fields -E occurrence=f -e ip.src -e ip.dst -e infiniband.bth.opcode \
+  -e infiniband.bth.destqp -e infiniband.cm.req -e infiniband.cm.req.localqpn \
+  -e infiniband.cm.req.ip_cm.private -e infiniband.cm.rep.remotecommid \
+  -e infiniband.cm.rep.localqpn -e iser.write_stag -e iser.read_stag -e iscsi.opcode \
+  -e iscsi.initiatortasktag -e infiniband.ieth 2> /dev/null > "$INV"
+awk -F'\t' '
+  function hex(x) { sub(/^0x/, "", x); return tolower(x) }
+  function num(x,  i, v) { x = hex(x); v = 0
+    for (i = 1; i <= length(x); i++) v = v * 16 + index("0123456789abcdef", substr(x, i, 1)) - 1
+    return v }
+  $5 != "" { ini[$5] = $1 "/" $6; nows[$1 "/" $6] = int(num(substr($7, 1, 2)) / 64) % 2 }
+  $8 != "" && ($8 in ini) { peer[$1 "/" $9] = ini[$8]; peer[ini[$8]] = $1 "/" $9 }
+  $12 != "" && num($12) % 64 == 1 {
+    stag[$2 "/" $4 "/" $13] = hex($11) != "00000000" ? hex($11) : hex($10) }
+  $3 == 22 || $3 == 23 {
+    n++; i = $2 "/" $4; k = peer[i] "/" $13
+    if (nows[i]) { bad++; print "  Send with Invalidate to " i ", which declined it"; next }
+    if ((k in stag) && stag[k] == hex($14)) ok++
+    else { bad++; print "  Send with Invalidate of " hex($14) " for ITT " $13 " to " i ", command STag " stag[k] }
+  }
+  END { printf "SUM %d %d\n", n, bad }' "$INV" > "$W/inv.out"
+grep -v '^SUM' "$W/inv.out" | head -10
+read -r _ n_inv bad_inv < <(grep '^SUM' "$W/inv.out")
+if [ "$bad_inv" = 0 ]; then pass "tshark-send-with-invalidate-of-the-command-stag ($n_inv)"
+else fail "tshark-send-with-invalidate-of-the-command-stag ($bad_inv of $n_inv wrong)"; fi
 
 # No malformed frame, no error-level expert entry (warnings are listed, not counted).
 BAD='_ws.malformed || _ws.expert.severity == error'
