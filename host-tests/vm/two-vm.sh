@@ -70,8 +70,8 @@ for g in A B; do
   c=$W/${g,,}/results/console.log
   while read -r verdict rest; do
     if [ "$verdict" = PASS ]; then pass "$rest"; else fail "$rest"; fi
-  done < <(sed -n 's/^ISERVM-RESULT: //p' "$c")
-  grep '^ISERVM-NOTE: ' "$c" | sed "s/^ISERVM-NOTE: /  $g: /"
+  done < <(tr -d '\r' < "$c" | sed -n 's/^ISERVM-RESULT: //p')
+  tr -d '\r' < "$c" | sed -n "s/^ISERVM-NOTE: /  $g: /p"
   if grep -q '^ISERVM: script exit=' "$c"; then pass "twovm-guest-${g,,}-finished"
   else fail "twovm-guest-${g,,}-finished (no script exit line: crash or timeout; console: $c)"; fi
 done

@@ -14,7 +14,7 @@ U="iser://$PEER:3260/$IQN/0"
 pattern() { head -c "$1" /dev/urandom | tr '\000-\077' '\100-\177'; }
 
 check twovm-b-rdma-device rxe_up
-for i in $(seq 300); do [ -f /mnt/host/peer-ready ] && break; sleep 1; done
+for i in $(seq 120); do [ -f /mnt/host/peer-ready ] && break; sleep 1; done
 [ -f /mnt/host/peer-ready ]; result twovm-b-peer-ready $?
 
 # ---- our initiator: discover, ls, write 4 MiB at block 0, read 4 MiB back, compare ----

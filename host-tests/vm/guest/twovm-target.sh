@@ -9,8 +9,10 @@ LOG=$(arg iservm.log); LOG=${LOG:-debug}
 
 check twovm-a-rdma-device rxe_up
 truncate -s ${MIB}M /tmp/lun0.img
-check twovm-a-iserd-listener start_iserd --listen "$IP:3260" --target-name "$IQN" \
-  --file-lun /tmp/lun0.img --log-level "$LOG"
+start_iserd --listen "$IP:3260" --target-name "$IQN" --file-lun /tmp/lun0.img --log-level "$LOG"
+rc=$?; result twovm-a-iserd-listener $rc
+# Without iserd, end here: the host sees this guest stop and stops guest B too.
+[ $rc = 0 ] || { save_logs; exit 1; }
 note "iserd up on $IP"
 touch $RES/ready
 for i in $(seq 900); do [ -f /mnt/host/stop ] && break; sleep 1; done
