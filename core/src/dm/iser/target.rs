@@ -13,6 +13,7 @@
 
 use super::credit::{self, Credits};
 use super::posted::PostedTable;
+use super::stags::{StagTable, TaskStags};
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
 use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
 use crate::pool::BufHandle;
@@ -20,8 +21,8 @@ use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
 use crate::time::Instant;
 use crate::wire::{
-    CmPrivateData, HelloReplyRepr, HelloRepr, IserHeader, IserHeaderRepr, IserMessage, IserOpcode,
-    Opcode, ISER_HEADER_LEN, ISER_VERSION,
+    CmPrivateData, HelloReplyRepr, HelloRepr, IserHeaderRepr, IserMessage, Opcode,
+    ISCSI_CTRL_HEADER, ISER_HEADER_LEN, ISER_VERSION,
 };
 
 /// Sizing of an iSER connection's buffers and queues.
@@ -67,14 +68,6 @@ enum Usage {
         offset: u32,
         len: u32,
     },
-}
-
-/// STags a SCSI Command advertised, kept until its SCSI Response is sent.
-#[derive(Clone, Copy, Debug)]
-struct TaskStags {
-    itt: u32,
-    read: Option<RemoteBuf>,
-    write: Option<RemoteBuf>,
 }
 
 /// For a SCSI Command message shorter than its header announces (no data segment although
@@ -135,7 +128,7 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     config: IserConfig,
     peer_cm: CmPrivateData,
     posted: PostedTable<Usage, BUFS>,
-    stags: [Option<TaskStags>; TASKS],
+    stags: StagTable<TASKS>,
     /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
     recv_len: u32,
     /// The initiator's unexpected PDUs we have not answered yet.
@@ -147,6 +140,8 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     ord: u16,
     error: Option<IserError>,
     disconnect_sent: bool,
+    /// The typestate has moved to LoggedIn (see [`Self::track_login`]).
+    logged_in: bool,
 }
 
 impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
@@ -186,7 +181,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             config,
             peer_cm,
             posted: PostedTable::new(config.buf_size),
-            stags: [None; TASKS],
+            stags: StagTable::new(),
             recv_len,
             rx_credits: Credits::new(),
             recv_posted: 0,
@@ -196,6 +191,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             ord: config.max_rdma_reads,
             error: None,
             disconnect_sent: false,
+            logged_in: false,
         }
     }
 
@@ -324,20 +320,33 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             }
             return self.poll_shutdown(now);
         }
-        self.track_login(now);
-        if let Some(op) = self.poll_recv() {
-            return Some(op);
+        if !self.logged_in {
+            self.track_login(now);
         }
-        if let Some(op) = self.poll_hello_reply(region) {
-            return Some(op);
+        if self.recv_posted < self.config.recv_depth {
+            if let Some(op) = self.poll_recv() {
+                return Some(op);
+            }
         }
-        if let Some(op) = self.poll_put(region, backend) {
-            return Some(op);
+        if self.hello_reply.is_some() {
+            if let Some(op) = self.poll_hello_reply(region) {
+                return Some(op);
+            }
         }
-        if let Some(op) = self.poll_get(backend) {
-            return Some(op);
+        if self.conn.may_put() {
+            if let Some(op) = self.poll_put(region, backend) {
+                return Some(op);
+            }
         }
-        self.poll_control(region, backend, now)
+        if self.conn.may_get() {
+            if let Some(op) = self.poll_get(backend) {
+                return Some(op);
+            }
+        }
+        if self.conn.may_transmit() {
+            return self.poll_control(region, backend, now);
+        }
+        None
     }
 
     // ---- receive side ----
@@ -443,37 +452,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .write_stag
                 .map(|(stag, addr)| RemoteBuf { stag, addr }),
         };
-        if let Some(old) = self
-            .stags
-            .iter_mut()
-            .find(|s| s.is_some_and(|s| s.itt == itt))
-        {
-            *old = None;
-        }
-        if self.stags.iter().all(Option::is_some) {
-            // Tasks that ended without a SCSI Response (ABORT TASK, resets, a command outside
-            // the CmdSN window) left their entries: drop those the session no longer holds.
-            for slot in self.stags.iter_mut() {
-                if slot.is_some_and(|s| !self.conn.holds_task(s.itt)) {
-                    *slot = None;
-                }
-            }
-        }
-        if let Some(slot) = self.stags.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(entry);
-        }
-    }
-
-    fn stags_of(&self, itt: u32) -> Option<TaskStags> {
-        self.stags.iter().flatten().find(|s| s.itt == itt).copied()
-    }
-
-    /// Removes and returns the STags of `itt`.
-    fn take_stags(&mut self, itt: u32) -> Option<TaskStags> {
-        self.stags
-            .iter_mut()
-            .find(|s| s.is_some_and(|s| s.itt == itt))
-            .and_then(Option::take)
+        let conn = &self.conn;
+        self.stags.insert(entry, |itt| !conn.holds_task(itt));
     }
 
     // ---- transmit side ----
@@ -532,7 +512,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.posted.release(id);
             return None;
         };
-        let Some(remote) = self.stags_of(put.itt).and_then(|s| s.read) else {
+        let Some(remote) = self.stags.get(put.itt).and_then(|s| s.read) else {
             self.posted.release(id);
             self.fail(IserError::MissingStag, backend);
             return None;
@@ -555,7 +535,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             return None;
         }
         let get = self.conn.next_get(self.config.buf_size)?;
-        let remote = self.stags_of(get.itt).and_then(|s| s.write);
+        let remote = self.stags.get(get.itt).and_then(|s| s.write);
         let usage = Usage::Read {
             task: get.task,
             offset: get.offset,
@@ -612,19 +592,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 return None;
             }
         };
-        let header = IserHeaderRepr {
-            opcode: IserOpcode::ISCSI_CTRL,
-            write_stag: None,
-            read_stag: None,
-        };
-        let emitted = region
-            .get_mut(start..pdu_start)
-            .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
-        if emitted != Some(true) {
+        let Some(dst) = region.get_mut(start..pdu_start) else {
             self.posted.release(id);
             self.fail(IserError::Resources, backend);
             return None;
-        }
+        };
+        dst.copy_from_slice(&ISCSI_CTRL_HEADER);
         // A SCSI Response ends its task: its STags are invalidated remotely (Send with
         // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
         let mut invalidate = None;
@@ -639,7 +612,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
-            if let Some(stags) = itt.and_then(|itt| self.take_stags(itt)) {
+            if let Some(stags) = itt.and_then(|itt| self.stags.take(itt)) {
                 if !self.peer_cm.send_inv_not_supported {
                     invalidate = stags.read.or(stags.write).map(|r| r.stag);
                 }
@@ -674,9 +647,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     /// Moves the typestate to LoggedIn once the login completes (the target side never waits
     /// for a Hello: real initiators do not send one).
     fn track_login(&mut self, now: Instant) {
-        if self.conn.is_full_feature()
-            && self.stage.as_ref().map(|s| s.stage()) == Some(crate::conn::StageKind::Connected)
-        {
+        if !self.conn.is_full_feature() {
+            return;
+        }
+        self.logged_in = true;
+        if self.stage.as_ref().map(|s| s.stage()) == Some(crate::conn::StageKind::Connected) {
             if let Some(stage) = self.stage.take() {
                 let (next, _) = stage.step(ConnEvent::EnableDatamover, now);
                 self.stage = next;

@@ -175,7 +175,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                         },
                     }
                 } else if self.tasks.insert(Itt(cmd.itt), t).is_ok() {
-                    self.hints.touch();
+                    self.hints.data_in(self.mode);
                 } else {
                     self.queue_response(cmd.itt, TASK_SET_FULL, 0);
                 }
@@ -205,7 +205,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     response: None,
                     deferred: None,
                 };
-                self.hints.touch();
                 let slot = match self.tasks.insert(Itt(cmd.itt), t) {
                     Ok(slot) => slot,
                     Err(_) => {
@@ -264,7 +263,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
-        self.hints.touch();
+        self.hints.data_out(self.mode);
         let max_r2t = self
             .params
             .max_outstanding_r2t
@@ -493,7 +492,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// command beyond the window) the control queue carries it.
     pub(super) fn queue_response(&mut self, itt: u32, completion: Completion, exp_data_sn: u32) {
         let task = Task::responding(itt, Lun(0), None, completion, exp_data_sn);
-        self.hints.touch();
+        self.hints.tx = true;
         if self.tasks.insert(Itt(itt), task).is_err() {
             self.enqueue(TxItem::ScsiResponse {
                 itt,
@@ -570,7 +569,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         completion: Completion,
         exp_data_sn: u32,
     ) {
-        self.hints.touch();
+        self.hints.tx = true;
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;

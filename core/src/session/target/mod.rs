@@ -148,8 +148,9 @@ enum Stage {
     Closed(CloseReason),
 }
 
-/// Which task scans may find work. A scan that finds nothing clears its flag; anything that can
-/// give a task work sets them all. Saves scanning the task table on every poll.
+/// Which task scans may find work. A scan that finds nothing clears its flag; whatever gives a
+/// task work sets the flag of the scan that finds it (all of them where that is not known).
+/// Saves scanning the task table on every poll.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hints {
     pub tx: bool,
@@ -158,6 +159,22 @@ pub(crate) struct Hints {
 }
 
 impl Hints {
+    /// A task has Data-In to move: by RDMA Write (`next_put`) or in Data-In PDUs.
+    pub(crate) fn data_in(&mut self, mode: DataMode) {
+        match mode {
+            DataMode::Rdma => self.put = true,
+            DataMode::Pdus => self.tx = true,
+        }
+    }
+
+    /// A write task may want data: by RDMA Read (`next_get`) or by R2T PDUs.
+    pub(crate) fn data_out(&mut self, mode: DataMode) {
+        match mode {
+            DataMode::Rdma => self.get = true,
+            DataMode::Pdus => self.tx = true,
+        }
+    }
+
     pub(crate) fn touch(&mut self) {
         *self = Hints {
             tx: true,

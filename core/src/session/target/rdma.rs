@@ -97,6 +97,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.mode == DataMode::Rdma && self.hints.put
     }
 
+    /// Whether [`Self::next_get`] may have write data to fetch (cheap).
+    pub fn may_get(&self) -> bool {
+        self.mode == DataMode::Rdma && self.hints.get
+    }
+
     /// The next piece of write data to fetch, at most `max_len` bytes (round robin over tasks).
     pub fn next_get(&mut self, max_len: u32) -> Option<GetData> {
         if self.mode != DataMode::Rdma || max_len == 0 || !self.hints.get {
