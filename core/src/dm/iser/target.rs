@@ -304,7 +304,32 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     /// The next work request to post, or `None`.
+    #[inline]
     pub fn poll_op<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<DmOp> {
+        if self.idle() {
+            return None;
+        }
+        self.poll_work(region, backend, now)
+    }
+
+    /// Whether [`Self::poll_op`] has nothing to give: every part it would visit says so
+    /// (readiness flags only; no scan). The caller polls until `None`, so this is the answer
+    /// of most calls.
+    fn idle(&self) -> bool {
+        self.recv_posted >= self.config.recv_depth
+            && !self.conn.may_have_work()
+            && self.logged_in
+            && self.error.is_none()
+            && self.hello_reply.is_none()
+    }
+
+    #[inline(never)]
+    fn poll_work<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
         backend: &mut B,

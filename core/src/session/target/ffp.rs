@@ -12,7 +12,7 @@ use crate::task::{Itt, SerialNumber, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
 use crate::wire::{
-    DataInRepr, DataInStatus, DataOutRepr, LogoutReason, LogoutRequestRepr, LogoutResponse,
+    DataInRepr, DataInStatus, DataOutRepr, LogoutReason, Opcode, LogoutRequestRepr, LogoutResponse,
     LogoutResponseRepr, Lun, NopInRepr, NopOutRepr, PduRepr, R2tRepr, RejectReason, RejectRepr,
     Residual, ScsiCommandRepr, ScsiResponseCode, ScsiResponseRepr, ScsiStatus, TaskMgmtFunction,
     TaskMgmtRequestRepr, TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
@@ -47,6 +47,16 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         now: Instant,
     ) {
+        if self.stage == Stage::FullFeature
+            && pdu.bhs.first().map(|b| Opcode(b & Opcode::MASK)) == Some(Opcode::SCSI_COMMAND)
+            && !self.session.is_some_and(|s| s.discovery)
+        {
+            // The PDU of nearly every exchange, read without the general dispatch.
+            if let Ok(cmd) = ScsiCommandRepr::parse(&crate::wire::Bhs::new_unchecked(pdu.bhs)) {
+                self.handle_scsi_command(&cmd, pdu, backend);
+                return;
+            }
+        }
         let repr = match PduRepr::parse(pdu.bhs) {
             Ok(r) => r,
             Err(crate::wire::WireError::UnknownOpcode(_)) => {
@@ -119,11 +129,19 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
             return;
         }
-        let cdb = match crate::wire::CommandAhs::parse(&cmd.cdb, pdu.ahs) {
-            Ok(ahs) => ahs.cdb,
-            Err(_) => {
-                self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
-                return;
+        let ahs;
+        let cdb: &[u8] = if pdu.ahs.is_empty() {
+            &cmd.cdb
+        } else {
+            match crate::wire::CommandAhs::parse(&cmd.cdb, pdu.ahs) {
+                Ok(a) => {
+                    ahs = a;
+                    ahs.cdb.as_bytes()
+                }
+                Err(_) => {
+                    self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
+                    return;
+                }
             }
         };
         let immediate_data = pdu.data;
@@ -135,7 +153,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let edtl = cmd.expected_data_transfer_length;
         let req = CommandRequest {
-            cdb: cdb.as_bytes(),
+            cdb,
             expected_read_len: if cmd.read { edtl } else { 0 },
             expected_write_len: if cmd.write { edtl } else { 0 },
             nexus: crate::scsi::NexusId(session.nexus),
@@ -275,9 +293,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             return;
         }
         if task.done >= task.len {
-            let task = *task;
-            if let (Some(target), Some(scsi)) = (self.session.and_then(|s| s.target), task.scsi) {
-                let finish = backend.scsi_finish(target, task.lun, &scsi);
+            let (lun, scsi) = (task.lun, task.scsi);
+            if let (Some(target), Some(scsi)) = (self.session.and_then(|s| s.target), scsi) {
+                let finish = backend.scsi_finish(target, lun, &scsi);
                 self.finish_task(slot, finish, 0);
             }
             return;
@@ -584,17 +602,21 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         buf: &mut [u8],
     ) -> Emitted {
-        let Some(task) = self.tasks.get(slot).copied() else {
+        let Some((itt, phase, response)) = self.tasks.get(slot).map(|t| (t.itt, t.phase, t.response))
+        else {
             return Emitted::Skip;
         };
-        if let Some((completion, exp_data_sn)) = task.response {
-            let r = self.emit_scsi_response(task.itt, &completion, exp_data_sn, buf);
+        if let Some((completion, exp_data_sn)) = response {
+            let r = self.emit_scsi_response(itt, &completion, exp_data_sn, buf);
             if matches!(r, Emitted::Done(_)) {
                 let _ = self.tasks.remove(slot);
+                if self.tasks.is_empty() {
+                    self.hints.tx = false;
+                }
             }
             return r;
         }
-        match task.phase {
+        match phase {
             Phase::Read => self.emit_data_in(slot, backend, buf),
             Phase::Write => self.emit_r2t(slot, buf),
         }
@@ -776,6 +798,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
+        let Some(header) = buf.get_mut(..BHS_LEN) else {
+            return Emitted::NeedSpace(need);
+        };
         let repr = ScsiResponseRepr {
             response: ScsiResponseCode::COMMAND_COMPLETED,
             status: ScsiStatus(completion.status.0),
@@ -788,16 +813,15 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             bidi_read_residual: Residual::None,
             residual: wire_residual(completion),
         };
-        let mut bhs = crate::wire::Bhs::new_unchecked(buf.get_mut(..BHS_LEN).unwrap_or_default());
-        if PduRepr::ScsiResponse(repr).emit_bhs(&mut bhs).is_err() {
-            return Emitted::Skip;
-        }
-        let start = data_offset(digests);
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(start..start.saturating_add(sense_len)),
-            sense_buf.get(..sense_len),
-        ) {
-            dst.copy_from_slice(src);
+        header.copy_from_slice(&repr.to_bytes());
+        if sense_len > 0 {
+            let start = data_offset(digests);
+            if let (Some(dst), Some(src)) = (
+                buf.get_mut(start..start.saturating_add(sense_len)),
+                sense_buf.get(..sense_len),
+            ) {
+                dst.copy_from_slice(src);
+            }
         }
         Emitted::Done(seal_pdu(buf, sense_len, digests))
     }

@@ -317,6 +317,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         !self.txq.is_empty() || self.hints.tx
     }
 
+    /// Whether a datamover polling this connection may find anything to do: outside the full
+    /// feature phase always; in it, when a control PDU is queued or a task scan may find work
+    /// (flags only, no scan).
+    pub fn may_have_work(&self) -> bool {
+        self.stage != Stage::FullFeature
+            || !self.txq.is_empty()
+            || self.hints.tx
+            || self.hints.put
+            || self.hints.get
+    }
+
     /// Whether [`Self::poll_transmit`] has a PDU to write now. Unlike [`Self::may_transmit`]
     /// it looks (a scan of the held tasks when the hint is set) and clears a stale hint, so a
     /// datamover can skip taking a send buffer for nothing.

@@ -45,6 +45,15 @@ pub struct GetData {
     pub len: u32,
 }
 
+/// What [`TargetConn::next_put`] reads of a task (not the whole task: it is large).
+struct PutTask {
+    itt: u32,
+    lun: crate::wire::Lun,
+    scsi: Option<crate::scsi::ScsiTask>,
+    len: u32,
+    done: u32,
+}
+
 impl<const TASKS: usize> TargetConn<TASKS> {
     /// Fills `buf` with the next piece of some read task's data (round robin over tasks) and says
     /// where it goes. After the last piece of a task its status is queued for
@@ -67,7 +76,13 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 return None;
             };
             self.next_data = cursor;
-            let task = *self.tasks.get(slot)?;
+            let task = self.tasks.get(slot).map(|t| PutTask {
+                itt: t.itt,
+                lun: t.lun,
+                scsi: t.scsi,
+                len: t.len,
+                done: t.done,
+            })?;
             let scsi = task.scsi?;
             let len = (task.len.saturating_sub(task.done) as usize).min(buf.len());
             let dst = buf.get_mut(..len)?;
@@ -87,6 +102,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             if done >= task.len {
                 let finish = backend.scsi_finish(target, task.lun, &scsi);
                 self.finish_task(slot, finish, 0);
+                if self.tasks.len() == 1 {
+                    // The only task has no data left to put: the next scan would find nothing.
+                    self.hints.put = false;
+                }
             }
             return Some(put);
         }
@@ -129,6 +148,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             len,
         };
         task.solicited_to = task.solicited_to.saturating_add(len);
+        if task.solicited_to >= task.len && self.tasks.len() == 1 {
+            // The only task has nothing left to fetch: the next scan would find nothing.
+            self.hints.get = false;
+        }
         Some(get)
     }
 
