@@ -57,6 +57,7 @@ pub(crate) const fn allowed_bits(usage: &[u8]) -> u128 {
 
 /// As [`check_usage`], with `allowed` = [`allowed_bits`]`(usage)`: one AND when the CDB is
 /// valid, the byte-by-byte search for the sense data only when it is not.
+#[inline]
 pub(crate) fn check_usage_bits(cdb: &[u8], usage: &[u8], allowed: u128) -> Result<(), Sense> {
     let window = match cdb.first_chunk::<16>() {
         Some(w) => *w,

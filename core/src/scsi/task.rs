@@ -126,10 +126,16 @@ impl ScsiTask {
     }
 
     pub(crate) fn new(cmd: Cmd, op: Op, cdb: &[u8], nexus: NexusId) -> ScsiTask {
-        let mut c = [0u8; 16];
-        for (d, s) in c.iter_mut().zip(cdb) {
-            *d = *s;
-        }
+        let c = match cdb.first_chunk::<16>() {
+            Some(c) => *c,
+            None => {
+                let mut c = [0u8; 16];
+                for (d, s) in c.iter_mut().zip(cdb) {
+                    *d = *s;
+                }
+                c
+            }
+        };
         ScsiTask {
             cmd,
             op,

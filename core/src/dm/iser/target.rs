@@ -16,7 +16,6 @@ use super::posted::PostedTable;
 use super::stags::{StagTable, TaskStags};
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
 use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
-use crate::pool::BufHandle;
 use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
 use crate::time::Instant;
@@ -142,6 +141,9 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     disconnect_sent: bool,
     /// The typestate has moved to LoggedIn (see [`Self::track_login`]).
     logged_in: bool,
+    /// Logged in, no error, no HelloReply to send: only receives, the session's work and
+    /// sends remain for [`Self::poll_op`] to look at.
+    steady: bool,
 }
 
 impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
@@ -192,6 +194,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             error: None,
             disconnect_sent: false,
             logged_in: false,
+            steady: false,
         }
     }
 
@@ -263,7 +266,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     return;
                 };
                 self.recv_posted = self.recv_posted.saturating_sub(1);
-                self.handle_message(posted.handle, len, region, backend, now);
+                self.handle_message(posted.offset, len, region, backend, now);
                 self.posted.free(posted.handle);
             }
             DmEvent::Done { id, status } => {
@@ -275,7 +278,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     Usage::Read { task, offset, len } => {
                         self.reads_in_flight = self.reads_in_flight.saturating_sub(1);
                         if status == WcStatus::Success {
-                            if let Some(data) = self.posted.slice(&posted.handle, len, region) {
+                            if let Some(data) = posted.bytes(len, region) {
                                 self.conn.got_data(task, offset, data, backend);
                             }
                         } else {
@@ -321,11 +324,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     /// (readiness flags only; no scan). The caller polls until `None`, so this is the answer
     /// of most calls.
     fn idle(&self) -> bool {
-        self.recv_posted >= self.config.recv_depth
+        self.steady
+            && self.recv_posted >= self.config.recv_depth
             && !self.conn.may_have_work()
-            && self.logged_in
-            && self.error.is_none()
-            && self.hello_reply.is_none()
     }
 
     #[inline(never)]
@@ -378,15 +379,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     fn handle_message<B: TargetBackend>(
         &mut self,
-        handle: BufHandle,
+        start: usize,
         len: u32,
         region: &mut [u8],
         backend: &mut B,
         now: Instant,
     ) {
-        let Some(start) = self.posted.offset(&handle) else {
-            return;
-        };
         let end = start.saturating_add(len as usize);
         let Some(msg) = region.get(start..end) else {
             return self.fail(IserError::Protocol, backend);
@@ -446,6 +444,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     fn answer_hello(&mut self, hello: HelloRepr) {
         let ok = hello.min_ver <= ISER_VERSION && hello.max_ver >= ISER_VERSION;
         self.ord = self.config.max_rdma_reads.min(hello.iser_ird.max(1));
+        self.steady = false;
         self.hello_reply = Some(HelloReplyRepr {
             reject: !ok,
             max_ver: ISER_VERSION,
@@ -507,6 +506,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let dst = region.get_mut(buf.offset as usize..)?;
         let n = reply.emit(dst).ok()?;
         self.hello_reply = None;
+        self.update_steady();
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);
         Some(DmOp::Send {
             id,
@@ -676,12 +676,17 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             return;
         }
         self.logged_in = true;
+        self.update_steady();
         if self.stage.as_ref().map(|s| s.stage()) == Some(crate::conn::StageKind::Connected) {
             if let Some(stage) = self.stage.take() {
                 let (next, _) = stage.step(ConnEvent::EnableDatamover, now);
                 self.stage = next;
             }
         }
+    }
+
+    fn update_steady(&mut self) {
+        self.steady = self.logged_in && self.error.is_none() && self.hello_reply.is_none();
     }
 
     fn close_stage(&mut self, now: Instant) {
@@ -701,6 +706,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.error.is_none() {
             warn!("iSER connection failed: {:?}", error);
             self.error = Some(error);
+            self.steady = false;
         }
         self.conn.connection_lost(backend);
     }

@@ -4,7 +4,7 @@
 
 use super::task::{Phase, R2tState, Task};
 use super::tx::TxItem;
-use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
+use super::{Hints, data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
 use crate::negotiate::Role;
 use crate::scsi::{CommandRequest, Completion, Finish, Start};
 use crate::session::backend::TargetBackend;
@@ -257,20 +257,20 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let room = task.len.saturating_sub(task.done) as usize;
         let take = data.get(..room.min(data.len())).unwrap_or_default();
-        let Some(mut scsi) = task.scsi else { return };
         let lun = task.lun;
+        // The SCSI task is written in place (it is large; no copy out and back).
+        let Some(scsi) = task.scsi.as_mut() else {
+            return;
+        };
         let result = if take.is_empty() {
             Ok(())
         } else {
-            backend.scsi_write(target, lun, &mut scsi, offset, take)
+            backend.scsi_write(target, lun, scsi, offset, take)
         };
         match result {
             Ok(()) => {
-                if let Some(task) = self.tasks.get_mut(slot) {
-                    task.scsi = Some(scsi);
-                    task.done = task.done.saturating_add(take.len() as u32);
-                    task.retire_r2ts();
-                }
+                task.done = task.done.saturating_add(take.len() as u32);
+                task.retire_r2ts();
             }
             Err(completion) => {
                 // The status goes now; later Data-Out for this task finds no task and is dropped.
@@ -510,7 +510,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// command beyond the window) the control queue carries it.
     pub(super) fn queue_response(&mut self, itt: u32, completion: Completion, exp_data_sn: u32) {
         let task = Task::responding(itt, Lun(0), None, completion, exp_data_sn);
-        self.hints.tx = true;
+        self.hints.insert(Hints::TX);
         if self.tasks.insert(Itt(itt), task).is_err() {
             self.enqueue(TxItem::ScsiResponse {
                 itt,
@@ -587,7 +587,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         completion: Completion,
         exp_data_sn: u32,
     ) {
-        self.hints.tx = true;
+        self.hints.insert(Hints::TX);
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;
@@ -611,7 +611,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             if matches!(r, Emitted::Done(_)) {
                 let _ = self.tasks.remove(slot);
                 if self.tasks.is_empty() {
-                    self.hints.tx = false;
+                    self.hints.remove(Hints::TX);
                 }
             }
             return r;

@@ -4,7 +4,7 @@
 //! Data-Out still arrive as PDUs. The SCSI Response goes as a PDU once the data phase is over.
 
 use super::task::Phase;
-use super::{DataMode, TargetConn};
+use super::{Hints, DataMode, TargetConn};
 use crate::session::backend::TargetBackend;
 use crate::task::TaskSlot;
 
@@ -64,7 +64,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         buf: &mut [u8],
         backend: &mut B,
     ) -> Option<PutData> {
-        if self.mode != DataMode::Rdma || buf.is_empty() || !self.hints.put {
+        if self.mode != DataMode::Rdma || buf.is_empty() || !self.hints.has(Hints::PUT) {
             return None;
         }
         let target = self.session.and_then(|s| s.target)?;
@@ -72,7 +72,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
                 t.phase == Phase::Read && t.response.is_none() && t.done < t.len
             }) else {
-                self.hints.put = false;
+                self.hints.remove(Hints::PUT);
                 return None;
             };
             self.next_data = cursor;
@@ -104,7 +104,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 self.finish_task(slot, finish, 0);
                 if self.tasks.len() == 1 {
                     // The only task has no data left to put: the next scan would find nothing.
-                    self.hints.put = false;
+                    self.hints.remove(Hints::PUT);
                 }
             }
             return Some(put);
@@ -113,17 +113,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Whether [`Self::next_put`] may have read data to place (cheap).
     pub fn may_put(&self) -> bool {
-        self.mode == DataMode::Rdma && self.hints.put
+        self.mode == DataMode::Rdma && self.hints.has(Hints::PUT)
     }
 
     /// Whether [`Self::next_get`] may have write data to fetch (cheap).
     pub fn may_get(&self) -> bool {
-        self.mode == DataMode::Rdma && self.hints.get
+        self.mode == DataMode::Rdma && self.hints.has(Hints::GET)
     }
 
     /// The next piece of write data to fetch, at most `max_len` bytes (round robin over tasks).
     pub fn next_get(&mut self, max_len: u32) -> Option<GetData> {
-        if self.mode != DataMode::Rdma || max_len == 0 || !self.hints.get {
+        if self.mode != DataMode::Rdma || max_len == 0 || !self.hints.has(Hints::GET) {
             return None;
         }
         let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
@@ -134,7 +134,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 && t.solicited_to < t.len
                 && t.done >= t.unsolicited
         }) else {
-            self.hints.get = false;
+            self.hints.remove(Hints::GET);
             return None;
         };
         self.next_data = cursor;
@@ -150,7 +150,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         task.solicited_to = task.solicited_to.saturating_add(len);
         if task.solicited_to >= task.len && self.tasks.len() == 1 {
             // The only task has nothing left to fetch: the next scan would find nothing.
-            self.hints.get = false;
+            self.hints.remove(Hints::GET);
         }
         Some(get)
     }
