@@ -282,10 +282,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
         self.hints.data_out(self.mode);
-        let max_r2t = self
-            .params
-            .max_outstanding_r2t
-            .clamp(1, super::MAX_R2T_PER_TASK as u16) as usize;
         let Some(task) = self.tasks.get(slot) else {
             return;
         };
@@ -304,6 +300,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             // The iSER datamover fetches the rest by RDMA Read (`next_get`).
             return;
         }
+        let max_r2t = self
+            .params
+            .max_outstanding_r2t
+            .clamp(1, super::MAX_R2T_PER_TASK as u16) as usize;
         if let Some(task) = self.tasks.get_mut(slot) {
             // Unsolicited data still to come is not solicited again.
             while task.solicited_to < task.len
