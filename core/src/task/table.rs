@@ -276,6 +276,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     /// Round-robin search: the first held task, starting at position `cursor` of the held
     /// tasks and wrapping around, for which `pred` holds; with the cursor to pass next time.
     /// Costs the number of tasks held, not the capacity.
+    #[inline]
     pub fn next_where(
         &self,
         cursor: usize,

@@ -72,21 +72,28 @@ impl<const N: usize> StagTable<N> {
         self.held().iter().find(|s| s.itt == itt).copied()
     }
 
-    /// Removes and returns the STags of `itt`.
-    pub(crate) fn take(&mut self, itt: u32) -> Option<TaskStags> {
+    /// Removes the STags of `itt` and returns the one a Send with Invalidate names: the Read
+    /// STag, else the Write STag (`Some(None)`: the ITT had an entry without STags).
+    pub(crate) fn take_invalidate(&mut self, itt: u32) -> Option<Option<u32>> {
         let at = self.position(itt)?;
-        let entry = self.entries.get(at).copied();
+        let stag = self
+            .entries
+            .get(at)
+            .and_then(|s| s.read.or(s.write))
+            .map(|r| r.stag);
         self.remove_at(at);
-        entry
+        Some(stag)
     }
 
     fn remove_at(&mut self, at: usize) {
         let Some(last) = self.len.checked_sub(1) else {
             return;
         };
-        if let Some(moved) = self.entries.get(last).copied() {
-            if let Some(slot) = self.entries.get_mut(at) {
-                *slot = moved;
+        if at != last {
+            if let Some(moved) = self.entries.get(last).copied() {
+                if let Some(slot) = self.entries.get_mut(at) {
+                    *slot = moved;
+                }
             }
         }
         self.len = last;
@@ -118,8 +125,8 @@ mod tests {
         t.insert(stags(3, 30), |itt| itt == 1);
         assert_eq!(t.get(3).unwrap().read.unwrap().stag, 30);
         assert!(t.get(1).is_none(), "the stale entry made room");
-        assert_eq!(t.take(2).unwrap().itt, 2);
-        assert!(t.take(2).is_none());
+        assert_eq!(t.take_invalidate(2), Some(Some(20)));
+        assert!(t.take_invalidate(2).is_none());
         assert_eq!(t.get(3).unwrap().itt, 3);
     }
 }

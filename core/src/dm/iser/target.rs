@@ -71,6 +71,7 @@ enum Usage {
 
 /// For a SCSI Command message shorter than its header announces (no data segment although
 /// DataSegmentLength is set), the length of its header part (BHS and AHS).
+#[inline]
 fn short_command(pdu: &[u8]) -> Option<usize> {
     let bhs = crate::wire::Bhs::new_checked(pdu).ok()?;
     if bhs.opcode() != Opcode::SCSI_COMMAND {
@@ -637,9 +638,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
-            if let Some(stags) = itt.and_then(|itt| self.stags.take(itt)) {
+            if let Some(stag) = itt.and_then(|itt| self.stags.take_invalidate(itt)) {
                 if !self.peer_cm.send_inv_not_supported {
-                    invalidate = stags.read.or(stags.write).map(|r| r.stag);
+                    invalidate = stag;
                 }
             }
         }
