@@ -45,6 +45,7 @@ impl<const N: usize> StagTable<N> {
     /// Records `entry`, replacing any entry of its ITT. When the table is full, entries for
     /// which `stale` holds are dropped first (tasks that ended without a SCSI Response:
     /// ABORT TASK, resets, a command outside the CmdSN window); if none is, `entry` is not kept.
+    #[inline]
     pub(crate) fn insert(&mut self, entry: TaskStags, mut stale: impl FnMut(u32) -> bool) {
         if let Some(at) = self.position(entry.itt) {
             if let Some(old) = self.entries.get_mut(at) {
@@ -74,6 +75,7 @@ impl<const N: usize> StagTable<N> {
 
     /// Removes the STags of `itt` and returns the one a Send with Invalidate names: the Read
     /// STag, else the Write STag (`Some(None)`: the ITT had an entry without STags).
+    #[inline]
     pub(crate) fn take_invalidate(&mut self, itt: u32) -> Option<Option<u32>> {
         let at = self.position(itt)?;
         let stag = self

@@ -239,6 +239,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Takes in-order write data for a task; data beyond what the command moves is discarded.
+    #[inline]
     pub(super) fn accept_write_data<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
@@ -280,6 +281,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
+    #[inline]
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
         self.hints.data_out(self.mode);
         let Some(task) = self.tasks.get(slot) else {
@@ -540,6 +542,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Ends a task whose data phase is over with what `scsi_finish` said: its status now, or
     /// later, when [`TargetConn::handle_timeout`] finds the backend has it.
+    #[inline]
     pub(super) fn finish_task(&mut self, slot: TaskSlot, finish: Finish, exp_data_sn: u32) {
         match finish {
             Finish::Done(completion) => self.set_response(slot, completion, exp_data_sn),

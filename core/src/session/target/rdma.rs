@@ -157,6 +157,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Data fetched for a [`GetData`] arrived. RDMA Reads on one queue pair complete in order,
     /// so pieces arrive in offset order.
+    #[inline]
     pub fn got_data<B: TargetBackend>(
         &mut self,
         task: TaskRef,
