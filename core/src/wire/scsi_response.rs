@@ -185,7 +185,11 @@ impl ScsiResponseRepr {
             .encode(BIDI_OVERFLOW, BIDI_UNDERFLOW);
         let (flags, count) = self.residual.encode(OVERFLOW, UNDERFLOW);
         let mut h = [0u8; BHS_LEN];
-        put(&mut h, bhs_field::OPCODE, [Opcode::SCSI_RESPONSE.0, FINAL_BIT | bidi_flags | flags]);
+        put(
+            &mut h,
+            bhs_field::OPCODE,
+            [Opcode::SCSI_RESPONSE.0, FINAL_BIT | bidi_flags | flags],
+        );
         put(&mut h, field::RESPONSE, [self.response.0, self.status.0]);
         put(&mut h, bhs_field::ITT, self.itt.to_be_bytes());
         put(&mut h, field::SNACK_TAG, self.snack_tag.to_be_bytes());
@@ -193,7 +197,11 @@ impl ScsiResponseRepr {
         put(&mut h, field::EXP_CMD_SN, self.exp_cmd_sn.to_be_bytes());
         put(&mut h, field::MAX_CMD_SN, self.max_cmd_sn.to_be_bytes());
         put(&mut h, field::EXP_DATA_SN, self.exp_data_sn.to_be_bytes());
-        put(&mut h, field::BIDI_READ_RESIDUAL_COUNT, bidi_count.to_be_bytes());
+        put(
+            &mut h,
+            field::BIDI_READ_RESIDUAL_COUNT,
+            bidi_count.to_be_bytes(),
+        );
         put(&mut h, field::RESIDUAL_COUNT, count.to_be_bytes());
         h
     }

@@ -120,7 +120,11 @@ mod tests {
         let mut t: StagTable<2> = StagTable::new();
         t.insert(stags(1, 10), |_| false);
         t.insert(stags(1, 11), |_| false);
-        assert_eq!(t.get(1).unwrap().read.unwrap().stag, 11, "same ITT replaced");
+        assert_eq!(
+            t.get(1).unwrap().read.unwrap().stag,
+            11,
+            "same ITT replaced"
+        );
         t.insert(stags(2, 20), |_| false);
         t.insert(stags(3, 30), |_| false);
         assert!(t.get(3).is_none(), "full and nothing stale: not kept");

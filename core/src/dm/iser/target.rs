@@ -325,9 +325,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     /// (readiness flags only; no scan). The caller polls until `None`, so this is the answer
     /// of most calls.
     fn idle(&self) -> bool {
-        self.steady
-            && self.recv_posted >= self.config.recv_depth
-            && !self.conn.may_have_work()
+        self.steady && self.recv_posted >= self.config.recv_depth && !self.conn.may_have_work()
     }
 
     #[inline(never)]

@@ -4,7 +4,7 @@
 
 use super::task::{Phase, R2tState, Task};
 use super::tx::TxItem;
-use super::{Hints, data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
+use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Hints, Stage, TargetConn};
 use crate::negotiate::Role;
 use crate::scsi::{CommandRequest, Completion, Finish, Start};
 use crate::session::backend::TargetBackend;
@@ -12,10 +12,10 @@ use crate::task::{Itt, SerialNumber, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
 use crate::wire::{
-    DataInRepr, DataInStatus, DataOutRepr, LogoutReason, Opcode, LogoutRequestRepr, LogoutResponse,
-    LogoutResponseRepr, Lun, NopInRepr, NopOutRepr, PduRepr, R2tRepr, RejectReason, RejectRepr,
-    Residual, ScsiCommandRepr, ScsiResponseCode, ScsiResponseRepr, ScsiStatus, TaskMgmtFunction,
-    TaskMgmtRequestRepr, TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
+    DataInRepr, DataInStatus, DataOutRepr, LogoutReason, LogoutRequestRepr, LogoutResponse,
+    LogoutResponseRepr, Lun, NopInRepr, NopOutRepr, Opcode, PduRepr, R2tRepr, RejectReason,
+    RejectRepr, Residual, ScsiCommandRepr, ScsiResponseCode, ScsiResponseRepr, ScsiStatus,
+    TaskMgmtFunction, TaskMgmtRequestRepr, TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
 };
 
 /// The reserved tag (RFC 7143 §11.1: 0xffffffff is never a valid ITT or TTT for a task).
@@ -605,7 +605,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         buf: &mut [u8],
     ) -> Emitted {
-        let Some((itt, phase, response)) = self.tasks.get(slot).map(|t| (t.itt, t.phase, t.response))
+        let Some((itt, phase, response)) =
+            self.tasks.get(slot).map(|t| (t.itt, t.phase, t.response))
         else {
             return Emitted::Skip;
         };

@@ -4,7 +4,7 @@
 //! Data-Out still arrive as PDUs. The SCSI Response goes as a PDU once the data phase is over.
 
 use super::task::Phase;
-use super::{Hints, DataMode, TargetConn};
+use super::{DataMode, Hints, TargetConn};
 use crate::session::backend::TargetBackend;
 use crate::task::TaskSlot;
 
