@@ -22,6 +22,7 @@ pub(crate) struct Rw {
 }
 
 impl Rw {
+    #[inline]
     pub(crate) fn decode(info: &CmdInfo, c: &[u8]) -> Rw {
         let fua = cdb::u8_at(c, 1) & 0x08 != 0;
         match info.usage.len() {
@@ -82,6 +83,7 @@ fn scan<D: BlockDevice, T>(
 
 impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// Checks `lba .. lba + blocks` lies inside the medium (SBC-3 §4.5: LBA OUT OF RANGE).
+    #[inline]
     pub(crate) fn check_range(&self, lba: u64, blocks: u64) -> Result<(), Sense> {
         match lba.checked_add(blocks) {
             Some(end) if end <= self.dev.num_blocks() => Ok(()),
@@ -90,6 +92,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     }
 
     /// Range, then MAXIMUM TRANSFER LENGTH (SBC-3 §6.5.3: INVALID FIELD IN CDB).
+    #[inline]
     pub(crate) fn check_transfer(&self, rw: &Rw) -> Result<(), Sense> {
         self.check_range(rw.lba, u64::from(rw.blocks))?;
         if rw.blocks > self.max_transfer_blocks() {

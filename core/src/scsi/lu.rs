@@ -405,6 +405,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         }
     }
 
+    #[inline]
     pub(crate) fn new_task(&self, info: &CmdInfo, op: Op, cmd: &CommandRequest<'_>) -> ScsiTask {
         let mut t = ScsiTask::new(info.cmd, op, cmd.cdb, cmd.nexus);
         t.tag = self.next_tag;
@@ -656,6 +657,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// As [`finish`](Self::finish), letting an EXTENDED COPY reach other logical units of the
     /// target through `peers`.
     pub fn finish_with_peers(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
+        if task.op != Op::Buffered && task.miscompare.is_none() && self.sanitize.is_none() {
+            // Nothing acts at the end and no background job can hold the status (the READ and
+            // WRITE case): the outcome recorded during the data phase.
+            return task.completion();
+        }
         match self.finish_or_defer(task, peers) {
             Finish::Done(c) => c,
             Finish::Deferred(ticket) => {

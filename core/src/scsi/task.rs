@@ -125,11 +125,18 @@ impl ScsiTask {
         matches!(self.cmd, Cmd::ReportLuns)
     }
 
+    #[inline]
     pub(crate) fn new(cmd: Cmd, op: Op, cdb: &[u8], nexus: NexusId) -> ScsiTask {
-        let mut c = [0u8; 16];
-        for (d, s) in c.iter_mut().zip(cdb) {
-            *d = *s;
-        }
+        let c = match cdb.first_chunk::<16>() {
+            Some(c) => *c,
+            None => {
+                let mut c = [0u8; 16];
+                for (d, s) in c.iter_mut().zip(cdb) {
+                    *d = *s;
+                }
+                c
+            }
+        };
         ScsiTask {
             cmd,
             op,
@@ -166,6 +173,7 @@ impl ScsiTask {
     }
 
     /// Residual against the Expected Data Transfer Length.
+    #[inline]
     pub fn residual(&self) -> Residual {
         Residual::of(self.want, self.expected)
     }
@@ -193,12 +201,14 @@ impl ScsiTask {
     }
 
     /// Bytes of a piece at `offset` of length `len` that lie inside the data phase.
+    #[inline]
     pub(crate) fn clip(&self, offset: u32, len: usize) -> usize {
         let room = self.len.saturating_sub(offset);
         len.min(usize::try_from(room).unwrap_or(usize::MAX))
     }
 
     /// Sets `want`/`expected`/`len` and returns the matching `Start` (`Done` when no bytes move).
+    #[inline]
     pub(crate) fn data_in(mut self, want: u64, expected: u32) -> Start {
         self.want = want;
         self.expected = expected;
@@ -214,6 +224,7 @@ impl ScsiTask {
     }
 
     /// As [`data_in`](Self::data_in) for the Data-Out direction.
+    #[inline]
     pub(crate) fn data_out(mut self, want: u64, expected: u32) -> Start {
         self.want = want;
         self.expected = expected;
@@ -229,6 +240,7 @@ impl ScsiTask {
     }
 
     /// The completion for this task given its recorded state.
+    #[inline]
     pub(crate) fn completion(&self) -> Completion {
         match self.sense {
             Some(s) if self.cmd != Cmd::RequestSense => Completion::check(s),

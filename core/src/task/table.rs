@@ -141,6 +141,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     }
 
     /// Add a task under `itt`. On failure the value is handed back with the reason.
+    #[inline]
     pub fn insert(&mut self, itt: Itt, value: T) -> Result<TaskSlot, (TaskError, T)> {
         if itt == Itt::RESERVED {
             return Err((TaskError::ReservedItt, value));
@@ -276,6 +277,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     /// Round-robin search: the first held task, starting at position `cursor` of the held
     /// tasks and wrapping around, for which `pred` holds; with the cursor to pass next time.
     /// Costs the number of tasks held, not the capacity.
+    #[inline]
     pub fn next_where(
         &self,
         cursor: usize,

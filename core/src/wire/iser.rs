@@ -190,6 +190,7 @@ pub struct IserHeaderRepr {
 
 impl IserHeaderRepr {
     /// Reads an iSER header.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(header: &IserHeader<T>) -> Result<Self, WireError> {
         header.check_len()?;
         Ok(IserHeaderRepr {
@@ -234,6 +235,14 @@ impl IserHeaderRepr {
     }
 }
 
+/// The iSER header of an iSCSI control PDU that advertises no STag (every PDU a target sends,
+/// RFC 7145 §9.2), as [`IserHeaderRepr::emit`] writes it: opcode 0x1, W and R clear, zeros.
+pub const ISCSI_CTRL_HEADER: [u8; ISER_HEADER_LEN] = {
+    let mut h = [0u8; ISER_HEADER_LEN];
+    h[0] = 0x10;
+    h
+};
+
 /// A received iSER message (the payload of an RDMA Send), told apart by its opcode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -254,6 +263,7 @@ pub enum IserMessage<'a> {
 impl<'a> IserMessage<'a> {
     /// Reads a received message. Opcodes other than 1–3 give
     /// [`WireError::BadField`]`("iSER opcode")`.
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<Self, WireError> {
         let byte0 = *buf.first().ok_or(WireError::Truncated { needed: 1 })?;
         match IserOpcode::of_flags(byte0) {
@@ -275,6 +285,19 @@ impl<'a> IserMessage<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn test_iscsi_ctrl_header_template_matches_emit() {
+        let mut buf = [0xffu8; ISER_HEADER_LEN];
+        let repr = IserHeaderRepr {
+            opcode: IserOpcode::ISCSI_CTRL,
+            write_stag: None,
+            read_stag: None,
+        };
+        repr.emit(&mut IserHeader::new_unchecked(&mut buf[..]))
+            .unwrap();
+        assert_eq!(buf, ISCSI_CTRL_HEADER);
+    }
 
     /// An iSER header built by hand from the RFC 7145 §9.2 figure: opcode 1, W and R set,
     /// Write STag 0x11223344 at 0x0102030405060708, Read STag 0x55667788 at 0x1112131415161718.

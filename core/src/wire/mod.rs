@@ -60,7 +60,9 @@ pub use frame::{
     Digests, EmitError, FrameError, Pdu, Trailer,
 };
 pub use hello::{HelloReplyRepr, HelloRepr, HELLO_LEN, ISER_VERSION};
-pub use iser::{IserHeader, IserHeaderRepr, IserMessage, IserOpcode, ISER_HEADER_LEN};
+pub use iser::{
+    IserHeader, IserHeaderRepr, IserMessage, IserOpcode, ISCSI_CTRL_HEADER, ISER_HEADER_LEN,
+};
 pub use login::{Isid, LoginRequestRepr, LoginResponseRepr, Stage, ISCSI_VERSION};
 pub use login_status::{LoginStatus, StatusClass};
 pub use logout::{LogoutReason, LogoutRequestRepr, LogoutResponse, LogoutResponseRepr};

@@ -4,9 +4,8 @@
 //! Reserved fields (byte 1 bits 3–4, bytes 2–3) are ignored on receipt (RFC 7143 §11.2) and written
 //! as zero.
 
-use super::bhs::Bhs;
-use super::bhs::Lun;
-use super::bytes::{bit, flag};
+use super::bhs::{field as bhs_field, Bhs, Lun, BHS_LEN, IMMEDIATE_BIT};
+use super::bytes::{bit, flag, get, u32_at};
 use super::error::WireError;
 use super::opcode::Opcode;
 
@@ -70,21 +69,25 @@ pub struct ScsiCommandRepr {
 
 impl ScsiCommandRepr {
     /// Reads a SCSI Command header.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(bhs: &Bhs<T>) -> Result<Self, WireError> {
         bhs.expect(Opcode::SCSI_COMMAND)?;
-        let flags = bhs.flags();
+        // One copy of the header, then fields at fixed offsets of a fixed-size array (a
+        // target reads one of these per command).
+        let h: [u8; BHS_LEN] = bhs.array_at(0);
+        let flags = h[bhs_field::FLAGS];
         Ok(ScsiCommandRepr {
-            immediate: bhs.immediate(),
+            immediate: bit(h[bhs_field::OPCODE], IMMEDIATE_BIT),
             final_: bit(flags, F),
             read: bit(flags, R),
             write: bit(flags, W),
             attr: TaskAttribute(flags & ATTR_MASK),
-            lun: bhs.lun(),
-            itt: bhs.itt(),
-            expected_data_transfer_length: bhs.u32_at(field::EXPECTED_DATA_TRANSFER_LENGTH),
-            cmd_sn: bhs.u32_at(field::CMD_SN),
-            exp_stat_sn: bhs.u32_at(field::EXP_STAT_SN),
-            cdb: bhs.array_at(field::CDB),
+            lun: Lun(u64::from_be_bytes(get(&h, bhs_field::LUN))),
+            itt: u32_at(&h, bhs_field::ITT),
+            expected_data_transfer_length: u32_at(&h, field::EXPECTED_DATA_TRANSFER_LENGTH),
+            cmd_sn: u32_at(&h, field::CMD_SN),
+            exp_stat_sn: u32_at(&h, field::EXP_STAT_SN),
+            cdb: get(&h, field::CDB),
         })
     }
 

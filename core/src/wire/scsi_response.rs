@@ -4,8 +4,8 @@
 //! Reserved fields (bytes 8–15) are ignored on receipt (RFC 7143 §11.2) and written as zero. The
 //! Residual Count of a PDU with neither O nor U set is ignored, as §11.4.5 allows.
 
-use super::bhs::{Bhs, FINAL_BIT};
-use super::bytes::bit;
+use super::bhs::{field as bhs_field, Bhs, BHS_LEN, FINAL_BIT};
+use super::bytes::{bit, put};
 use super::error::WireError;
 use super::opcode::Opcode;
 
@@ -172,29 +172,44 @@ impl ScsiResponseRepr {
     /// Writes the header; TotalAHSLength and DataSegmentLength are left zero.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, bhs: &mut Bhs<T>) -> Result<(), WireError> {
         bhs.check_len()?;
+        bhs.set_array_at(0, self.to_bytes());
+        Ok(())
+    }
+
+    /// The whole 48-byte header as [`Self::emit`] writes it, built in one piece (a target sends
+    /// one per command).
+    #[inline]
+    pub fn to_bytes(&self) -> [u8; BHS_LEN] {
         let (bidi_flags, bidi_count) = self
             .bidi_read_residual
             .encode(BIDI_OVERFLOW, BIDI_UNDERFLOW);
         let (flags, count) = self.residual.encode(OVERFLOW, UNDERFLOW);
-        bhs.start(Opcode::SCSI_RESPONSE, false, FINAL_BIT | bidi_flags | flags);
-        bhs.set_byte(field::RESPONSE, self.response.0);
-        bhs.set_byte(field::STATUS, self.status.0);
-        bhs.set_itt(self.itt);
-        bhs.set_u32_at(field::SNACK_TAG, self.snack_tag);
-        bhs.set_u32_at(field::STAT_SN, self.stat_sn);
-        bhs.set_u32_at(field::EXP_CMD_SN, self.exp_cmd_sn);
-        bhs.set_u32_at(field::MAX_CMD_SN, self.max_cmd_sn);
-        bhs.set_u32_at(field::EXP_DATA_SN, self.exp_data_sn);
-        bhs.set_u32_at(field::BIDI_READ_RESIDUAL_COUNT, bidi_count);
-        bhs.set_u32_at(field::RESIDUAL_COUNT, count);
-        Ok(())
+        let mut h = [0u8; BHS_LEN];
+        put(
+            &mut h,
+            bhs_field::OPCODE,
+            [Opcode::SCSI_RESPONSE.0, FINAL_BIT | bidi_flags | flags],
+        );
+        put(&mut h, field::RESPONSE, [self.response.0, self.status.0]);
+        put(&mut h, bhs_field::ITT, self.itt.to_be_bytes());
+        put(&mut h, field::SNACK_TAG, self.snack_tag.to_be_bytes());
+        put(&mut h, field::STAT_SN, self.stat_sn.to_be_bytes());
+        put(&mut h, field::EXP_CMD_SN, self.exp_cmd_sn.to_be_bytes());
+        put(&mut h, field::MAX_CMD_SN, self.max_cmd_sn.to_be_bytes());
+        put(&mut h, field::EXP_DATA_SN, self.exp_data_sn.to_be_bytes());
+        put(
+            &mut h,
+            field::BIDI_READ_RESIDUAL_COUNT,
+            bidi_count.to_be_bytes(),
+        );
+        put(&mut h, field::RESIDUAL_COUNT, count.to_be_bytes());
+        h
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::bhs::BHS_LEN;
 
     #[test]
     fn residual_bits_and_counts() {

@@ -5,6 +5,7 @@ mod copy;
 mod credit;
 mod initiator;
 mod posted;
+mod stags;
 mod target;
 
 pub use initiator::{IserInitiator, IserSubmitError, Registrar};

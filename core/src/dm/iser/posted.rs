@@ -11,6 +11,15 @@ use crate::pool::{BufHandle, RegionPool};
 pub(crate) struct Posted<U> {
     pub(crate) handle: BufHandle,
     pub(crate) usage: U,
+    /// Region offset of the buffer.
+    pub(crate) offset: usize,
+}
+
+impl<U> Posted<U> {
+    /// The first `len` bytes of the buffer.
+    pub(crate) fn bytes<'r>(&self, len: u32, region: &'r [u8]) -> Option<&'r [u8]> {
+        region.get(self.offset..self.offset.checked_add(len as usize)?)
+    }
 }
 
 /// `N` buffers of one size at the start of the region, and the work request each is posted for.
@@ -51,7 +60,13 @@ impl<U: Copy, const N: usize> PostedTable<U, N> {
         let offset = self.pool.offset(&handle).ok()?;
         let index = handle.index();
         match self.posted.get_mut(index) {
-            Some(slot) => *slot = Some(Posted { handle, usage }),
+            Some(slot) => {
+                *slot = Some(Posted {
+                    handle,
+                    usage,
+                    offset,
+                })
+            }
             None => {
                 let _ = self.pool.free(handle);
                 return None;
@@ -87,17 +102,6 @@ impl<U: Copy, const N: usize> PostedTable<U, N> {
     /// Region offset of a buffer in use.
     pub(crate) fn offset(&self, handle: &BufHandle) -> Option<usize> {
         self.pool.offset(handle).ok()
-    }
-
-    /// The first `len` bytes of a buffer in use.
-    pub(crate) fn slice<'r>(
-        &self,
-        handle: &BufHandle,
-        len: u32,
-        region: &'r [u8],
-    ) -> Option<&'r [u8]> {
-        let start = self.offset(handle)?;
-        region.get(start..start.checked_add(len as usize)?)
     }
 }
 

@@ -13,15 +13,15 @@
 
 use super::credit::{self, Credits};
 use super::posted::PostedTable;
+use super::stags::{StagTable, TaskStags};
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
 use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
-use crate::pool::BufHandle;
 use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    CmPrivateData, HelloReplyRepr, HelloRepr, IserHeader, IserHeaderRepr, IserMessage, IserOpcode,
-    Opcode, ISER_HEADER_LEN, ISER_VERSION,
+    CmPrivateData, HelloReplyRepr, HelloRepr, IserHeaderRepr, IserMessage, Opcode,
+    ISCSI_CTRL_HEADER, ISER_HEADER_LEN, ISER_VERSION,
 };
 
 /// Sizing of an iSER connection's buffers and queues.
@@ -69,16 +69,9 @@ enum Usage {
     },
 }
 
-/// STags a SCSI Command advertised, kept until its SCSI Response is sent.
-#[derive(Clone, Copy, Debug)]
-struct TaskStags {
-    itt: u32,
-    read: Option<RemoteBuf>,
-    write: Option<RemoteBuf>,
-}
-
 /// For a SCSI Command message shorter than its header announces (no data segment although
 /// DataSegmentLength is set), the length of its header part (BHS and AHS).
+#[inline]
 fn short_command(pdu: &[u8]) -> Option<usize> {
     let bhs = crate::wire::Bhs::new_checked(pdu).ok()?;
     if bhs.opcode() != Opcode::SCSI_COMMAND {
@@ -144,7 +137,7 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     config: IserConfig,
     peer_cm: CmPrivateData,
     posted: PostedTable<Usage, BUFS>,
-    stags: [Option<TaskStags>; TASKS],
+    stags: StagTable<TASKS>,
     /// Bytes of each posted receive: iSER header, BHS and our receive data segment length.
     recv_len: u32,
     /// The initiator's unexpected PDUs we have not answered yet.
@@ -161,6 +154,11 @@ pub struct IserTarget<const TASKS: usize, const BUFS: usize> {
     ord: u16,
     error: Option<IserError>,
     disconnect_sent: bool,
+    /// The typestate has moved to LoggedIn (see [`Self::track_login`]).
+    logged_in: bool,
+    /// Logged in, no error, no HelloReply to send: only receives, the session's work and
+    /// sends remain for [`Self::poll_op`] to look at.
+    steady: bool,
 }
 
 impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
@@ -200,7 +198,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             config,
             peer_cm,
             posted: PostedTable::new(config.buf_size),
-            stags: [None; TASKS],
+            stags: StagTable::new(),
             recv_len,
             rx_credits: Credits::new(),
             recv_posted: 0,
@@ -212,6 +210,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             ord: config.max_rdma_reads,
             error: None,
             disconnect_sent: false,
+            logged_in: false,
+            steady: false,
         }
     }
 
@@ -258,6 +258,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.conn.handle_timeout(backend, now);
     }
 
+    fn rdma_done(&mut self, now: Instant) {
+        self.rdma_in_flight = self.rdma_in_flight.saturating_sub(1);
+        self.rdma_progress = now;
+    }
+
     fn rdma_deadline(&self) -> Option<Instant> {
         (self.rdma_in_flight > 0 && self.error.is_none())
             .then(|| self.rdma_progress.plus(RDMA_TIMEOUT))
@@ -296,30 +301,28 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     return;
                 };
                 self.recv_posted = self.recv_posted.saturating_sub(1);
-                self.handle_message(posted.handle, len, region, backend, now);
+                self.handle_message(posted.offset, len, region, backend, now);
                 self.posted.free(posted.handle);
             }
             DmEvent::Done { id, status } => {
                 let Some(posted) = self.posted.take(id) else {
                     return;
                 };
-                if matches!(posted.usage, Usage::Read { .. } | Usage::Write) {
-                    self.rdma_in_flight = self.rdma_in_flight.saturating_sub(1);
-                    self.rdma_progress = now;
-                }
                 match posted.usage {
                     Usage::Send => self.sends_in_flight = self.sends_in_flight.saturating_sub(1),
                     Usage::Read { task, offset, len } => {
+                        self.rdma_done(now);
                         self.reads_in_flight = self.reads_in_flight.saturating_sub(1);
                         if status == WcStatus::Success {
-                            if let Some(data) = self.posted.slice(&posted.handle, len, region) {
+                            if let Some(data) = posted.bytes(len, region) {
                                 self.conn.got_data(task, offset, data, backend);
                             }
                         } else {
                             self.conn.get_failed(task, backend);
                         }
                     }
-                    Usage::Write | Usage::Recv => {}
+                    Usage::Write => self.rdma_done(now),
+                    Usage::Recv => {}
                 }
                 self.posted.free(posted.handle);
                 if status != WcStatus::Success {
@@ -341,7 +344,30 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     /// The next work request to post, or `None`.
+    #[inline]
     pub fn poll_op<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<DmOp> {
+        if self.idle() {
+            return None;
+        }
+        self.poll_work(region, backend, now)
+    }
+
+    /// Whether [`Self::poll_op`] has nothing to give: every part it would visit says so
+    /// (readiness flags only; no scan). The caller polls until `None`, so this is the answer
+    /// of most calls.
+    fn idle(&self) -> bool {
+        self.steady && self.recv_posted >= self.config.recv_depth && !self.conn.may_have_work()
+    }
+
+    /// [`Self::poll_op`] when some part may have work. Out of line, so that the idle answer
+    /// stays a few instructions wherever `poll_op` is inlined.
+    #[inline(never)]
+    fn poll_work<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
         backend: &mut B,
@@ -357,39 +383,51 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             }
             return self.poll_shutdown(now);
         }
-        self.track_login(now);
-        if let Some(op) = self.poll_recv() {
-            return Some(op);
+        if !self.logged_in {
+            self.track_login(now);
         }
-        if let Some(op) = self.poll_hello_reply(region) {
-            return Some(op);
+        if self.recv_posted < self.config.recv_depth {
+            if let Some(op) = self.poll_recv() {
+                return Some(op);
+            }
         }
-        if let Some(op) = self
-            .poll_put(region, backend)
-            .or_else(|| self.poll_get(backend))
-        {
+        if self.hello_reply.is_some() {
+            if let Some(op) = self.poll_hello_reply(region) {
+                return Some(op);
+            }
+        }
+        let rdma = if self.conn.may_put() {
+            self.poll_put(region, backend)
+        } else {
+            None
+        };
+        let rdma = match rdma {
+            None if self.conn.may_get() => self.poll_get(backend),
+            other => other,
+        };
+        if let Some(op) = rdma {
             if self.rdma_in_flight == 0 {
                 self.rdma_progress = now;
             }
             self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
             return Some(op);
         }
-        self.poll_control(region, backend, now)
+        if self.conn.may_transmit() {
+            return self.poll_control(region, backend, now);
+        }
+        None
     }
 
     // ---- receive side ----
 
     fn handle_message<B: TargetBackend>(
         &mut self,
-        handle: BufHandle,
+        start: usize,
         len: u32,
         region: &mut [u8],
         backend: &mut B,
         now: Instant,
     ) {
-        let Some(start) = self.posted.offset(&handle) else {
-            return;
-        };
         let end = start.saturating_add(len as usize);
         let Some(msg) = region.get(start..end) else {
             return self.fail(IserError::Protocol, backend);
@@ -449,6 +487,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     fn answer_hello(&mut self, hello: HelloRepr) {
         let ok = hello.min_ver <= ISER_VERSION && hello.max_ver >= ISER_VERSION;
         self.ord = self.config.max_rdma_reads.min(hello.iser_ird.max(1));
+        self.steady = false;
         self.hello_reply = Some(HelloReplyRepr {
             reject: !ok,
             max_ver: ISER_VERSION,
@@ -480,37 +519,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .write_stag
                 .map(|(stag, addr)| RemoteBuf { stag, addr }),
         };
-        if let Some(old) = self
-            .stags
-            .iter_mut()
-            .find(|s| s.is_some_and(|s| s.itt == itt))
-        {
-            *old = None;
-        }
-        if self.stags.iter().all(Option::is_some) {
-            // Tasks that ended without a SCSI Response (ABORT TASK, resets, a command outside
-            // the CmdSN window) left their entries: drop those the session no longer holds.
-            for slot in self.stags.iter_mut() {
-                if slot.is_some_and(|s| !self.conn.holds_task(s.itt)) {
-                    *slot = None;
-                }
-            }
-        }
-        if let Some(slot) = self.stags.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(entry);
-        }
-    }
-
-    fn stags_of(&self, itt: u32) -> Option<TaskStags> {
-        self.stags.iter().flatten().find(|s| s.itt == itt).copied()
-    }
-
-    /// Removes and returns the STags of `itt`.
-    fn take_stags(&mut self, itt: u32) -> Option<TaskStags> {
-        self.stags
-            .iter_mut()
-            .find(|s| s.is_some_and(|s| s.itt == itt))
-            .and_then(Option::take)
+        let conn = &self.conn;
+        self.stags.insert(entry, |itt| !conn.holds_task(itt));
     }
 
     // ---- transmit side ----
@@ -539,6 +549,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let dst = region.get_mut(buf.offset as usize..)?;
         let n = reply.emit(dst).ok()?;
         self.hello_reply = None;
+        self.update_steady();
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);
         Some(DmOp::Send {
             id,
@@ -569,7 +580,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.posted.release(id);
             return None;
         };
-        let Some(remote) = self.stags_of(put.itt).and_then(|s| s.read) else {
+        let Some(remote) = self.stags.get(put.itt).and_then(|s| s.read) else {
             self.posted.release(id);
             self.fail(IserError::MissingStag, backend);
             return None;
@@ -592,7 +603,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             return None;
         }
         let get = self.conn.next_get(self.config.buf_size)?;
-        let remote = self.stags_of(get.itt).and_then(|s| s.write);
+        let remote = self.stags.get(get.itt).and_then(|s| s.write);
         let usage = Usage::Read {
             task: get.task,
             offset: get.offset,
@@ -649,19 +660,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 return None;
             }
         };
-        let header = IserHeaderRepr {
-            opcode: IserOpcode::ISCSI_CTRL,
-            write_stag: None,
-            read_stag: None,
-        };
-        let emitted = region
-            .get_mut(start..pdu_start)
-            .map(|dst| header.emit(&mut IserHeader::new_unchecked(dst)).is_ok());
-        if emitted != Some(true) {
+        let Some(dst) = region.get_mut(start..pdu_start) else {
             self.posted.release(id);
             self.fail(IserError::Resources, backend);
             return None;
-        }
+        };
+        dst.copy_from_slice(&ISCSI_CTRL_HEADER);
         // A SCSI Response ends its task: its STags are invalidated remotely (Send with
         // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
         let mut invalidate = None;
@@ -676,9 +680,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
-            if let Some(stags) = itt.and_then(|itt| self.take_stags(itt)) {
+            if let Some(stag) = itt.and_then(|itt| self.stags.take_invalidate(itt)) {
                 if !self.peer_cm.send_inv_not_supported {
-                    invalidate = stags.read.or(stags.write).map(|r| r.stag);
+                    invalidate = stag;
                 }
             }
         }
@@ -711,14 +715,21 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     /// Moves the typestate to LoggedIn once the login completes (the target side never waits
     /// for a Hello: real initiators do not send one).
     fn track_login(&mut self, now: Instant) {
-        if self.conn.is_full_feature()
-            && self.stage.as_ref().map(|s| s.stage()) == Some(crate::conn::StageKind::Connected)
-        {
+        if !self.conn.is_full_feature() {
+            return;
+        }
+        self.logged_in = true;
+        self.update_steady();
+        if self.stage.as_ref().map(|s| s.stage()) == Some(crate::conn::StageKind::Connected) {
             if let Some(stage) = self.stage.take() {
                 let (next, _) = stage.step(ConnEvent::EnableDatamover, now);
                 self.stage = next;
             }
         }
+    }
+
+    fn update_steady(&mut self) {
+        self.steady = self.logged_in && self.error.is_none() && self.hello_reply.is_none();
     }
 
     fn close_stage(&mut self, now: Instant) {
@@ -738,6 +749,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.error.is_none() {
             warn!("iSER connection failed: {:?}", error);
             self.error = Some(error);
+            self.steady = false;
         }
         self.conn.connection_lost(backend);
     }

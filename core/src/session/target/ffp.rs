@@ -4,7 +4,7 @@
 
 use super::task::{Phase, R2tState, Task};
 use super::tx::TxItem;
-use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Stage, TargetConn};
+use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Hints, Stage, TargetConn};
 use crate::negotiate::Role;
 use crate::scsi::{CommandRequest, Completion, Finish, Start};
 use crate::session::backend::TargetBackend;
@@ -13,9 +13,9 @@ use crate::time::Instant;
 use crate::wire::frame::Pdu;
 use crate::wire::{
     DataInRepr, DataInStatus, DataOutRepr, LogoutReason, LogoutRequestRepr, LogoutResponse,
-    LogoutResponseRepr, Lun, NopInRepr, NopOutRepr, PduRepr, R2tRepr, RejectReason, RejectRepr,
-    Residual, ScsiCommandRepr, ScsiResponseCode, ScsiResponseRepr, ScsiStatus, TaskMgmtFunction,
-    TaskMgmtRequestRepr, TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
+    LogoutResponseRepr, Lun, NopInRepr, NopOutRepr, Opcode, PduRepr, R2tRepr, RejectReason,
+    RejectRepr, Residual, ScsiCommandRepr, ScsiResponseCode, ScsiResponseRepr, ScsiStatus,
+    TaskMgmtFunction, TaskMgmtRequestRepr, TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
 };
 
 /// The reserved tag (RFC 7143 §11.1: 0xffffffff is never a valid ITT or TTT for a task).
@@ -47,6 +47,16 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         now: Instant,
     ) {
+        if self.stage == Stage::FullFeature
+            && pdu.bhs.first().map(|b| Opcode(b & Opcode::MASK)) == Some(Opcode::SCSI_COMMAND)
+            && !self.session.is_some_and(|s| s.discovery)
+        {
+            // The PDU of nearly every exchange, read without the general dispatch.
+            if let Ok(cmd) = ScsiCommandRepr::parse(&crate::wire::Bhs::new_unchecked(pdu.bhs)) {
+                self.handle_scsi_command(&cmd, pdu, backend);
+                return;
+            }
+        }
         let repr = match PduRepr::parse(pdu.bhs) {
             Ok(r) => r,
             Err(crate::wire::WireError::UnknownOpcode(_)) => {
@@ -119,11 +129,19 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
             return;
         }
-        let cdb = match crate::wire::CommandAhs::parse(&cmd.cdb, pdu.ahs) {
-            Ok(ahs) => ahs.cdb,
-            Err(_) => {
-                self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
-                return;
+        let ahs;
+        let cdb: &[u8] = if pdu.ahs.is_empty() {
+            &cmd.cdb
+        } else {
+            match crate::wire::CommandAhs::parse(&cmd.cdb, pdu.ahs) {
+                Ok(a) => {
+                    ahs = a;
+                    ahs.cdb.as_bytes()
+                }
+                Err(_) => {
+                    self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
+                    return;
+                }
             }
         };
         let immediate_data = pdu.data;
@@ -135,7 +153,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let edtl = cmd.expected_data_transfer_length;
         let req = CommandRequest {
-            cdb: cdb.as_bytes(),
+            cdb,
             expected_read_len: if cmd.read { edtl } else { 0 },
             expected_write_len: if cmd.write { edtl } else { 0 },
             nexus: crate::scsi::NexusId(session.nexus),
@@ -175,7 +193,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                         },
                     }
                 } else if self.tasks.insert(Itt(cmd.itt), t).is_ok() {
-                    self.hints.touch();
+                    self.hints.data_in(self.mode);
                 } else {
                     self.queue_response(cmd.itt, TASK_SET_FULL, 0);
                 }
@@ -205,7 +223,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     response: None,
                     deferred: None,
                 };
-                self.hints.touch();
                 let slot = match self.tasks.insert(Itt(cmd.itt), t) {
                     Ok(slot) => slot,
                     Err(_) => {
@@ -222,6 +239,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Takes in-order write data for a task; data beyond what the command moves is discarded.
+    #[inline]
     pub(super) fn accept_write_data<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
@@ -240,20 +258,20 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let room = task.len.saturating_sub(task.done) as usize;
         let take = data.get(..room.min(data.len())).unwrap_or_default();
-        let Some(mut scsi) = task.scsi else { return };
         let lun = task.lun;
+        // The SCSI task is written in place (it is large; no copy out and back).
+        let Some(scsi) = task.scsi.as_mut() else {
+            return;
+        };
         let result = if take.is_empty() {
             Ok(())
         } else {
-            backend.scsi_write(target, lun, &mut scsi, offset, take)
+            backend.scsi_write(target, lun, scsi, offset, take)
         };
         match result {
             Ok(()) => {
-                if let Some(task) = self.tasks.get_mut(slot) {
-                    task.scsi = Some(scsi);
-                    task.done = task.done.saturating_add(take.len() as u32);
-                    task.retire_r2ts();
-                }
+                task.done = task.done.saturating_add(take.len() as u32);
+                task.retire_r2ts();
             }
             Err(completion) => {
                 // The status goes now; later Data-Out for this task finds no task and is dropped.
@@ -263,12 +281,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
+    #[inline]
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
-        self.hints.touch();
-        let max_r2t = self
-            .params
-            .max_outstanding_r2t
-            .clamp(1, super::MAX_R2T_PER_TASK as u16) as usize;
+        self.hints.data_out(self.mode);
         let Some(task) = self.tasks.get(slot) else {
             return;
         };
@@ -276,9 +291,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             return;
         }
         if task.done >= task.len {
-            let task = *task;
-            if let (Some(target), Some(scsi)) = (self.session.and_then(|s| s.target), task.scsi) {
-                let finish = backend.scsi_finish(target, task.lun, &scsi);
+            let (lun, scsi) = (task.lun, task.scsi);
+            if let (Some(target), Some(scsi)) = (self.session.and_then(|s| s.target), scsi) {
+                let finish = backend.scsi_finish(target, lun, &scsi);
                 self.finish_task(slot, finish, 0);
             }
             return;
@@ -287,6 +302,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             // The iSER datamover fetches the rest by RDMA Read (`next_get`).
             return;
         }
+        let max_r2t = self
+            .params
+            .max_outstanding_r2t
+            .clamp(1, super::MAX_R2T_PER_TASK as u16) as usize;
         if let Some(task) = self.tasks.get_mut(slot) {
             // Unsolicited data still to come is not solicited again.
             while task.solicited_to < task.len
@@ -493,7 +512,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// command beyond the window) the control queue carries it.
     pub(super) fn queue_response(&mut self, itt: u32, completion: Completion, exp_data_sn: u32) {
         let task = Task::responding(itt, Lun(0), None, completion, exp_data_sn);
-        self.hints.touch();
+        self.hints.insert(Hints::TX);
         if self.tasks.insert(Itt(itt), task).is_err() {
             self.enqueue(TxItem::ScsiResponse {
                 itt,
@@ -523,6 +542,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Ends a task whose data phase is over with what `scsi_finish` said: its status now, or
     /// later, when [`TargetConn::handle_timeout`] finds the backend has it.
+    #[inline]
     pub(super) fn finish_task(&mut self, slot: TaskSlot, finish: Finish, exp_data_sn: u32) {
         match finish {
             Finish::Done(completion) => self.set_response(slot, completion, exp_data_sn),
@@ -570,7 +590,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         completion: Completion,
         exp_data_sn: u32,
     ) {
-        self.hints.touch();
+        self.hints.insert(Hints::TX);
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;
@@ -585,17 +605,22 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         buf: &mut [u8],
     ) -> Emitted {
-        let Some(task) = self.tasks.get(slot).copied() else {
+        let Some((itt, phase, response)) =
+            self.tasks.get(slot).map(|t| (t.itt, t.phase, t.response))
+        else {
             return Emitted::Skip;
         };
-        if let Some((completion, exp_data_sn)) = task.response {
-            let r = self.emit_scsi_response(task.itt, &completion, exp_data_sn, buf);
+        if let Some((completion, exp_data_sn)) = response {
+            let r = self.emit_scsi_response(itt, &completion, exp_data_sn, buf);
             if matches!(r, Emitted::Done(_)) {
                 let _ = self.tasks.remove(slot);
+                if self.tasks.is_empty() {
+                    self.hints.remove(Hints::TX);
+                }
             }
             return r;
         }
-        match task.phase {
+        match phase {
             Phase::Read => self.emit_data_in(slot, backend, buf),
             Phase::Write => self.emit_r2t(slot, buf),
         }
@@ -777,6 +802,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
+        let Some(header) = buf.get_mut(..BHS_LEN) else {
+            return Emitted::NeedSpace(need);
+        };
         let repr = ScsiResponseRepr {
             response: ScsiResponseCode::COMMAND_COMPLETED,
             status: ScsiStatus(completion.status.0),
@@ -789,16 +817,15 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             bidi_read_residual: Residual::None,
             residual: wire_residual(completion),
         };
-        let mut bhs = crate::wire::Bhs::new_unchecked(buf.get_mut(..BHS_LEN).unwrap_or_default());
-        if PduRepr::ScsiResponse(repr).emit_bhs(&mut bhs).is_err() {
-            return Emitted::Skip;
-        }
-        let start = data_offset(digests);
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(start..start.saturating_add(sense_len)),
-            sense_buf.get(..sense_len),
-        ) {
-            dst.copy_from_slice(src);
+        header.copy_from_slice(&repr.to_bytes());
+        if sense_len > 0 {
+            let start = data_offset(digests);
+            if let (Some(dst), Some(src)) = (
+                buf.get_mut(start..start.saturating_add(sense_len)),
+                sense_buf.get(..sense_len),
+            ) {
+                dst.copy_from_slice(src);
+            }
         }
         Emitted::Done(seal_pdu(buf, sense_len, digests))
     }

@@ -177,6 +177,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
     }
 
+    // Out of line: its large locals would otherwise enlarge the stack frame of the
+    // per-PDU path it is called from.
+    #[inline(never)]
     pub(super) fn fail_login_status<B: TargetBackend>(
         &mut self,
         status: LoginStatus,
@@ -205,6 +208,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.enqueue(TxItem::LoginResponse);
     }
 
+    // Out of line: its large locals would otherwise enlarge the stack frame of the
+    // per-PDU path it is called from.
+    #[inline(never)]
     pub(super) fn handle_login<B: TargetBackend>(
         &mut self,
         req: &LoginRequestRepr,
@@ -474,6 +480,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
     }
 
+    // Out of line: its large locals would otherwise enlarge the stack frame of the
+    // per-PDU path it is called from.
+    #[inline(never)]
     pub(super) fn emit_login_response(&mut self, buf: &mut [u8]) -> Emitted {
         let Some(mut repr) = self.login.pending else {
             return Emitted::Skip;
@@ -530,6 +539,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     // ---- Text Request in the full feature phase ----
 
+    // Out of line: its large locals would otherwise enlarge the stack frame of the
+    // per-PDU path it is called from.
+    #[inline(never)]
     pub(super) fn handle_text<B: TargetBackend>(
         &mut self,
         req: &TextRequestRepr,
@@ -608,6 +620,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.enqueue(TxItem::TextResponse);
     }
 
+    // Out of line: its large locals would otherwise enlarge the stack frame of the
+    // per-PDU path it is called from.
+    #[inline(never)]
     pub(super) fn emit_text_response(&mut self, buf: &mut [u8]) -> Emitted {
         let digests = self.tx_digests;
         let max_seg = self

@@ -148,22 +148,63 @@ enum Stage {
     Closed(CloseReason),
 }
 
-/// Which task scans may find work. A scan that finds nothing clears its flag; anything that can
-/// give a task work sets them all. Saves scanning the task table on every poll.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Hints {
-    pub tx: bool,
-    pub put: bool,
-    pub get: bool,
-}
+/// Which task scans may find work, one bit per scan. A scan that finds nothing clears its bit;
+/// whatever gives a task work sets the bit of the scan that finds it (all of them where that is
+/// not known). Saves scanning the task table on every poll, and one test says "none".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hints(u8);
 
 impl Hints {
+    /// `poll_transmit`: a task has a PDU to send.
+    pub(crate) const TX: u8 = 1;
+    /// `next_put`: a read task has data to put.
+    pub(crate) const PUT: u8 = 2;
+    /// `next_get`: a write task has data to get.
+    pub(crate) const GET: u8 = 4;
+
+    pub(crate) const fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    pub(crate) fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.insert(bit);
+        } else {
+            self.remove(bit);
+        }
+    }
+
+    pub(crate) fn insert(&mut self, bit: u8) {
+        self.0 |= bit;
+    }
+
+    pub(crate) fn remove(&mut self, bit: u8) {
+        self.0 &= !bit;
+    }
+
+    /// No scan may find work.
+    pub(crate) const fn none(self) -> bool {
+        self.0 == 0
+    }
+
+    /// A task has Data-In to move: by RDMA Write (`next_put`) or in Data-In PDUs.
+    pub(crate) fn data_in(&mut self, mode: DataMode) {
+        self.insert(match mode {
+            DataMode::Rdma => Self::PUT,
+            DataMode::Pdus => Self::TX,
+        });
+    }
+
+    /// A write task may want data: by RDMA Read (`next_get`) or by R2T PDUs.
+    pub(crate) fn data_out(&mut self, mode: DataMode) {
+        self.insert(match mode {
+            DataMode::Rdma => Self::GET,
+            DataMode::Pdus => Self::TX,
+        });
+    }
+
     pub(crate) fn touch(&mut self) {
-        *self = Hints {
-            tx: true,
-            put: true,
-            get: true,
-        };
+        self.0 = Self::TX | Self::PUT | Self::GET;
     }
 }
 
@@ -245,11 +286,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             next_task: 0,
             next_data: 0,
             close_after_tmf: None,
-            hints: Hints {
-                tx: false,
-                put: false,
-                get: false,
-            },
+            hints: Hints(0),
             ping_data: [0; PING_DATA_MAX],
             next_ttt: 1,
             last_rx: now,
@@ -297,21 +334,29 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// Whether [`Self::poll_transmit`] may have something to send (cheap; may say yes when a scan
     /// then finds nothing).
     pub fn may_transmit(&self) -> bool {
-        !self.txq.is_empty() || self.hints.tx
+        !self.txq.is_empty() || self.hints.has(Hints::TX)
+    }
+
+    /// Whether a datamover polling this connection may find anything to do: outside the full
+    /// feature phase always; in it, when a control PDU is queued or a task scan may find work
+    /// (flags only, no scan).
+    pub fn may_have_work(&self) -> bool {
+        self.stage != Stage::FullFeature || !self.txq.is_empty() || !self.hints.none()
     }
 
     /// Whether [`Self::poll_transmit`] has a PDU to write now. Unlike [`Self::may_transmit`]
     /// it looks (a scan of the held tasks when the hint is set) and clears a stale hint, so a
     /// datamover can skip taking a send buffer for nothing.
+    #[inline]
     pub fn has_transmit(&mut self) -> bool {
         if !self.txq.is_empty() {
             return true;
         }
-        if !self.hints.tx {
+        if !self.hints.has(Hints::TX) {
             return false;
         }
         let found = self.next_transmit_task().is_some();
-        self.hints.tx = found;
+        self.hints.set(Hints::TX, found);
         found
     }
 
@@ -452,12 +497,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         backend: &mut B,
         buf: &mut [u8],
     ) -> Transmit {
-        if !self.hints.tx {
+        if !self.hints.has(Hints::TX) {
             return Transmit::Idle;
         }
         loop {
             let Some((slot, cursor)) = self.next_transmit_task() else {
-                self.hints.tx = false;
+                self.hints.remove(Hints::TX);
                 return Transmit::Idle;
             };
             self.next_task = cursor;
@@ -642,6 +687,7 @@ enum Emitted {
 /// Completes a PDU whose BHS is in `buf[..48]` and whose data segment of `data_len` bytes follows
 /// it (after the header digest when that is on): sets DataSegmentLength, pads, appends digests.
 /// Returns the PDU length. The caller has checked that `buf` holds [`pdu_len_for`] bytes.
+#[inline]
 fn seal_pdu(buf: &mut [u8], data_len: usize, digests: Digests) -> usize {
     if let Some(b) = buf.get_mut(5..8) {
         let len = (data_len as u32).to_be_bytes();

@@ -4,7 +4,7 @@
 //! Data-Out still arrive as PDUs. The SCSI Response goes as a PDU once the data phase is over.
 
 use super::task::Phase;
-use super::{DataMode, TargetConn};
+use super::{DataMode, Hints, TargetConn};
 use crate::session::backend::TargetBackend;
 use crate::task::TaskSlot;
 
@@ -45,6 +45,15 @@ pub struct GetData {
     pub len: u32,
 }
 
+/// What [`TargetConn::next_put`] reads of a task (not the whole task: it is large).
+struct PutTask {
+    itt: u32,
+    lun: crate::wire::Lun,
+    scsi: Option<crate::scsi::ScsiTask>,
+    len: u32,
+    done: u32,
+}
+
 impl<const TASKS: usize> TargetConn<TASKS> {
     /// Fills `buf` with the next piece of some read task's data (round robin over tasks) and says
     /// where it goes. After the last piece of a task its status is queued for
@@ -55,7 +64,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         buf: &mut [u8],
         backend: &mut B,
     ) -> Option<PutData> {
-        if self.mode != DataMode::Rdma || buf.is_empty() || !self.hints.put {
+        if self.mode != DataMode::Rdma || buf.is_empty() || !self.hints.has(Hints::PUT) {
             return None;
         }
         let target = self.session.and_then(|s| s.target)?;
@@ -63,11 +72,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
                 t.phase == Phase::Read && t.response.is_none() && t.done < t.len
             }) else {
-                self.hints.put = false;
+                self.hints.remove(Hints::PUT);
                 return None;
             };
             self.next_data = cursor;
-            let task = *self.tasks.get(slot)?;
+            let task = self.tasks.get(slot).map(|t| PutTask {
+                itt: t.itt,
+                lun: t.lun,
+                scsi: t.scsi,
+                len: t.len,
+                done: t.done,
+            })?;
             let scsi = task.scsi?;
             let len = (task.len.saturating_sub(task.done) as usize).min(buf.len());
             let dst = buf.get_mut(..len)?;
@@ -87,6 +102,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             if done >= task.len {
                 let finish = backend.scsi_finish(target, task.lun, &scsi);
                 self.finish_task(slot, finish, 0);
+                if self.tasks.len() == 1 {
+                    // The only task has no data left to put: the next scan would find nothing.
+                    self.hints.remove(Hints::PUT);
+                }
             }
             return Some(put);
         }
@@ -94,12 +113,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Whether [`Self::next_put`] may have read data to place (cheap).
     pub fn may_put(&self) -> bool {
-        self.mode == DataMode::Rdma && self.hints.put
+        self.mode == DataMode::Rdma && self.hints.has(Hints::PUT)
+    }
+
+    /// Whether [`Self::next_get`] may have write data to fetch (cheap).
+    pub fn may_get(&self) -> bool {
+        self.mode == DataMode::Rdma && self.hints.has(Hints::GET)
     }
 
     /// The next piece of write data to fetch, at most `max_len` bytes (round robin over tasks).
     pub fn next_get(&mut self, max_len: u32) -> Option<GetData> {
-        if self.mode != DataMode::Rdma || max_len == 0 || !self.hints.get {
+        if self.mode != DataMode::Rdma || max_len == 0 || !self.hints.has(Hints::GET) {
             return None;
         }
         let Some((slot, cursor)) = self.tasks.next_where(self.next_data, |t| {
@@ -110,7 +134,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 && t.solicited_to < t.len
                 && t.done >= t.unsolicited
         }) else {
-            self.hints.get = false;
+            self.hints.remove(Hints::GET);
             return None;
         };
         self.next_data = cursor;
@@ -124,11 +148,16 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             len,
         };
         task.solicited_to = task.solicited_to.saturating_add(len);
+        if task.solicited_to >= task.len && self.tasks.len() == 1 {
+            // The only task has nothing left to fetch: the next scan would find nothing.
+            self.hints.remove(Hints::GET);
+        }
         Some(get)
     }
 
     /// Data fetched for a [`GetData`] arrived. RDMA Reads on one queue pair complete in order,
     /// so pieces arrive in offset order.
+    #[inline]
     pub fn got_data<B: TargetBackend>(
         &mut self,
         task: TaskRef,

@@ -960,3 +960,20 @@ fn test_full_feature_sanitize_status_is_deferred_until_the_job_ends() {
     h.conn.handle_timeout(&mut h.backend, h.now);
     assert!(h.recv_all().is_empty(), "an aborted task gets no status");
 }
+
+#[test]
+fn test_full_feature_may_have_work_follows_the_tasks() {
+    let mut h = Harness::new();
+    h.login();
+    let _ = h.recv_all();
+    assert!(!h.conn.may_have_work(), "idle after login");
+    h.command(&read10(0, 8), true, false, 4096, &[]);
+    assert!(h.conn.may_have_work(), "a read has Data-In to send");
+    let (data, status) = collect_read(&h.recv_all());
+    assert_eq!((data.len(), status), (4096, 0));
+    assert!(!h.conn.may_have_work(), "idle once everything is sent");
+    h.command(&write10(0, 8), false, true, 4096, &[0x5a; 4096]);
+    assert!(h.conn.may_have_work(), "a write's status is due");
+    let _ = h.recv_all();
+    assert!(!h.conn.may_have_work());
+}
