@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fuzz smoke: every cargo-fuzz target for SECS seconds (default 20) from its checked-in corpus.
-# Installs the nightly toolchain and cargo-fuzz when missing. Time budget: ~4 minutes cold.
+# Fuzz smoke: every cargo-fuzz target for FUZZ_SECS seconds (default 60, issue 9) from its
+# checked-in corpus.
+# Installs the nightly toolchain and cargo-fuzz when missing. Time budget: ~7 minutes cold.
 set -euo pipefail
 cd "$(dirname "$0")/../../fuzz"
-SECS=${FUZZ_SECS:-20}
+SECS=${FUZZ_SECS:-60}
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install --locked -q cargo-fuzz
 # Fuzz builds go to their own directory so they never invalidate the workspace's target dir.
