@@ -54,7 +54,6 @@ fn fw_main() -> i32 {
             return 2;
         }
     };
-    defmt::info!("configuration: {}", config);
     let mut address = [0u8; TARGET_ADDRESS_LEN];
     let m = &config.limits;
     text.str("FIRMWARE-CONFIG:")
@@ -92,7 +91,6 @@ fn fw_main() -> i32 {
         }
     }
     let f = selftest::Footprint::measure();
-    defmt::info!("footprint: {}", f);
     text.str("FIRMWARE-FOOTPRINT:")
         .kv("target_engine", f.target_engine as u64)
         .kv("initiator_engine", f.initiator_engine as u64)
