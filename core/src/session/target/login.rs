@@ -530,6 +530,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     // ---- Text Request in the full feature phase ----
 
+    // Rare next to SCSI commands: kept out of `handle_pdu` (firmware size, docs/firmware.md).
+    #[cold]
+    #[inline(never)]
     pub(super) fn handle_text<B: TargetBackend>(
         &mut self,
         req: &TextRequestRepr,
