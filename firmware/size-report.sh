@@ -6,13 +6,13 @@
 set -euo pipefail
 FW=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$FW/target}
-printf '%-24s %9s %9s %9s %9s\n' image .text .rodata .data .bss
+printf '%-40s %9s %9s %9s %9s\n' image .text .rodata .data .bss
 for t in aarch64-unknown-none thumbv7em-none-eabihf; do
   (cd "$FW" && cargo build -q --release --features defmt --target "$t")
   img=$CARGO_TARGET_DIR/$t/release/iser-firmware
   size -A "$img" | awk -v t="$t" '
     $1==".text"{x=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
-    END{printf "%-24s %9d %9d %9d %9d\n", t, x, r, d+0, b}'
+    END{printf "%-40s %9d %9d %9d %9d\n", t, x, r, d+0, b}'
 done
 # The same images with `core` rebuilt for size (nightly + rust-src only): `-Z build-std=core`
 # with core's `optimize_for_size`, and panics as an immediate abort (no panic messages or
@@ -26,7 +26,7 @@ if cargo +nightly --version >/dev/null 2>&1 &&
     img=$CARGO_TARGET_DIR/nightly/$t/release/iser-firmware
     size -A "$img" | awk -v t="$t (nightly build-std)" '
       $1==".text"{x=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
-      END{printf "%-24s %9d %9d %9d %9d\n", t, x, r, d+0, b}'
+      END{printf "%-40s %9d %9d %9d %9d\n", t, x, r, d+0, b}'
   done
 else
   echo "(nightly build-std: skipped, needs the nightly toolchain and its rust-src component)"
