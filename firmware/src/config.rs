@@ -5,43 +5,36 @@
 //! RFC 7145 §6.
 
 use iser_core::config::blob::{self, BlobError};
-use iser_core::config::{is_iscsi_name, NodeConfig, PortalConfig};
+use iser_core::config::{is_iscsi_name, List, NodeConfig, PortalConfig, TargetConfig};
+use iser_core::config::{MAX_PORTALS, MAX_TARGETS};
 
 /// Everything the image configures itself from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FwConfig<'a> {
-    /// The target's iSCSI name (RFC 7143 §4.2.7): the blob's first target.
-    pub target_name: &'a str,
-    /// Its TargetAlias (§13.6).
-    pub target_alias: Option<&'a str>,
+    /// The targets served, each with its LUNs (RAM logical units): the blob's, in order.
+    pub targets: List<TargetConfig<'a>, MAX_TARGETS>,
     /// The in-image initiator's iSCSI name.
     pub initiator_name: &'a str,
-    /// The portal the target lists in SendTargets: the blob's first portal.
-    pub portal: PortalConfig,
-    /// The RAM logical unit: the first target's first LUN.
-    pub lun: LunConfig,
+    /// The portals the target lists in SendTargets (RFC 7143 §13.8); the in-image connection
+    /// arrives on the first, whose portal group tag every target reports (§13.9).
+    pub portals: List<PortalConfig, MAX_PORTALS>,
+    /// What every logical unit shares that the blob does not say.
+    pub lu: LuParams,
     /// Negotiation limits and iSER sizing.
     pub limits: Limits,
     /// The self-test the image runs.
     pub workload: Workload,
 }
 
-/// The RAM logical unit.
+/// What the image sets for every RAM logical unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct LunConfig {
-    /// Its LUN number (peripheral or flat space addressing, SAM-5 §4.6.6).
-    pub lun: u16,
-    /// Logical block size (512 or 4096).
-    pub block_size: u32,
-    /// Capacity in blocks (must fit the image's static LU memory).
-    pub blocks: u64,
-    /// Thin provisioned (reported; RAM blocks always read back as written).
-    pub thin: bool,
+pub struct LuParams {
     /// MAXIMUM TRANSFER LENGTH in blocks (Block Limits VPD).
     pub max_transfer_blocks: u32,
-    /// Device identifier (NAA / serial number source).
+    /// Device identifier of the first LU (NAA / serial number source); the n-th LU of the
+    /// configuration (all targets, in order) gets `device_id + n`.
     pub device_id: u64,
 }
 
@@ -74,16 +67,26 @@ pub struct Limits {
     pub initial_r2t: bool,
 }
 
-/// What the image's self-test does after login.
+/// What the image's self-test does after each login.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Workload {
-    /// Write-then-read pairs.
+    /// Write-then-read pairs per logical unit.
     pub commands: u16,
-    /// Largest transfer in blocks.
-    pub max_blocks: u32,
+    /// Largest transfer in bytes (a whole number of the LUN's blocks is used, at most the
+    /// LUN's capacity and MAXIMUM TRANSFER LENGTH).
+    pub max_bytes: u32,
     /// Seed of the LBA/size/data generator.
     pub seed: u64,
+}
+
+impl Workload {
+    /// Largest transfer in blocks on a LUN of `block_size` × `blocks` (0: none fits).
+    pub fn max_blocks(&self, block_size: u32, blocks: u64, max_transfer_blocks: u32) -> u32 {
+        let by_bytes = self.max_bytes.checked_div(block_size).unwrap_or(0);
+        let by_capacity = u32::try_from(blocks).unwrap_or(u32::MAX);
+        by_bytes.min(by_capacity).min(max_transfer_blocks)
+    }
 }
 
 /// The image's own parameters: what the node configuration does not say.
@@ -93,7 +96,7 @@ pub struct FwParams {
     pub initiator_name: &'static str,
     /// MAXIMUM TRANSFER LENGTH in blocks.
     pub max_transfer_blocks: u32,
-    /// Device identifier of the LU.
+    /// Device identifier of the first LU.
     pub device_id: u64,
     /// Size of each registered buffer.
     pub buf_size: u32,
@@ -105,10 +108,9 @@ pub struct FwParams {
     pub send_window: u16,
     /// Whether the initiator sends the iSER Hello.
     pub hello: bool,
-    /// Write-then-read pairs of the self-test.
+    /// Write-then-read pairs of the self-test, per logical unit.
     pub commands: u16,
-    /// Largest self-test transfer in bytes (a whole number of the LUN's blocks is used, at
-    /// most the LUN's capacity).
+    /// Largest self-test transfer in bytes.
     pub max_transfer_bytes: u32,
     /// Seed of the self-test's LBA/size/data generator.
     pub seed: u64,
@@ -124,7 +126,7 @@ pub const PARAMS: FwParams = FwParams {
     max_rdma_reads: 4,
     send_window: 4,
     hello: true,
-    commands: 24,
+    commands: 12,
     max_transfer_bytes: 64 * 1024,
     seed: 0x1_5e4f_0001,
 };
@@ -132,7 +134,11 @@ pub const PARAMS: FwParams = FwParams {
 /// Capacity the image reserved statically; a configuration must fit it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capacity {
-    /// Bytes of LU memory.
+    /// Targets served (`TARGETS` of the backend).
+    pub targets: usize,
+    /// Logical units, all targets together (`LUS` of the backend).
+    pub lus: usize,
+    /// Bytes of LU memory, all logical units together.
     pub lu_bytes: usize,
     /// Largest `buf_size`.
     pub max_buf_size: u32,
@@ -172,6 +178,20 @@ impl ConfigError {
     }
 }
 
+/// Refusal names (`ConfigError::Invalid`) of the capacity checks.
+pub mod refused {
+    /// More targets than the image serves.
+    pub const TARGETS: &str = "targets (more than the image serves)";
+    /// More logical units, all targets together, than the image serves.
+    pub const LUS: &str = "targets.luns (more logical units than the image serves)";
+    /// One LUN larger than the image's LU memory.
+    pub const LUN_BLOCKS: &str = "lun.blocks (larger than the LU memory)";
+    /// The LUNs together larger than the image's LU memory.
+    pub const LU_BYTES: &str = "targets.luns.blocks (together larger than the LU memory)";
+    /// A read-only LUN (the self-test writes every LUN).
+    pub const READ_ONLY: &str = "targets.luns.read_only";
+}
+
 impl<'a> FwConfig<'a> {
     /// Reads the blob and resolves it with `params`. Never panics, whatever the bytes.
     pub fn from_blob(blob: &'a [u8], params: &FwParams) -> Result<FwConfig<'a>, ConfigError> {
@@ -179,40 +199,21 @@ impl<'a> FwConfig<'a> {
         FwConfig::resolve(&node, params)
     }
 
-    /// The image's view of `node`: its first portal, first target and that target's first
-    /// LUN, with `params` for the rest.
+    /// The image's view of `node`: all its targets and LUNs, its portals, with `params` for
+    /// the rest.
     pub fn resolve(node: &NodeConfig<'a>, params: &FwParams) -> Result<FwConfig<'a>, ConfigError> {
-        let portal = *node
-            .portals
-            .first()
-            .ok_or(ConfigError::Invalid("portals"))?;
-        let target = node
-            .targets
-            .first()
-            .ok_or(ConfigError::Invalid("targets"))?;
-        let lun = target
-            .luns
-            .first()
-            .ok_or(ConfigError::Invalid("targets.luns"))?;
-        if lun.read_only {
-            // The self-test writes.
-            return Err(ConfigError::Invalid("targets.luns.read_only"));
+        if node.portals.is_empty() {
+            return Err(ConfigError::Invalid("portals"));
+        }
+        if node.targets.is_empty() {
+            return Err(ConfigError::Invalid("targets"));
         }
         let n = &node.negotiation;
-        let max_blocks = (params.max_transfer_bytes.checked_div(lun.block_size))
-            .map(u64::from)
-            .unwrap_or(0)
-            .min(lun.blocks);
         Ok(FwConfig {
-            target_name: target.name,
-            target_alias: target.alias,
+            targets: node.targets,
             initiator_name: params.initiator_name,
-            portal,
-            lun: LunConfig {
-                lun: lun.id,
-                block_size: lun.block_size,
-                blocks: lun.blocks,
-                thin: lun.thin,
+            portals: node.portals,
+            lu: LuParams {
                 max_transfer_blocks: params.max_transfer_blocks,
                 device_id: params.device_id,
             },
@@ -231,10 +232,20 @@ impl<'a> FwConfig<'a> {
             },
             workload: Workload {
                 commands: params.commands,
-                max_blocks: u32::try_from(max_blocks).unwrap_or(u32::MAX),
+                max_bytes: params.max_transfer_bytes,
                 seed: params.seed,
             },
         })
+    }
+
+    /// The portal the in-image connection arrives on (the first).
+    pub fn portal(&self) -> PortalConfig {
+        self.portals.first().copied().unwrap_or_default()
+    }
+
+    /// Logical units of every target together.
+    pub fn lu_count(&self) -> usize {
+        self.targets.iter().map(|t| t.luns.len()).sum()
     }
 
     /// Checks ranges (RFC 7143 §13, RFC 7145 §6) and that the configuration fits `cap`.
@@ -246,16 +257,31 @@ impl<'a> FwConfig<'a> {
                 Err(ConfigError::Invalid(field))
             }
         };
-        invalid(is_iscsi_name(self.target_name), "target_name")?;
+        invalid(!self.portals.is_empty(), "portals")?;
+        invalid(!self.targets.is_empty(), "targets")?;
+        invalid(self.targets.len() <= cap.targets, refused::TARGETS)?;
+        invalid(self.lu_count() <= cap.lus, refused::LUS)?;
         invalid(is_iscsi_name(self.initiator_name), "initiator_name")?;
-        let l = &self.lun;
-        invalid(matches!(l.block_size, 512 | 4096), "lun.block_size")?;
-        let lu_bytes = l.blocks.checked_mul(u64::from(l.block_size));
-        invalid(
-            l.blocks > 0 && lu_bytes.is_some_and(|b| b <= cap.lu_bytes as u64),
-            "lun.blocks",
-        )?;
-        invalid(l.max_transfer_blocks > 0, "lun.max_transfer_blocks")?;
+        invalid(self.lu.max_transfer_blocks > 0, "lun.max_transfer_blocks")?;
+        let mut lu_bytes = 0u64;
+        for t in self.targets.iter() {
+            invalid(is_iscsi_name(t.name), "target_name")?;
+            invalid(!t.luns.is_empty(), "targets.luns")?;
+            for l in t.luns.iter() {
+                invalid(matches!(l.block_size, 512 | 4096), "lun.block_size")?;
+                let bytes = l
+                    .bytes()
+                    .filter(|&b| l.blocks > 0 && b <= cap.lu_bytes as u64);
+                invalid(bytes.is_some(), refused::LUN_BLOCKS)?;
+                invalid(!l.read_only, refused::READ_ONLY)?;
+                lu_bytes = lu_bytes.saturating_add(bytes.unwrap_or(u64::MAX));
+                let max_blocks =
+                    self.workload
+                        .max_blocks(l.block_size, l.blocks, self.lu.max_transfer_blocks);
+                invalid(max_blocks >= 1, "workload.max_bytes")?;
+            }
+        }
+        invalid(lu_bytes <= cap.lu_bytes as u64, refused::LU_BYTES)?;
         let m = &self.limits;
         invalid(
             (512..=16_777_215).contains(&m.max_recv_data_segment_length),
@@ -283,14 +309,9 @@ impl<'a> FwConfig<'a> {
             m.send_window >= 1 && m.send_window <= m.recv_depth,
             "limits.send_window",
         )?;
-        let w = &self.workload;
-        let max_bytes = u64::from(w.max_blocks).checked_mul(u64::from(l.block_size));
         invalid(
-            w.max_blocks >= 1
-                && w.max_blocks <= l.max_transfer_blocks
-                && u64::from(w.max_blocks) <= l.blocks
-                && max_bytes.is_some_and(|b| b <= cap.data_bytes as u64),
-            "workload.max_blocks",
+            self.workload.max_bytes as usize <= cap.data_bytes,
+            "workload.max_bytes",
         )?;
         Ok(())
     }
@@ -299,63 +320,84 @@ impl<'a> FwConfig<'a> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use iser_core::config::{IpAddress, Transport};
+    use iser_core::config::{IpAddress, LunConfig, Transport};
     use proptest::prelude::*;
 
     /// The blob the image links by default (`iserd firmware-config config/example.toml`).
     const BLOB: &[u8] = include_bytes!("../config/default.postcard");
 
-    const CAP: Capacity = Capacity {
-        lu_bytes: 1 << 20,
+    pub(crate) const CAP: Capacity = Capacity {
+        targets: 2,
+        lus: 4,
+        lu_bytes: 2 << 20,
         max_buf_size: 16 * 1024 + 512,
         bufs: 16,
         data_bytes: 128 * 1024,
         tasks: 8,
     };
 
+    fn lun(id: u16, block_size: u32, blocks: u64, thin: bool) -> LunConfig {
+        LunConfig {
+            id,
+            block_size,
+            blocks,
+            thin,
+            ..LunConfig::default()
+        }
+    }
+
     /// What `config/example.toml` says, resolved with [`PARAMS`].
-    pub(crate) const DEFAULT: FwConfig<'static> = FwConfig {
-        target_name: "iqn.2026-11.rs.iser:dpu0",
-        target_alias: Some("dpu firmware"),
-        initiator_name: "iqn.2026-11.rs.iser:firmware-initiator",
-        portal: PortalConfig {
-            address: IpAddress::V4([192, 0, 2, 1]),
-            port: 3260,
-            group_tag: 1,
-            transport: Transport::Auto,
-        },
-        lun: LunConfig {
-            lun: 0,
-            block_size: 512,
-            blocks: 2048,
-            thin: false,
-            max_transfer_blocks: 256,
-            device_id: 0x0d9f_0001,
-        },
-        limits: Limits {
-            max_recv_data_segment_length: 8192,
-            max_burst_length: 262_144,
-            first_burst_length: 65_536,
-            queue_depth: 32,
-            buf_size: 8192 + 512,
-            recv_depth: 8,
-            max_rdma_reads: 4,
-            send_window: 4,
-            hello: true,
-            immediate_data: false,
-            initial_r2t: true,
-        },
-        workload: Workload {
-            commands: 24,
-            max_blocks: 128,
-            seed: 0x1_5e4f_0001,
-        },
-    };
+    pub(crate) fn default_config() -> FwConfig<'static> {
+        let dpu0 = TargetConfig {
+            name: "iqn.2026-11.rs.iser:dpu0",
+            alias: Some("dpu firmware"),
+            luns: List::from_slice(&[lun(0, 512, 2048, false), lun(1, 4096, 64, true)]).unwrap(),
+        };
+        let dpu1 = TargetConfig {
+            name: "iqn.2026-11.rs.iser:dpu1",
+            alias: None,
+            luns: List::from_slice(&[lun(3, 512, 1024, false)]).unwrap(),
+        };
+        FwConfig {
+            targets: List::from_slice(&[dpu0, dpu1]).unwrap(),
+            initiator_name: "iqn.2026-11.rs.iser:firmware-initiator",
+            portals: List::from_slice(&[PortalConfig {
+                address: IpAddress::V4([192, 0, 2, 1]),
+                port: 3260,
+                group_tag: 1,
+                transport: Transport::Auto,
+            }])
+            .unwrap(),
+            lu: LuParams {
+                max_transfer_blocks: 256,
+                device_id: 0x0d9f_0001,
+            },
+            limits: Limits {
+                max_recv_data_segment_length: 8192,
+                max_burst_length: 262_144,
+                first_burst_length: 65_536,
+                queue_depth: 32,
+                buf_size: 8192 + 512,
+                recv_depth: 8,
+                max_rdma_reads: 4,
+                send_window: 4,
+                hello: true,
+                immediate_data: false,
+                initial_r2t: true,
+            },
+            workload: Workload {
+                commands: 12,
+                max_bytes: 64 * 1024,
+                seed: 0x1_5e4f_0001,
+            },
+        }
+    }
 
     #[test]
     fn test_linked_blob_resolves_and_fits() {
         let c = FwConfig::from_blob(BLOB, &PARAMS).unwrap();
-        assert_eq!(c, DEFAULT);
+        assert_eq!(c, default_config());
+        assert_eq!(c.lu_count(), 3);
         assert_eq!(c.validate(&CAP), Ok(()));
     }
 
@@ -383,37 +425,88 @@ pub(crate) mod tests {
         ));
     }
 
-    #[test]
-    fn test_validate_refuses_what_does_not_fit() {
-        let mut c = DEFAULT;
-        c.lun.blocks = 1 << 20;
-        assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("lun.blocks")));
-        let mut c = DEFAULT;
-        c.limits.buf_size = 1 << 20;
-        assert_eq!(
-            c.validate(&CAP),
-            Err(ConfigError::Invalid("limits.buf_size"))
-        );
-        let mut c = DEFAULT;
-        c.target_name = "target";
-        assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("target_name")));
-        let mut c = DEFAULT;
-        c.lun.blocks = u64::MAX;
-        assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid("lun.blocks")));
+    /// `default_config()` with its targets replaced.
+    fn with_targets(targets: &[TargetConfig<'static>]) -> FwConfig<'static> {
+        FwConfig {
+            targets: List::from_slice(targets).unwrap(),
+            ..default_config()
+        }
+    }
+
+    fn target(name: &'static str, luns: &[LunConfig]) -> TargetConfig<'static> {
+        TargetConfig {
+            name,
+            alias: None,
+            luns: List::from_slice(luns).unwrap(),
+        }
     }
 
     #[test]
-    fn test_read_only_lun_is_refused() {
-        let mut node = blob::decode(BLOB).unwrap();
-        let mut t = *node.targets.first().unwrap();
-        let mut l = *t.luns.first().unwrap();
-        l.read_only = true;
-        t.luns = iser_core::config::List::from_slice(&[l]).unwrap();
-        node.targets = iser_core::config::List::from_slice(&[t]).unwrap();
-        assert_eq!(
-            FwConfig::resolve(&node, &PARAMS),
-            Err(ConfigError::Invalid("targets.luns.read_only"))
+    fn test_validate_refuses_what_does_not_fit() {
+        let refuses = |c: FwConfig<'static>, why| {
+            assert_eq!(c.validate(&CAP), Err(ConfigError::Invalid(why)));
+        };
+        let a = "iqn.2026-11.rs.iser:a";
+        refuses(
+            with_targets(&[target(a, &[lun(0, 512, 1 << 20, false)])]),
+            refused::LUN_BLOCKS,
         );
+        refuses(
+            with_targets(&[target(a, &[lun(0, 512, u64::MAX, false)])]),
+            refused::LUN_BLOCKS,
+        );
+        // Each fits, together they do not.
+        let half = lun(0, 512, 2048, false);
+        refuses(
+            with_targets(&[target(
+                a,
+                &[half, lun(1, 512, 2048, false), lun(2, 512, 1, false)],
+            )]),
+            refused::LU_BYTES,
+        );
+        let small = |id| lun(id, 512, 8, false);
+        refuses(
+            with_targets(&[
+                target(a, &[small(0)]),
+                target("iqn.2026-11.rs.iser:b", &[small(0)]),
+                target("iqn.2026-11.rs.iser:c", &[small(0)]),
+            ]),
+            refused::TARGETS,
+        );
+        refuses(
+            with_targets(&[
+                target(a, &[small(0), small(1), small(2)]),
+                target("iqn.2026-11.rs.iser:b", &[small(0), small(1)]),
+            ]),
+            refused::LUS,
+        );
+        let mut ro = lun(0, 512, 8, false);
+        ro.read_only = true;
+        refuses(with_targets(&[target(a, &[ro])]), refused::READ_ONLY);
+        refuses(
+            with_targets(&[target("target", &[small(0)])]),
+            "target_name",
+        );
+        let mut c = default_config();
+        c.limits.buf_size = 1 << 20;
+        refuses(c, "limits.buf_size");
+        // Capacity exactly used: four LUs, 2 MiB, two targets.
+        let quarter = |id| lun(id, 4096, 128, false);
+        let full = with_targets(&[
+            target(a, &[quarter(0), quarter(1), quarter(2)]),
+            target("iqn.2026-11.rs.iser:b", &[quarter(7)]),
+        ]);
+        assert_eq!(full.validate(&CAP), Ok(()));
+    }
+
+    #[test]
+    fn test_workload_max_blocks() {
+        let w = default_config().workload;
+        assert_eq!(w.max_blocks(512, 2048, 256), 128);
+        assert_eq!(w.max_blocks(4096, 64, 256), 16);
+        assert_eq!(w.max_blocks(4096, 3, 256), 3);
+        assert_eq!(w.max_blocks(512, 2048, 100), 100);
+        assert_eq!(w.max_blocks(0, 2048, 256), 0);
     }
 
     proptest! {

@@ -8,10 +8,9 @@
 mod logger;
 mod platform;
 
-use iser_firmware::backend::FwTarget;
 use iser_firmware::backend::{target_address, TARGET_ADDRESS_LEN};
 use iser_firmware::config::{FwConfig, PARAMS};
-use iser_firmware::selftest::{self, Initiator, Statics, Target};
+use iser_firmware::selftest::{self, Backend, Initiator, Statics, Target};
 use static_cell::{ConstStaticCell, StaticCell};
 
 /// The configuration blob linked into the image (`config/default.postcard`, or `FW_CONFIG`).
@@ -26,7 +25,7 @@ static TARGET_REGION: ConstStaticCell<[u8; selftest::TARGET_REGION]> =
     ConstStaticCell::new([0; selftest::TARGET_REGION]);
 static TARGET: StaticCell<Target> = StaticCell::new();
 static INITIATOR: StaticCell<Initiator> = StaticCell::new();
-static BACKEND: StaticCell<FwTarget> = StaticCell::new();
+static BACKEND: StaticCell<Backend> = StaticCell::new();
 
 /// Exit codes: 0 pass, 1 self-test failure, 2 bad configuration, 3 resources taken twice.
 fn fw_main() -> i32 {
@@ -55,23 +54,16 @@ fn fw_main() -> i32 {
             return 2;
         }
     };
-    defmt::info!("configuration: {}", config);
     let mut address = [0u8; TARGET_ADDRESS_LEN];
-    let l = &config.lun;
     let m = &config.limits;
     text.str("FIRMWARE-CONFIG:")
         .kv("blob", CONFIG_BLOB.len() as u64)
-        .str("B target=")
-        .str(config.target_name)
-        .str(" alias=")
-        .str(config.target_alias.unwrap_or("-"))
+        .str("B")
+        .kv("targets", config.targets.len() as u64)
+        .kv("luns", config.lu_count() as u64)
         .str(" portal=")
-        .str(target_address(&config.portal, &mut address))
-        .kv("lun", l.lun.into())
-        .kv("block_size", l.block_size.into())
-        .kv("blocks", l.blocks)
-        .str(" thin=")
-        .flag(l.thin)
+        .str(target_address(&config.portal(), &mut address))
+        .kv("portals", config.portals.len() as u64)
         .kv("queue_depth", m.queue_depth.into())
         .kv(
             "MaxRecvDataSegmentLength",
@@ -84,8 +76,21 @@ fn fw_main() -> i32 {
         .str(" InitialR2T=")
         .flag(m.initial_r2t)
         .str("\n");
+    for t in config.targets.iter() {
+        for l in t.luns.iter() {
+            text.str("FIRMWARE-LUN: target=")
+                .str(t.name)
+                .str(" alias=")
+                .str(t.alias.unwrap_or("-"))
+                .kv("lun", l.id.into())
+                .kv("block_size", l.block_size.into())
+                .kv("blocks", l.blocks)
+                .str(" thin=")
+                .flag(l.thin)
+                .str("\n");
+        }
+    }
     let f = selftest::Footprint::measure();
-    defmt::info!("footprint: {}", f);
     text.str("FIRMWARE-FOOTPRINT:")
         .kv("target_engine", f.target_engine as u64)
         .kv("initiator_engine", f.initiator_engine as u64)
@@ -95,6 +100,7 @@ fn fw_main() -> i32 {
         .kv("initiator_per_task", f.initiator_per_task as u64)
         .kv("target_per_buffer", f.target_per_buffer as u64)
         .kv("backend", f.backend as u64)
+        .kv("backend_per_lu", f.backend_per_lu as u64)
         .kv("lu_memory", selftest::LU_BYTES as u64)
         .str("\n");
     let (Some(lu), Some(ini), Some(tgt)) = (
@@ -123,6 +129,8 @@ fn fw_main() -> i32 {
                 .str(platform::NAME)
                 .str(": login RDMAExtensions=Yes hello=")
                 .flag(s.hello)
+                .kv("logins", s.logins.into())
+                .kv("luns", s.luns.into())
                 .kv("commands", s.commands.into())
                 .kv("bytes_verified", s.bytes_verified)
                 .kv("rdma_reads", t.rdma_reads.into())

@@ -1,15 +1,17 @@
 //! The image's self-test: our iSER initiator engine and our iSER target engine meet over the
-//! NIC-queue [`Link`]: login with full negotiation and RDMAExtensions=Yes (RFC 7145 §6), the
-//! optional iSER Hello exchange (§9.3–9.4), TEST UNIT READY (clears the power-on unit
-//! attention), WRITE(16)/READ(16) pairs of generated sizes with every byte checked on the way
-//! back and at rest, then Logout (RFC 7143 §11.14) with every buffer and STag returned.
+//! NIC-queue [`Link`], one session per configured target: login with full negotiation and
+//! RDMAExtensions=Yes (RFC 7145 §6), the optional iSER Hello exchange (§9.3–9.4), REPORT LUNS
+//! (SPC-4 §6.33) listing exactly the target's LUNs, TEST UNIT READY on each LUN (clears its
+//! power-on unit attention), WRITE(16)/READ(16) pairs of generated sizes on every LUN with
+//! every byte checked on the way back and at rest in that LUN, then Logout (RFC 7143 §11.14)
+//! with every buffer and STag returned.
 
 use iser_core::conn::StageKind;
 use iser_core::dm::iser::{IserConfig, IserInitiator, IserTarget};
 use iser_core::dm::{BufRef, DmOp};
 use iser_core::scsi::BlockDevice;
 use iser_core::session::initiator::{InitiatorEvent, InitiatorSink, ScsiRequest, TaskHandle};
-use iser_core::session::{InitiatorConfig, TargetConfig};
+use iser_core::session::{InitiatorConfig, TargetConfig, TargetId};
 use iser_core::time::Instant;
 use iser_core::wire::{CmPrivateData, Lun};
 use static_cell::StaticCell;
@@ -30,8 +32,12 @@ pub const RING: usize = 32;
 pub const CQ: usize = 2 * RING + 1;
 /// Registrations per endpoint (one per command in flight).
 pub const MRS: usize = TASKS;
-/// Bytes of static LU memory.
-pub const LU_BYTES: usize = 1 << 20;
+/// Targets served.
+pub const TARGETS: usize = 2;
+/// RAM logical units, all targets together.
+pub const LUS: usize = 4;
+/// Bytes of static LU memory, all logical units together.
+pub const LU_BYTES: usize = 2 << 20;
 /// Bytes of the initiator's data area (after its control buffers).
 pub const DATA_BYTES: usize = 128 * 1024;
 /// Bytes of the target's registered region.
@@ -41,6 +47,8 @@ pub const INITIATOR_REGION: usize = BUFS * MAX_BUF_SIZE as usize + DATA_BYTES;
 
 /// What the image reserved, for [`FwConfig::validate`].
 pub const CAPACITY: Capacity = Capacity {
+    targets: TARGETS,
+    lus: LUS,
     lu_bytes: LU_BYTES,
     max_buf_size: MAX_BUF_SIZE,
     bufs: BUFS,
@@ -52,6 +60,8 @@ pub const CAPACITY: Capacity = Capacity {
 pub type Target = IserTarget<TASKS, BUFS>;
 /// The initiator engine as the image sizes it.
 pub type Initiator = IserInitiator<'static, TASKS, BUFS>;
+/// The backend (targets and their logical units) as the image sizes it.
+pub type Backend = FwTarget<TARGETS, LUS>;
 /// The NIC link as the image sizes it.
 pub type FwLink<'r> = Link<'r, RING, CQ, MRS>;
 
@@ -73,8 +83,10 @@ pub struct Footprint {
     pub initiator_per_task: usize,
     /// What one more registered buffer adds to a target connection (bookkeeping + memory).
     pub target_per_buffer: usize,
-    /// The RAM LU's backend state (without its memory).
+    /// The backend's state: `TARGETS` targets, `LUS` RAM LUs (without their memory).
     pub backend: usize,
+    /// What one more RAM LU adds to the backend (without its memory).
+    pub backend_per_lu: usize,
 }
 
 impl Footprint {
@@ -97,7 +109,9 @@ impl Footprint {
             target_per_buffer: size_of::<IserTarget<TASKS, { BUFS + 1 }>>()
                 .saturating_sub(target_engine)
                 .saturating_add(MAX_BUF_SIZE as usize),
-            backend: size_of::<FwTarget>(),
+            backend: size_of::<Backend>(),
+            backend_per_lu: size_of::<FwTarget<TARGETS, { LUS + 1 }>>()
+                .saturating_sub(size_of::<Backend>()),
         }
     }
 }
@@ -105,7 +119,7 @@ impl Footprint {
 /// Everything static the self-test runs in; the image puts each piece in a `StaticCell`.
 #[allow(missing_debug_implementations)] // StaticCell has no Debug
 pub struct Statics {
-    /// LU memory (`LU_BYTES`).
+    /// LU memory (`LU_BYTES`), carved into the configured LUs.
     pub lu: &'static mut [u8],
     /// The initiator's registered region (`INITIATOR_REGION`).
     pub initiator_region: &'static mut [u8],
@@ -116,7 +130,7 @@ pub struct Statics {
     /// Where the initiator engine goes.
     pub initiator: &'static StaticCell<Initiator>,
     /// Where the backend goes.
-    pub backend: &'static StaticCell<FwTarget>,
+    pub backend: &'static StaticCell<Backend>,
 }
 
 /// Why the self-test failed.
@@ -132,9 +146,12 @@ pub enum Failure {
     Hello,
     /// A command could not be submitted.
     Submit,
+    /// REPORT LUNS did not list exactly the target's LUNs.
+    ReportLuns,
     /// A command ended without status or with an unexpected status.
     Command {
-        /// Which command (0: TEST UNIT READY, then 1.. for writes and reads).
+        /// Which command of the session (counted from 0: REPORT LUNS, TEST UNIT READYs,
+        /// then writes and reads).
         index: u16,
         /// SCSI status, if any.
         status: Option<u8>,
@@ -160,6 +177,7 @@ impl Failure {
             Failure::Login => "login",
             Failure::Hello => "hello",
             Failure::Submit => "submit",
+            Failure::ReportLuns => "report luns",
             Failure::Command { .. } => "command",
             Failure::Miscompare { .. } => "miscompare",
             Failure::AtRest => "data at rest",
@@ -179,6 +197,10 @@ pub struct Summary {
     pub bytes_verified: u64,
     /// Whether the iSER Hello exchange ran.
     pub hello: bool,
+    /// Sessions (one per target) that logged in, ran and logged out.
+    pub logins: u16,
+    /// Logical units written and read.
+    pub luns: u16,
     /// Initiator NIC counters.
     pub initiator_nic: Counters,
     /// Target NIC counters.
@@ -226,9 +248,9 @@ const MAX_IDLE_ROUNDS: u32 = 4;
 
 struct World<'r> {
     link: FwLink<'r>,
-    ini: &'static mut Initiator,
-    tgt: &'static mut Target,
-    backend: &'static mut FwTarget,
+    ini: &'r mut Initiator,
+    tgt: &'r mut Target,
+    backend: &'r mut Backend,
     events: Events,
     clock: fn() -> u64,
     data_at: u32,
@@ -388,7 +410,8 @@ fn fill(buf: &mut [u8], seed: u64) {
     }
 }
 
-/// Runs the self-test in `statics` as `config` says; `clock` gives microseconds.
+/// Runs the self-test in `statics` as `config` says, one session per target; `clock` gives
+/// microseconds.
 pub fn run(
     config: &FwConfig<'static>,
     statics: Statics,
@@ -402,12 +425,8 @@ pub fn run(
         initiator,
         backend,
     } = statics;
-    let block = config.lun.block_size;
-    let lu_len = usize::try_from(config.lun.blocks.saturating_mul(u64::from(block)))
-        .map_err(|_| Failure::Resources)?;
-    let lu = lu.get_mut(..lu_len).ok_or(Failure::Resources)?;
     let backend = backend
-        .try_init(FwTarget::new(config, lu).ok_or(Failure::Resources)?)
+        .try_init(Backend::new(config, lu).ok_or(Failure::Resources)?)
         .ok_or(Failure::Resources)?;
     let m = &config.limits;
     let iser = IserConfig {
@@ -422,8 +441,6 @@ pub fn run(
         zbva_not_supported: true,
         send_inv_not_supported: false,
     };
-    let mut entropy = [0u8; 32];
-    fill(&mut entropy, config.workload.seed);
     let tcfg = TargetConfig {
         max_recv_data_segment_length: m.max_recv_data_segment_length,
         max_burst_length: m.max_burst_length,
@@ -433,41 +450,80 @@ pub fn run(
         initial_r2t: m.initial_r2t,
         ..TargetConfig::default()
     };
-    let t0 = Instant(clock());
-    let tgt = target
-        .try_init_with(|| IserTarget::new(&tcfg, iser, cm, entropy, t0))
-        .ok_or(Failure::Resources)?;
-    let mut icfg = InitiatorConfig::new(config.initiator_name, Some(config.target_name));
-    icfg.max_recv_data_segment_length = m.max_recv_data_segment_length;
-    icfg.max_burst_length = m.max_burst_length;
-    icfg.first_burst_length = m.first_burst_length;
-    icfg.immediate_data = m.immediate_data;
-    icfg.initial_r2t = m.initial_r2t;
-    entropy.reverse();
-    let ini = initiator
-        .try_init_with(|| IserInitiator::new(&icfg, iser, entropy, t0).with_hello(m.hello))
-        .ok_or(Failure::Resources)?;
-    ini.connected(cm, t0);
-    let data_at = ini.control_region_len();
-    if tgt.region_len() > target_region.len()
-        || data_at.saturating_add(DATA_BYTES) > initiator_region.len()
-    {
-        return Err(Failure::Resources);
-    }
-    let data_at = u32::try_from(data_at).map_err(|_| Failure::Resources)?;
-    let mut w = World {
-        link: Link::new(initiator_region, target_region),
-        ini,
-        tgt,
-        backend,
-        events: Events::default(),
-        clock,
-        data_at,
-        pending_ini: None,
-        pending_tgt: None,
-        rounds: 0,
+    let mut summary = Summary {
+        hello: m.hello,
+        ..Summary::default()
     };
+    // The engines are placed once and rebuilt in place for each further session.
+    let mut engines: Option<(&'static mut Target, &'static mut Initiator)> = None;
+    for (index, t) in config.targets.iter().enumerate() {
+        let t0 = Instant(clock());
+        let mut entropy = [0u8; 32];
+        fill(&mut entropy, config.workload.seed ^ index as u64);
+        let target_entropy = entropy;
+        let new_target = || IserTarget::new(&tcfg, iser, cm, target_entropy, t0);
+        let mut icfg = InitiatorConfig::new(config.initiator_name, Some(t.name));
+        icfg.max_recv_data_segment_length = m.max_recv_data_segment_length;
+        icfg.max_burst_length = m.max_burst_length;
+        icfg.first_burst_length = m.first_burst_length;
+        icfg.immediate_data = m.immediate_data;
+        icfg.initial_r2t = m.initial_r2t;
+        entropy.reverse();
+        let new_initiator = || IserInitiator::new(&icfg, iser, entropy, t0).with_hello(m.hello);
+        let (tgt, ini) = match engines.take() {
+            None => (
+                target.try_init_with(new_target).ok_or(Failure::Resources)?,
+                initiator
+                    .try_init_with(new_initiator)
+                    .ok_or(Failure::Resources)?,
+            ),
+            Some((tgt, ini)) => {
+                *tgt = new_target();
+                *ini = new_initiator();
+                (tgt, ini)
+            }
+        };
+        ini.connected(cm, t0);
+        let data_at = ini.control_region_len();
+        if tgt.region_len() > target_region.len()
+            || data_at.saturating_add(DATA_BYTES) > initiator_region.len()
+        {
+            return Err(Failure::Resources);
+        }
+        let data_at = u32::try_from(data_at).map_err(|_| Failure::Resources)?;
+        let mut w = World {
+            link: Link::new(&mut *initiator_region, &mut *target_region),
+            ini: &mut *ini,
+            tgt: &mut *tgt,
+            backend: &mut *backend,
+            events: Events::default(),
+            clock,
+            data_at,
+            pending_ini: None,
+            pending_tgt: None,
+            rounds: 0,
+        };
+        let id = TargetId(u16::try_from(index).map_err(|_| Failure::Resources)?);
+        session(config, id, t, &mut w, &mut summary)?;
+        summary.initiator_nic.add(&w.link.a.counters);
+        summary.target_nic.add(&w.link.b.counters);
+        summary.rounds = summary.rounds.saturating_add(w.rounds);
+        summary.logins = summary.logins.saturating_add(1);
+        engines = Some((tgt, ini));
+    }
+    Ok(summary)
+}
 
+/// One session with target `id` (`t` in the configuration): login, REPORT LUNS, TEST UNIT
+/// READY and the write/read workload on each of its LUNs, logout.
+fn session(
+    config: &FwConfig<'static>,
+    id: TargetId,
+    t: &iser_core::config::TargetConfig<'static>,
+    w: &mut World<'_>,
+    summary: &mut Summary,
+) -> Result<(), Failure> {
+    let m = &config.limits;
     // Login (and the Hello exchange, when configured).
     for _ in 0..MAX_IDLE_ROUNDS {
         if !w.pump() || w.events.logged_in || w.events.login_failed {
@@ -479,7 +535,8 @@ pub fn run(
     }
     let n = w.ini.session().negotiated();
     info!(
-        "login: RDMAExtensions={=bool} MaxRecvDataSegmentLength ini {=u32} tgt {=u32} MaxBurstLength {=u32} FirstBurstLength {=u32} ImmediateData {=bool} InitialR2T {=bool}",
+        "login to {=str}: RDMAExtensions={=bool} MaxRecvDataSegmentLength ini {=u32} tgt {=u32} MaxBurstLength {=u32} FirstBurstLength {=u32} ImmediateData {=bool} InitialR2T {=bool}",
+        t.name,
         n.rdma_extensions,
         n.initiator_recv_data_segment_length,
         n.target_recv_data_segment_length,
@@ -494,32 +551,71 @@ pub fn run(
     if m.hello && (w.ini.stage() != Some(StageKind::LoggedIn) || w.ini.hello_error().is_some()) {
         return Err(Failure::Hello);
     }
-    let lun = Lun(iser_core::scsi::target::lun_from_index(config.lun.lun));
-
-    // TEST UNIT READY: CHECK CONDITION once (the power-on unit attention), then GOOD.
-    let tur = [0u8; 6];
-    let first = w.run(0, &ScsiRequest::no_data(lun, &tur), 0)?;
-    let second = w.run(0, &ScsiRequest::no_data(lun, &tur), 0)?;
-    if first != 2 || second != 0 {
-        return Err(Failure::Command {
-            index: 0,
-            status: Some(if first != 2 { first } else { second }),
-        });
-    }
-    let mut summary = Summary {
-        commands: 2,
-        hello: m.hello,
-        ..Summary::default()
+    let mut index = 0u16;
+    let mut next_index = || {
+        index = index.saturating_add(1);
+        index
     };
 
-    let mut rng = config.workload.seed | 1;
-    let max_blocks = u64::from(config.workload.max_blocks.max(1));
-    for i in 1..=config.workload.commands {
+    // REPORT LUNS (to LUN 0, which need not exist): the target's LUNs, in order, nothing else.
+    let lun_of = |id: u16| Lun(iser_core::scsi::target::lun_from_index(id));
+    const REPORT_LEN: u32 = 8 + 8 * iser_core::config::MAX_LUNS as u32;
+    let mut cdb = [0u8; 12];
+    cdb[0] = 0xa0;
+    if let Some(f) = cdb.get_mut(6..10) {
+        f.copy_from_slice(&REPORT_LEN.to_be_bytes());
+    }
+    let status = w.run(
+        next_index(),
+        &ScsiRequest::read(lun_of(0), &cdb, REPORT_LEN),
+        REPORT_LEN,
+    )?;
+    let listed = w.data(REPORT_LEN as usize);
+    let list_len = (t.luns.len() as u32).saturating_mul(8);
+    let header_ok = listed.get(..4) == Some(&list_len.to_be_bytes()[..]);
+    let luns_ok = t
+        .luns
+        .iter()
+        .zip(listed.get(8..).unwrap_or(&[]).chunks(8))
+        .all(|(l, got)| got == lun_of(l.id).0.to_be_bytes());
+    if status != 0 || !header_ok || !luns_ok {
+        error!("{=str}: REPORT LUNS status {=u8}", t.name, status);
+        return Err(Failure::ReportLuns);
+    }
+    summary.commands = summary.commands.saturating_add(1);
+
+    // TEST UNIT READY on each LUN: CHECK CONDITION once (the power-on unit attention), then
+    // GOOD.
+    let tur = [0u8; 6];
+    for l in t.luns.iter() {
+        let i = next_index();
+        let first = w.run(i, &ScsiRequest::no_data(lun_of(l.id), &tur), 0)?;
+        let second = w.run(i, &ScsiRequest::no_data(lun_of(l.id), &tur), 0)?;
+        if first != 2 || second != 0 {
+            return Err(Failure::Command {
+                index: i,
+                status: Some(if first != 2 { first } else { second }),
+            });
+        }
+        summary.commands = summary.commands.saturating_add(2);
+    }
+
+    // Write/read pairs, the LUNs taking turns.
+    let mut rng = (config.workload.seed ^ u64::from(id.0)) | 1;
+    let pairs = usize::from(config.workload.commands).saturating_mul(t.luns.len());
+    for (l, _) in t.luns.iter().cycle().zip(0..pairs) {
+        let i = next_index();
+        let lun = lun_of(l.id);
+        let block = l.block_size;
+        let max_blocks = config
+            .workload
+            .max_blocks(block, l.blocks, config.lu.max_transfer_blocks)
+            .max(1);
         let blocks = next(&mut rng)
-            .checked_rem(max_blocks)
+            .checked_rem(u64::from(max_blocks))
             .unwrap_or(0)
             .saturating_add(1);
-        let span = config.lun.blocks.saturating_sub(blocks).saturating_add(1);
+        let span = l.blocks.saturating_sub(blocks).saturating_add(1);
         let lba = next(&mut rng).checked_rem(span).unwrap_or(0);
         let bytes = blocks.saturating_mul(u64::from(block));
         let len = u32::try_from(bytes).map_err(|_| Failure::Resources)?;
@@ -543,40 +639,15 @@ pub fn run(
                 status: Some(status),
             });
         }
-        // Check the read-back data against the generator, 8 bytes at a time.
-        let mut expect = [0u8; 512];
-        let mut s = seed | 1;
-        let mut at_rest = [0u8; 512];
-        let at = w.data_at as usize;
-        let read_back = w
-            .link
-            .a
-            .region()
-            .get(at..at.saturating_add(len as usize))
-            .unwrap_or(&[]);
-        for (k, got) in read_back.chunks(512).enumerate() {
-            for chunk in expect.chunks_mut(8) {
-                chunk.copy_from_slice(&next(&mut s).to_le_bytes());
-            }
-            if let Some(d) = got.iter().zip(expect.iter()).position(|(a, b)| a != b) {
-                let offset = k.saturating_mul(512).saturating_add(d);
-                error!(
-                    "command {=u16}: read-back differs at byte {=usize}",
-                    i, offset
-                );
-                return Err(Failure::Miscompare {
-                    offset: offset as u32,
-                });
-            }
-            let pos = (lba.saturating_mul(u64::from(block)))
-                .saturating_add((k as u64).saturating_mul(512));
-            let Some(rest) = at_rest.get_mut(..got.len()) else {
-                return Err(Failure::AtRest);
-            };
-            if w.backend.lu.device_mut().read_at(pos, rest).is_err() || rest != got {
-                return Err(Failure::AtRest);
-            }
-        }
+        verify(
+            w,
+            id,
+            lun,
+            lba.saturating_mul(u64::from(block)),
+            len,
+            seed,
+            i,
+        )?;
         if w.link.a.mrs.valid() != 0 {
             error!("command {=u16}: an STag outlived its command", i);
             return Err(Failure::Teardown);
@@ -586,9 +657,15 @@ pub fn run(
             .bytes_verified
             .saturating_add(bytes.saturating_mul(2));
     }
+    summary.luns = summary
+        .luns
+        .saturating_add(u16::try_from(t.luns.len()).unwrap_or(u16::MAX));
     info!(
-        "{=u32} commands, {=u64} bytes verified",
-        summary.commands, summary.bytes_verified
+        "{=str}: {=usize} LUNs, {=u32} commands, {=u64} bytes verified so far",
+        t.name,
+        t.luns.len(),
+        summary.commands,
+        summary.bytes_verified
     );
 
     // Logout: every buffer and STag back on both sides.
@@ -615,16 +692,61 @@ pub fn run(
             status: None,
         });
     }
-    summary.initiator_nic = w.link.a.counters;
-    summary.target_nic = w.link.b.counters;
-    summary.rounds = w.rounds;
-    Ok(summary)
+    Ok(())
+}
+
+/// Checks the `len` bytes read back into the data area against the generator's `seed`, and
+/// the same bytes at rest at byte `pos` of `lun` of `target`, 512 bytes at a time.
+fn verify(
+    w: &mut World<'_>,
+    target: TargetId,
+    lun: Lun,
+    pos: u64,
+    len: u32,
+    seed: u64,
+    i: u16,
+) -> Result<(), Failure> {
+    let mut expect = [0u8; 512];
+    let mut s = seed | 1;
+    let mut at_rest = [0u8; 512];
+    let at = w.data_at as usize;
+    let read_back = w
+        .link
+        .a
+        .region()
+        .get(at..at.saturating_add(len as usize))
+        .unwrap_or(&[]);
+    let lu = w.backend.lu_mut(target, lun).ok_or(Failure::AtRest)?;
+    for (k, got) in read_back.chunks(512).enumerate() {
+        for chunk in expect.chunks_mut(8) {
+            chunk.copy_from_slice(&next(&mut s).to_le_bytes());
+        }
+        if let Some(d) = got.iter().zip(expect.iter()).position(|(a, b)| a != b) {
+            let offset = k.saturating_mul(512).saturating_add(d);
+            error!(
+                "command {=u16}: read-back differs at byte {=usize}",
+                i, offset
+            );
+            return Err(Failure::Miscompare {
+                offset: offset as u32,
+            });
+        }
+        let Some(rest) = at_rest.get_mut(..got.len()) else {
+            return Err(Failure::AtRest);
+        };
+        let pos = pos.saturating_add((k as u64).saturating_mul(512));
+        if lu.lu.device_mut().read_at(pos, rest).is_err() || rest != got {
+            return Err(Failure::AtRest);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::DEFAULT;
+    use crate::config::tests::default_config;
+    use iser_core::config::{List, LunConfig};
     use std::boxed::Box;
     use std::vec;
 
@@ -647,10 +769,20 @@ mod tests {
         0
     }
 
+    /// Commands a run of `c` completes: per target REPORT LUNS, then per LUN two TEST UNIT
+    /// READY and `commands` write/read pairs.
+    fn expected_commands(c: &FwConfig<'_>) -> u32 {
+        let luns = c.lu_count() as u32;
+        c.targets.len() as u32 + luns * (2 + 2 * u32::from(c.workload.commands))
+    }
+
     #[test]
     fn test_selftest_passes_with_default_config() {
-        let s = run(&DEFAULT, statics(), clock).unwrap();
-        assert_eq!(s.commands, 2 + 2 * u32::from(DEFAULT.workload.commands));
+        let c = default_config();
+        let s = run(&c, statics(), clock).unwrap();
+        assert_eq!(s.logins, 2);
+        assert_eq!(s.luns, 3);
+        assert_eq!(s.commands, expected_commands(&c));
         assert!(s.bytes_verified > 0);
         assert!(
             s.target_nic.rdma_reads > 0 && s.target_nic.rdma_writes > 0,
@@ -661,19 +793,26 @@ mod tests {
 
     #[test]
     fn test_selftest_without_hello_and_tiny_buffers() {
-        let mut c = DEFAULT;
+        let mut c = default_config();
         c.limits.hello = false;
         c.limits.immediate_data = true;
         c.limits.initial_r2t = false;
         c.limits.buf_size = 1024;
         c.limits.max_recv_data_segment_length = 512;
         c.workload.commands = 6;
-        c.lun.block_size = 4096;
-        c.lun.blocks = 64;
-        c.workload.max_blocks = 16;
+        let mut t = *c.targets.first().unwrap();
+        t.luns = List::from_slice(&[LunConfig {
+            id: 9,
+            block_size: 4096,
+            blocks: 64,
+            ..LunConfig::default()
+        }])
+        .unwrap();
+        c.targets = List::from_slice(&[t]).unwrap();
         c.validate(&CAPACITY).unwrap();
         let s = run(&c, statics(), clock).unwrap();
-        assert_eq!(s.commands, 14);
+        assert_eq!((s.logins, s.luns), (1, 1));
+        assert_eq!(s.commands, 1 + 2 + 12);
         assert!(
             s.initiator_nic.sends > 14,
             "immediate data in the Sends: {s:?}"
@@ -681,17 +820,43 @@ mod tests {
     }
 
     #[test]
+    fn test_every_lun_holds_its_own_data() {
+        // Four LUNs filling the LU memory: one target with three, one with one. The at-rest
+        // check reads each LUN's own memory, so a command routed to another LUN, or LUs
+        // overlapping in memory, fails it.
+        let mut c = default_config();
+        let lun = |id, block_size, blocks| LunConfig {
+            id,
+            block_size,
+            blocks,
+            ..LunConfig::default()
+        };
+        let mut a = *c.targets.first().unwrap();
+        a.luns =
+            List::from_slice(&[lun(0, 512, 1024), lun(1, 4096, 128), lun(2, 512, 1024)]).unwrap();
+        let mut b = *c.targets.iter().nth(1).unwrap();
+        b.luns = List::from_slice(&[lun(0, 4096, 128)]).unwrap();
+        c.targets = List::from_slice(&[a, b]).unwrap();
+        c.workload.commands = 4;
+        c.validate(&CAPACITY).unwrap();
+        let s = run(&c, statics(), clock).unwrap();
+        assert_eq!((s.logins, s.luns), (2, 4));
+        assert_eq!(s.commands, expected_commands(&c));
+    }
+
+    #[test]
     fn test_statics_are_taken_once() {
+        let c = default_config();
         let st = statics();
         let (t, i, b) = (st.target, st.initiator, st.backend);
-        run(&DEFAULT, st, clock).unwrap();
+        run(&c, st, clock).unwrap();
         let again = Statics {
             target: t,
             initiator: i,
             backend: b,
             ..statics()
         };
-        assert_eq!(run(&DEFAULT, again, clock), Err(Failure::Resources));
+        assert_eq!(run(&c, again, clock), Err(Failure::Resources));
     }
 
     #[test]
@@ -701,7 +866,7 @@ mod tests {
             "target {} initiator {} backend {} link {} target/task {} initiator/task {}",
             size_of::<Target>(),
             size_of::<Initiator>(),
-            size_of::<FwTarget>(),
+            size_of::<Backend>(),
             size_of::<FwLink<'static>>(),
             size_of::<IserTarget<{ TASKS + 1 }, BUFS>>() - size_of::<Target>(),
             size_of::<IserInitiator<'static, { TASKS + 1 }, BUFS>>() - size_of::<Initiator>(),

@@ -2,10 +2,12 @@
 # The DPU firmware images in QEMU (issue 7): turns firmware/config/example.toml into the
 # configuration blob with `iserd firmware-config` (and checks the checked-in blob is that
 # output), builds firmware/ with it for aarch64 (QEMU virt) and thumbv7em (QEMU mps2-an386),
-# runs each with a timeout, and fails unless each exits 0 with a PASS line, reports the
-# configuration of the TOML and its clock keeps real time against the host's; then builds aarch64 with a second TOML (4 KiB blocks, other IQN
-# and keys) and checks the image used it; then checks that a corrupt blob, a truncated blob and
-# a LUN larger than the image's memory make the image exit 2 with a clear error. Decodes the defmt log with defmt-print when it is installed (set
+# runs each with a timeout, and fails unless each exits 0 with a PASS line (one login per
+# target, every LUN written and read), reports the targets and LUNs of the TOML and its clock
+# keeps real time against the host's; then builds aarch64 with a second TOML (4 KiB blocks,
+# other IQN and keys) and checks the image used it; then checks that a corrupt blob, a
+# truncated blob, a LUN larger than the image's memory, LUNs together larger than it, and more
+# targets or LUNs than the image serves make the image exit 2 with a clear error. Decodes the defmt log with defmt-print when it is installed (set
 # FW_INSTALL_DEFMT_PRINT=1 to install it, ~3 min). Time budget: ~2 minutes warm, plus installs.
 # Installs what it lacks: rustup targets, and qemu-system-arm from bookworm-backports through a
 # private sources list (bookworm's QEMU conflicts with the image's backports qemu-utils).
@@ -85,9 +87,12 @@ for target in aarch64-unknown-none thumbv7em-none-eabihf; do
   echo "== $target"
   run "$target" "$work/$target.elf"
   v=fail
-  [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/$target.err" &&
-    grep -q '^FIRMWARE-CONFIG: .* target=iqn.2026-11.rs.iser:dpu0 .* blocks=2048 .* queue_depth=32 ' "$work/$target.err" && v=ok
-  check $v "$target self-test with the configuration of example.toml"
+  [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS .* logins=2 luns=3 ' "$work/$target.err" &&
+    grep -q '^FIRMWARE-CONFIG: .* targets=2 luns=3 .* queue_depth=32 ' "$work/$target.err" &&
+    grep -q '^FIRMWARE-LUN: target=iqn.2026-11.rs.iser:dpu0 .* lun=0 block_size=512 blocks=2048 ' "$work/$target.err" &&
+    grep -q '^FIRMWARE-LUN: target=iqn.2026-11.rs.iser:dpu0 .* lun=1 block_size=4096 blocks=64 thin=true' "$work/$target.err" &&
+    grep -q '^FIRMWARE-LUN: target=iqn.2026-11.rs.iser:dpu1 .* lun=3 block_size=512 blocks=1024 ' "$work/$target.err" && v=ok
+  check $v "$target self-test with the configuration of example.toml (2 targets, 3 LUNs)"
   # The clock the engines' timeouts run on keeps real time: 1 host second ≈ 1000 ms.
   ms=$(sed -n 's/^FIRMWARE-CLOCK: host_s=1 image_ms=\([0-9]*\)$/\1/p' "$work/$target.err")
   v=fail; [ -n "$ms" ] && [ "$ms" -ge 900 ] && [ "$ms" -le 1100 ] && v=ok
@@ -121,7 +126,9 @@ echo "== aarch64 with another configuration"
 run aarch64-other "$work/aarch64-other.elf"
 v=fail
 [ "$RC" = 0 ] && grep -q '^FIRMWARE-RESULT: PASS' "$work/aarch64-other.err" &&
-  grep -q '^FIRMWARE-CONFIG: .* target=iqn.2026-11.rs.iser:other .*portal=\[2001:db8:0:0:0:0:0:7\]:3261,7 lun=5 block_size=4096 blocks=128 thin=true queue_depth=16 MaxRecvDataSegmentLength=4096 MaxBurstLength=131072 FirstBurstLength=16384 ImmediateData=true InitialR2T=false' "$work/aarch64-other.err" && v=ok
+  grep -q '^FIRMWARE-RESULT: PASS .* logins=1 luns=1 ' "$work/aarch64-other.err" &&
+  grep -q '^FIRMWARE-CONFIG: .* targets=1 luns=1 portal=\[2001:db8:0:0:0:0:0:7\]:3261,7 portals=1 queue_depth=16 MaxRecvDataSegmentLength=4096 MaxBurstLength=131072 FirstBurstLength=16384 ImmediateData=true InitialR2T=false' "$work/aarch64-other.err" &&
+  grep -q '^FIRMWARE-LUN: target=iqn.2026-11.rs.iser:other alias=- lun=5 block_size=4096 blocks=128 thin=true' "$work/aarch64-other.err" && v=ok
 check $v "aarch64 self-test with the configuration of another TOML"
 
 # --- 5. bad configuration blobs: exit 2, clear error, no panic --------------------------------
@@ -130,16 +137,23 @@ n=$(stat -c %s "$blob")
 cp "$blob" "$work/corrupt.postcard"
 printf '\x5a' | dd of="$work/corrupt.postcard" bs=1 seek=$((n / 2)) conv=notrunc status=none
 head -c $((n - 7)) "$blob" >"$work/truncated.postcard"
-sed 's/^ram = "1MiB"/ram = "2MiB"/' "$FW/config/example.toml" >"$work/toobig.toml"
-fwconfig "$work/toobig.toml" "$work/toobig.postcard"
-for bad in corrupt:Checksum truncated:Truncated toobig:lun.blocks; do
+sed 's/^ram = "1MiB"/ram = "4MiB"/' "$FW/config/example.toml" >"$work/toobig.toml"
+# Each LUN fits the image's 2 MiB, together they do not.
+sed 's/^ram = "1MiB"/ram = "1536KiB"/' "$FW/config/example.toml" >"$work/toomuch.toml"
+# Three targets (the image serves two), and five LUNs (it serves four).
+{ cat "$FW/config/example.toml"; printf '[[target]]\nname = "iqn.2026-11.rs.iser:dpu2"\n[[target.lun]]\nram = "4KiB"\n'; } >"$work/targets.toml"
+{ cat "$FW/config/example.toml"; printf '[[target.lun]]\nid = %d\nram = "4KiB"\n' 4 5; } >"$work/luns.toml"
+for name in toobig toomuch targets luns; do fwconfig "$work/$name.toml" "$work/$name.postcard"; done
+for bad in corrupt:Checksum truncated:Truncated 'toobig:lun.blocks (larger than the LU memory)' \
+  'toomuch:targets.luns.blocks (together larger' 'targets:targets (more than the image serves)' \
+  'luns:targets.luns (more logical units than the image serves)'; do
   name=${bad%%:*} why=${bad#*:}
   img=$(build aarch64-unknown-none FW_CONFIG="$work/$name.postcard")
   cp "$img" "$work/aarch64-$name.elf"
   echo "== aarch64 with a $name configuration blob"
   run "aarch64-$name" "$work/aarch64-$name.elf"
   v=fail
-  [ "$RC" = 2 ] && grep -q "configuration blob .* refused: .*$why" "$work/aarch64-$name.err" && v=ok
+  [ "$RC" = 2 ] && grep -qF "refused: $why" "$work/aarch64-$name.err" && v=ok
   check $v "$name configuration blob refused ($why)"
 done
 # Leave the default image built (FW_CONFIG rebuilt the binary).

@@ -99,7 +99,7 @@ fn test_cli_writes_the_checked_in_blob() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{run:?}");
-    assert!(String::from_utf8_lossy(&run.stdout).contains("1 target(s), 1 LUN(s)"));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("2 target(s), 3 LUN(s)"));
     let written = std::fs::read(&out).unwrap();
     let checked_in =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware/config/default.postcard");

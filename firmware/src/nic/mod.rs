@@ -59,6 +59,22 @@ pub struct Counters {
     pub flushed: u32,
 }
 
+impl Counters {
+    /// Adds `other`'s counts (saturating), to total several connections.
+    pub fn add(&mut self, other: &Counters) {
+        let sum = |a: &mut u32, b: u32| *a = a.saturating_add(b);
+        sum(&mut self.sends, other.sends);
+        sum(&mut self.rdma_writes, other.rdma_writes);
+        sum(&mut self.rdma_reads, other.rdma_reads);
+        self.rdma_bytes = self.rdma_bytes.saturating_add(other.rdma_bytes);
+        sum(&mut self.recvs, other.recvs);
+        sum(&mut self.doorbells, other.doorbells);
+        sum(&mut self.ring_full, other.ring_full);
+        sum(&mut self.cq_stalls, other.cq_stalls);
+        sum(&mut self.flushed, other.flushed);
+    }
+}
+
 /// One side of the link: its registered region, rings and registrations. `Q` bounds the
 /// submission and receive rings, `CQ` the completion ring (keep `CQ >= 2 * Q + 1` so a flush
 /// always fits), `MRS` the registrations.

@@ -1,5 +1,8 @@
-//! QEMU `virt`, Cortex-A53, EL1, MMU off: `_start` enables FP/SIMD (rustc emits NEON), sets the
-//! stack, clears .bss and calls into Rust. The clock is the generic timer's virtual counter.
+//! QEMU `virt`, Cortex-A53, EL1: `_start` enables FP/SIMD (rustc emits NEON), sets the stack,
+//! clears .bss, turns the MMU and caches on over an identity map (so RAM is Normal memory and
+//! unaligned loads and stores are allowed: the image is built without `strict-align`, which
+//! makes its byte-field parsing much shorter) and calls into Rust. The clock is the generic
+//! timer's virtual counter.
 
 /// Platform name for the log.
 pub const NAME: &str = "aarch64 QEMU virt";
@@ -26,9 +29,42 @@ core::arch::global_asm!(
     "    b.hs 3f",
     "    str xzr, [x0], #8",
     "    b 1b",
-    "3:  bl fw_entry",
+    // Identity map, one level-1 table of 1 GiB blocks (4 KiB granule, 39-bit VA: T0SZ = 25):
+    // 0..1 GiB (flash, devices) Device-nGnRnE, never executed; 1..2 GiB (RAM) Normal
+    // write-back, inner shareable. Both with AF set, EL1 read/write.
+    "3:  adrp x0, fw_l1",
+    "    ldr x1, =0x0060000000000401",
+    "    str x1, [x0]",
+    "    ldr x1, =0x0000000040000705",
+    "    str x1, [x0, #8]",
+    "    msr ttbr0_el1, x0",
+    // MAIR_EL1: attribute 0 = Device-nGnRnE (0x00), attribute 1 = Normal WB RW-allocate (0xff).
+    "    mov x1, #0xff00",
+    "    msr mair_el1, x1",
+    // TCR_EL1: T0SZ 25, IRGN0/ORGN0 write-back, SH0 inner shareable, TG0 4 KiB, EPD1 (no
+    // TTBR1 walks), IPS 32 bits.
+    "    ldr x1, =0x803519",
+    "    msr tcr_el1, x1",
+    "    dsb sy",
+    "    tlbi vmalle1",
+    "    dsb sy",
+    "    isb",
+    // SCTLR_EL1: M (MMU), C (data cache), I (instruction cache) on; A (alignment check) off.
+    "    mrs x1, sctlr_el1",
+    "    orr x1, x1, #(1 << 0)",
+    "    orr x1, x1, #(1 << 2)",
+    "    orr x1, x1, #(1 << 12)",
+    "    bic x1, x1, #(1 << 1)",
+    "    msr sctlr_el1, x1",
+    "    isb",
+    "    bl fw_entry",
     "2:  wfe",
     "    b 2b",
+    // The level-1 translation table (cleared with .bss, filled above).
+    ".section .bss.fw_l1, \"aw\", %nobits",
+    ".balign 4096",
+    "fw_l1:",
+    "    .space 4096",
 );
 
 #[no_mangle]

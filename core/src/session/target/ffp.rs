@@ -397,6 +397,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         });
     }
 
+    // Rare next to SCSI commands: kept out of `handle_pdu` (firmware size, docs/firmware.md).
+    #[cold]
+    #[inline(never)]
     fn handle_tmf<B: TargetBackend>(&mut self, tmf: &TaskMgmtRequestRepr, backend: &mut B) {
         if !self.accept_cmd_sn(tmf.immediate, tmf.cmd_sn) {
             return;
@@ -483,6 +486,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
     }
 
+    // Rare next to SCSI commands: kept out of `handle_pdu` (firmware size, docs/firmware.md).
+    #[cold]
+    #[inline(never)]
     fn handle_logout<B: TargetBackend>(&mut self, req: &LogoutRequestRepr, backend: &mut B) {
         if !self.accept_cmd_sn(req.immediate, req.cmd_sn) {
             return;

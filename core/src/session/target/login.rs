@@ -539,8 +539,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     // ---- Text Request in the full feature phase ----
 
-    // Out of line: its large locals would otherwise enlarge the stack frame of the
-    // per-PDU path it is called from.
+    // Rare next to SCSI commands, and its large locals would otherwise enlarge the stack
+    // frame of the per-PDU path (instructions per I/O, firmware size: docs/benchmarks.md,
+    // docs/firmware.md).
+    #[cold]
     #[inline(never)]
     pub(super) fn handle_text<B: TargetBackend>(
         &mut self,
