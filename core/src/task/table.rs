@@ -237,6 +237,22 @@ impl<T, const N: usize> TaskTable<T, N> {
         Some(entry)
     }
 
+    /// Remove the task in `slot` without handing it back (no copy of a large entry); false if
+    /// the slot is stale.
+    #[inline]
+    pub fn discard(&mut self, slot: TaskSlot) -> bool {
+        let Some(s) = self.slots.get_mut(slot.index) else {
+            return false;
+        };
+        if s.generation != slot.generation || s.entry.is_none() {
+            return false;
+        }
+        s.entry = None;
+        s.generation = s.generation.wrapping_add(1);
+        self.release(slot.index);
+        true
+    }
+
     /// Remove the task with this ITT.
     pub fn remove_by_itt(&mut self, itt: Itt) -> Option<T> {
         let slot = self.slot_of(itt)?;

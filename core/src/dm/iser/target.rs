@@ -637,7 +637,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
-        if self.sends_in_flight >= self.config.send_window || !self.conn.has_transmit() {
+        if self.sends_in_flight >= self.config.send_window {
+            return None;
+        }
+        if self.conn.status_ready() {
+            if let Some(op) = self.poll_status(region) {
+                return Some(op);
+            }
+        }
+        if !self.conn.has_transmit() {
             return None;
         }
         let (id, buf) = self.posted.alloc(Usage::Send)?;
@@ -686,6 +694,42 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 }
             }
         }
+        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
+        Some(DmOp::Send {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: (ISER_HEADER_LEN.saturating_add(n)) as u32,
+            },
+            invalidate,
+        })
+    }
+
+    /// A SCSI Response the session hands over with its ITT: no PDU to look at again for the
+    /// credit it answers and the STags it ends.
+    fn poll_status(&mut self, region: &mut [u8]) -> Option<DmOp> {
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
+        let start = buf.offset as usize;
+        let end = start.saturating_add(buf.len as usize);
+        let sent = region
+            .get_mut(start..end)
+            .and_then(|dst| dst.split_at_mut_checked(ISER_HEADER_LEN))
+            .and_then(|(header, pdu)| {
+                header.copy_from_slice(&ISCSI_CTRL_HEADER);
+                self.conn.poll_status(pdu)
+            });
+        let Some((n, itt)) = sent else {
+            self.posted.release(id);
+            return None;
+        };
+        self.rx_credits.retire(credit::Answer::Itt(itt));
+        // The Response ends its task: its STags are invalidated remotely (Send with
+        // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
+        let invalidate = self
+            .stags
+            .take_invalidate(itt)
+            .flatten()
+            .filter(|_| !self.peer_cm.send_inv_not_supported);
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);
         Some(DmOp::Send {
             id,

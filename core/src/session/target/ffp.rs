@@ -513,12 +513,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     pub(super) fn queue_response(&mut self, itt: u32, completion: Completion, exp_data_sn: u32) {
         let task = Task::responding(itt, Lun(0), None, completion, exp_data_sn);
         self.hints.insert(Hints::TX);
-        if self.tasks.insert(Itt(itt), task).is_err() {
-            self.enqueue(TxItem::ScsiResponse {
+        match self.tasks.insert(Itt(itt), task) {
+            Ok(slot) => {
+                if self.mode == super::DataMode::Rdma && self.status_due.is_none() {
+                    self.status_due = Some(slot);
+                }
+            }
+            Err(_) => self.enqueue(TxItem::ScsiResponse {
                 itt,
                 completion,
                 exp_data_sn,
-            });
+            }),
         }
     }
 
@@ -591,6 +596,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         exp_data_sn: u32,
     ) {
         self.hints.insert(Hints::TX);
+        if self.mode == super::DataMode::Rdma && self.status_due.is_none() {
+            self.status_due = Some(slot);
+        }
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;
@@ -613,7 +621,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if let Some((completion, exp_data_sn)) = response {
             let r = self.emit_scsi_response(itt, &completion, exp_data_sn, buf);
             if matches!(r, Emitted::Done(_)) {
-                let _ = self.tasks.remove(slot);
+                self.tasks.discard(slot);
                 if self.tasks.is_empty() {
                     self.hints.remove(Hints::TX);
                 }
@@ -719,7 +727,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             match after_last {
                 Some(finish) => self.finish_task(slot, finish, task.sn.wrapping_add(1)),
                 None => {
-                    let _ = self.tasks.remove(slot);
+                    self.tasks.discard(slot);
                 }
             }
         }

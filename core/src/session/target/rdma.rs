@@ -4,7 +4,7 @@
 //! Data-Out still arrive as PDUs. The SCSI Response goes as a PDU once the data phase is over.
 
 use super::task::Phase;
-use super::{DataMode, Hints, TargetConn};
+use super::{DataMode, Emitted, Hints, TargetConn};
 use crate::session::backend::TargetBackend;
 use crate::task::TaskSlot;
 
@@ -109,6 +109,37 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             }
             return Some(put);
         }
+    }
+
+    /// Whether [`Self::poll_status`] has a SCSI Response ready without a scan (cheap): no
+    /// control PDU queued ahead of it and a task whose status is due remembered.
+    pub fn status_ready(&self) -> bool {
+        self.txq.is_empty() && self.status_due.is_some()
+    }
+
+    /// Writes the SCSI Response of the task remembered as having its status due into `buf` and
+    /// ends the task: what [`Self::poll_transmit`] would write next when [`Self::status_ready`],
+    /// with the ITT the datamover needs to end the task's STags and unexpected-PDU credit.
+    /// `None` (and the remembered task forgotten) when that task is gone or `buf` is too small;
+    /// `poll_transmit` then finds what is left.
+    pub fn poll_status(&mut self, buf: &mut [u8]) -> Option<(usize, u32)> {
+        if !self.txq.is_empty() {
+            return None;
+        }
+        let slot = self.status_due.take()?;
+        let (itt, (completion, exp_data_sn)) = self
+            .tasks
+            .get(slot)
+            .and_then(|t| Some((t.itt, t.response?)))?;
+        let Emitted::Done(n) = self.emit_scsi_response(itt, &completion, exp_data_sn, buf) else {
+            return None;
+        };
+        self.tasks.discard(slot);
+        if self.tasks.is_empty() {
+            self.hints.remove(Hints::TX);
+        }
+        self.stats.pdus_out = self.stats.pdus_out.wrapping_add(1);
+        Some((n, itt))
     }
 
     /// Whether [`Self::next_put`] may have read data to place (cheap).
