@@ -82,6 +82,21 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
     (data_len > 0 && pdu.len() == header_len).then_some(header_len)
 }
 
+/// A SCSI Command message that is one whole PDU without AHS (RFC 7145 §7.2): its BHS and its
+/// data segment, the message ending after the segment or after its padding. Anything else
+/// (AHS, a segment announced but not sent, trailing bytes) takes the general path.
+#[inline]
+fn whole_command(pdu: &[u8]) -> Option<(&[u8; crate::wire::BHS_LEN], &[u8])> {
+    let (bhs, rest) = pdu.split_first_chunk::<{ crate::wire::BHS_LEN }>()?;
+    if bhs[0] & Opcode::MASK != Opcode::SCSI_COMMAND.0 || bhs[4] != 0 {
+        return None;
+    }
+    let data_len = u32::from_be_bytes([0, bhs[5], bhs[6], bhs[7]]) as usize;
+    let data = rest.get(..data_len)?;
+    let tail = rest.len().wrapping_sub(data_len);
+    (tail == 0 || tail == crate::wire::pad_len(data_len)).then_some((bhs, data))
+}
+
 /// The most AHS a PDU can carry: TotalAHSLength is one byte of 4-byte words (RFC 7143 §11.2.1.4).
 const MAX_AHS_LEN: u32 = 255 * 4;
 
@@ -435,6 +450,25 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         match IserMessage::parse(msg) {
             Ok(IserMessage::Hello(hello)) => self.answer_hello(hello),
             Ok(IserMessage::Control { header, pdu }) => {
+                if let Some((bhs, data)) = whole_command(pdu) {
+                    if self.conn.takes_scsi_command(data.len()) {
+                        // The message of nearly every exchange: its ITT read once for the
+                        // credit it takes and the STags it brings.
+                        let itt = u32::from_be_bytes([bhs[16], bhs[17], bhs[18], bhs[19]]);
+                        let wait = credit::Wait::Response {
+                            itt,
+                            task: true,
+                            tmf: None,
+                        };
+                        let limit = self.conn.negotiated().max_outstanding_unexpected_pdus;
+                        if self.rx_credits.charge(wait, limit).is_err() {
+                            return self.fail(IserError::UnexpectedPduLimit, backend);
+                        }
+                        self.note_task_stags(&header, itt);
+                        self.conn.handle_scsi_command_pdu(bhs, data, backend, now);
+                        return;
+                    }
+                }
                 let mut pdu_len = pdu.len();
                 if self.conn.is_full_feature() {
                     if let Some(wait) = credit::request(pdu) {
@@ -510,6 +544,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         else {
             return;
         };
+        self.note_task_stags(header, itt);
+    }
+
+    /// Records the STags a SCSI Command with this ITT brought.
+    #[inline]
+    fn note_task_stags(&mut self, header: &IserHeaderRepr, itt: u32) {
         let entry = TaskStags {
             itt,
             read: header
@@ -801,7 +841,39 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
 #[cfg(test)]
 mod tests {
-    use super::short_command;
+    use super::{short_command, whole_command};
+
+    #[test]
+    fn test_whole_command_takes_only_a_whole_scsi_command_without_ahs() {
+        let mut msg = [0u8; 48 + 8];
+        msg[0] = 0x01; // SCSI Command
+        assert_eq!(
+            whole_command(&msg[..48]).map(|(_, d)| d.len()),
+            Some(0),
+            "no data segment"
+        );
+        assert!(
+            whole_command(&msg).is_none(),
+            "trailing bytes beyond any padding"
+        );
+        msg[7] = 5; // DataSegmentLength 5: 3 bytes of padding may follow
+        assert_eq!(whole_command(&msg[..53]).map(|(_, d)| d.len()), Some(5));
+        assert_eq!(whole_command(&msg[..56]).map(|(_, d)| d.len()), Some(5));
+        assert!(whole_command(&msg[..54]).is_none(), "part of the padding");
+        assert!(
+            whole_command(&msg[..48]).is_none(),
+            "segment announced, not sent"
+        );
+        msg[7] = 0;
+        msg[4] = 1; // one word of AHS
+        assert!(
+            whole_command(&msg[..48]).is_none(),
+            "AHS takes the general path"
+        );
+        msg[4] = 0;
+        msg[0] = 0x05; // Data-Out
+        assert!(whole_command(&msg[..48]).is_none(), "only SCSI Commands");
+    }
 
     #[test]
     fn test_short_command_detects_announced_but_missing_immediate_data() {

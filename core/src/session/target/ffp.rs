@@ -99,6 +99,41 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
     }
 
+    /// Whether a SCSI Command with a data segment of `data_len` bytes, whole and alone, may go
+    /// to [`Self::handle_scsi_command_pdu`]: the full feature phase of a normal session, and a
+    /// data segment within our MaxRecvDataSegmentLength (beyond it the general path rejects it).
+    #[inline]
+    pub fn takes_scsi_command(&self, data_len: usize) -> bool {
+        self.stage == Stage::FullFeature
+            && self.session.is_some_and(|s| !s.discovery)
+            && data_len <= self.max_rx_data()
+    }
+
+    /// A whole SCSI Command PDU without AHS, delivered on its own (an iSER control message,
+    /// RFC 7145 §7.2), after [`Self::takes_scsi_command`] said yes: what [`Self::handle_bytes`]
+    /// does with it, without framing a byte stream or dispatching on the opcode again.
+    #[inline]
+    pub fn handle_scsi_command_pdu<B: TargetBackend>(
+        &mut self,
+        bhs: &[u8; BHS_LEN],
+        data: &[u8],
+        backend: &mut B,
+        now: Instant,
+    ) {
+        self.last_rx = now;
+        self.stats.pdus_in = self.stats.pdus_in.wrapping_add(1);
+        let pdu = Pdu {
+            bhs: &bhs[..],
+            ahs: &[],
+            data,
+        };
+        match ScsiCommandRepr::parse(&crate::wire::Bhs::new_unchecked(&bhs[..])) {
+            Ok(cmd) => self.handle_scsi_command(&cmd, &pdu, backend),
+            Err(_) => self.reject(RejectReason::INVALID_PDU_FIELD, *bhs, 0),
+        }
+        self.rx_needed = BHS_LEN;
+    }
+
     /// RFC 7143 §4.2.2.1: decides whether a (non-immediate) command is in order and advances
     /// ExpCmdSN. Returns false for a command outside the window, which is dropped silently.
     fn accept_cmd_sn(&mut self, immediate: bool, cmd_sn: u32) -> bool {
