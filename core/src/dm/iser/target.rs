@@ -97,6 +97,16 @@ fn whole_command(pdu: &[u8]) -> Option<(&[u8; crate::wire::BHS_LEN], &[u8])> {
     (tail == 0 || tail == crate::wire::pad_len(data_len)).then_some((bhs, data))
 }
 
+/// The ITT of a SCSI Command PDU.
+fn command_itt(pdu: &[u8]) -> Option<u32> {
+    if pdu.first().map(|b| Opcode(b & Opcode::MASK)) != Some(Opcode::SCSI_COMMAND) {
+        return None;
+    }
+    pdu.get(16..20)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+}
+
 /// The most AHS a PDU can carry: TotalAHSLength is one byte of 4-byte words (RFC 7143 §11.2.1.4).
 const MAX_AHS_LEN: u32 = 255 * 4;
 
@@ -464,8 +474,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                         if self.rx_credits.charge(wait, limit).is_err() {
                             return self.fail(IserError::UnexpectedPduLimit, backend);
                         }
-                        self.note_task_stags(&header, itt);
-                        self.conn.handle_scsi_command_pdu(bhs, data, backend, now);
+                        if let Some(task) =
+                            self.conn.handle_scsi_command_pdu(bhs, data, backend, now)
+                        {
+                            self.note_stags(&header, task, itt);
+                        }
                         return;
                     }
                 }
@@ -478,7 +491,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                         }
                     }
                 }
-                self.note_stags(&header, pdu);
+                let command_itt = command_itt(pdu);
                 let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 if let Some(header_len) = short_command(pdu) {
                     // libiscsi's iser:// announces its immediate data in DataSegmentLength but
@@ -507,6 +520,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     return;
                 };
                 let used = self.conn.handle_bytes(pdu, backend, now);
+                if let Some(itt) = command_itt {
+                    if let Some(task) = self.conn.task_of(itt) {
+                        self.note_stags(&header, task, itt);
+                    }
+                }
                 if used < pdu_len && !self.conn.is_closed() {
                     // One message carries exactly one whole PDU (RFC 7145 §7.2).
                     self.fail(IserError::Protocol, backend);
@@ -530,26 +548,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         });
     }
 
-    /// Records the STags of a SCSI Command (RFC 7145 §7.3.3: R with a read, W with a write
-    /// beyond the unsolicited data).
-    fn note_stags(&mut self, header: &IserHeaderRepr, pdu: &[u8]) {
-        let is_command = pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_COMMAND);
-        if !is_command {
-            return;
-        }
-        let Some(itt) = pdu
-            .get(16..20)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes)
-        else {
-            return;
-        };
-        self.note_task_stags(header, itt);
-    }
-
-    /// Records the STags a SCSI Command with this ITT brought.
+    /// Records the STags of the SCSI Command with this ITT that `task` now holds (RFC 7145
+    /// §7.3.3: R with a read, W with a write beyond the unsolicited data).
     #[inline]
-    fn note_task_stags(&mut self, header: &IserHeaderRepr, itt: u32) {
+    fn note_stags(&mut self, header: &IserHeaderRepr, task: TaskRef, itt: u32) {
         let entry = TaskStags {
             itt,
             read: header
@@ -559,8 +561,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .write_stag
                 .map(|(stag, addr)| RemoteBuf { stag, addr }),
         };
-        let conn = &self.conn;
-        self.stags.insert(entry, |itt| !conn.holds_task(itt));
+        self.stags.set(task.index(), entry);
     }
 
     // ---- transmit side ----
@@ -620,7 +621,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.posted.release(id);
             return None;
         };
-        let Some(remote) = self.stags.get(put.itt).and_then(|s| s.read) else {
+        let Some(remote) = self
+            .stags
+            .get(put.task.index(), put.itt)
+            .and_then(|s| s.read)
+        else {
             self.posted.release(id);
             self.fail(IserError::MissingStag, backend);
             return None;
@@ -643,7 +648,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             return None;
         }
         let get = self.conn.next_get(self.config.buf_size)?;
-        let remote = self.stags.get(get.itt).and_then(|s| s.write);
+        let remote = self
+            .stags
+            .get(get.task.index(), get.itt)
+            .and_then(|s| s.write);
         let usage = Usage::Read {
             task: get.task,
             offset: get.offset,
@@ -728,7 +736,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
-            if let Some(stag) = itt.and_then(|itt| self.stags.take_invalidate(itt)) {
+            let task = self.conn.take_status_sent();
+            let taken = itt
+                .zip(task)
+                .and_then(|(itt, task)| self.stags.take_invalidate(task.index(), itt));
+            if let Some(stag) = taken {
                 if !self.peer_cm.send_inv_not_supported {
                     invalidate = stag;
                 }
@@ -758,7 +770,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 header.copy_from_slice(&ISCSI_CTRL_HEADER);
                 self.conn.poll_status(pdu)
             });
-        let Some((n, itt)) = sent else {
+        let Some((n, itt, task)) = sent else {
             self.posted.release(id);
             return None;
         };
@@ -767,7 +779,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
         let invalidate = self
             .stags
-            .take_invalidate(itt)
+            .take_invalidate(task.index(), itt)
             .flatten()
             .filter(|_| !self.peer_cm.send_inv_not_supported);
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);

@@ -243,6 +243,9 @@ pub struct TargetConn<const TASKS: usize> {
     /// takes its SCSI Response without a scan ([`Self::poll_status`]); others are found by the
     /// `TX` scan.
     status_due: Option<crate::task::TaskSlot>,
+    /// The task whose SCSI Response [`Self::poll_transmit`] wrote last (see
+    /// [`Self::take_status_sent`]).
+    status_sent: Option<TaskRef>,
     /// A TARGET COLD RESET response whose transmission ends the connection.
     close_after_tmf: Option<u32>,
     ping_data: [u8; PING_DATA_MAX],
@@ -292,6 +295,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             close_after_tmf: None,
             hints: Hints(0),
             status_due: None,
+            status_sent: None,
             ping_data: [0; PING_DATA_MAX],
             next_ttt: 1,
             last_rx: now,

@@ -11,13 +11,23 @@ use crate::task::TaskSlot;
 /// A task, as the datamover refers to it between a request and its completion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct TaskRef(TaskSlot);
+pub struct TaskRef(pub(super) TaskSlot);
+
+impl TaskRef {
+    /// The task's slot in the connection's task table, `0..TASKS`: stable while the task lives,
+    /// so a datamover can keep per-task state in an array by it.
+    pub const fn index(&self) -> usize {
+        self.0.index()
+    }
+}
 
 /// Read data placed in the datamover's buffer, to be RDMA-written to the initiator's Read STag
 /// at its base offset plus `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PutData {
+    /// The task.
+    pub task: TaskRef,
     /// Initiator Task Tag, which keys the STags the command advertised.
     pub itt: u32,
     /// Offset of the data in the task's buffer.
@@ -91,6 +101,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 continue;
             }
             let put = PutData {
+                task: TaskRef(slot),
                 itt: task.itt,
                 offset: task.done,
                 len: len as u32,
@@ -119,10 +130,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Writes the SCSI Response of the task remembered as having its status due into `buf` and
     /// ends the task: what [`Self::poll_transmit`] would write next when [`Self::status_ready`],
-    /// with the ITT the datamover needs to end the task's STags and unexpected-PDU credit.
+    /// with the ITT and task the datamover needs to end the task's STags and unexpected-PDU
+    /// credit.
     /// `None` (and the remembered task forgotten) when that task is gone or `buf` is too small;
     /// `poll_transmit` then finds what is left.
-    pub fn poll_status(&mut self, buf: &mut [u8]) -> Option<(usize, u32)> {
+    pub fn poll_status(&mut self, buf: &mut [u8]) -> Option<(usize, u32, TaskRef)> {
         if !self.txq.is_empty() {
             return None;
         }
@@ -139,7 +151,18 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             self.hints.remove(Hints::TX);
         }
         self.stats.pdus_out = self.stats.pdus_out.wrapping_add(1);
-        Some((n, itt))
+        Some((n, itt, TaskRef(slot)))
+    }
+
+    /// The task that holds the command with this ITT, if one does.
+    pub fn task_of(&self, itt: u32) -> Option<TaskRef> {
+        self.tasks.slot_of(crate::task::Itt(itt)).map(TaskRef)
+    }
+
+    /// The task whose SCSI Response the last [`Self::poll_transmit`] wrote, once (a Response
+    /// for a command that held no task names none).
+    pub fn take_status_sent(&mut self) -> Option<TaskRef> {
+        self.status_sent.take()
     }
 
     /// Whether [`Self::next_put`] may have read data to place (cheap).
