@@ -854,6 +854,14 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         buf: &mut [u8],
     ) -> Emitted {
         let digests = self.tx_digests;
+        if completion.sense.is_none() && !digests.header {
+            // The status of nearly every command: the header alone (DataSegmentLength 0).
+            let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
+                return Emitted::NeedSpace(BHS_LEN);
+            };
+            *header = self.scsi_response_header(itt, completion, exp_data_sn);
+            return Emitted::Done(BHS_LEN);
+        }
         let mut sense_buf = [0u8; 2 + crate::scsi::Sense::LEN];
         let sense_len = match &completion.sense {
             Some(sense) => sense.emit_iscsi_segment(&mut sense_buf).unwrap_or(0),
@@ -866,19 +874,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let Some(header) = buf.get_mut(..BHS_LEN) else {
             return Emitted::NeedSpace(need);
         };
-        let repr = ScsiResponseRepr {
-            response: ScsiResponseCode::COMMAND_COMPLETED,
-            status: ScsiStatus(completion.status.0),
-            itt,
-            snack_tag: 0,
-            stat_sn: self.take_stat_sn(),
-            exp_cmd_sn: self.exp_cmd_sn,
-            max_cmd_sn: self.max_cmd_sn(),
-            exp_data_sn,
-            bidi_read_residual: Residual::None,
-            residual: wire_residual(completion),
-        };
-        header.copy_from_slice(&repr.to_bytes());
+        header.copy_from_slice(&self.scsi_response_header(itt, completion, exp_data_sn));
         if sense_len > 0 {
             let start = data_offset(digests);
             if let (Some(dst), Some(src)) = (
@@ -889,6 +885,29 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             }
         }
         Emitted::Done(seal_pdu(buf, sense_len, digests))
+    }
+
+    /// The SCSI Response BHS for a completion (RFC 7143 §11.4); takes the next StatSN.
+    #[inline]
+    fn scsi_response_header(
+        &mut self,
+        itt: u32,
+        completion: &Completion,
+        exp_data_sn: u32,
+    ) -> [u8; BHS_LEN] {
+        ScsiResponseRepr {
+            response: ScsiResponseCode::COMMAND_COMPLETED,
+            status: ScsiStatus(completion.status.0),
+            itt,
+            snack_tag: 0,
+            stat_sn: self.take_stat_sn(),
+            exp_cmd_sn: self.exp_cmd_sn,
+            max_cmd_sn: self.max_cmd_sn(),
+            exp_data_sn,
+            bidi_read_residual: Residual::None,
+            residual: wire_residual(completion),
+        }
+        .to_bytes()
     }
 
     pub(super) fn emit_nop_in_echo(
