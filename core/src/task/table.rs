@@ -378,6 +378,21 @@ mod tests {
     }
 
     #[test]
+    fn test_table_discard_frees_the_slot_once() {
+        let mut t: TaskTable<u32, 2> = TaskTable::new();
+        let a = t.insert(Itt(1), 10).unwrap();
+        let b = t.insert(Itt(2), 20).unwrap();
+        assert!(t.discard(a));
+        assert!(!t.discard(a), "stale after the first discard");
+        assert_eq!((t.len(), t.get(a), t.get(b)), (1, None, Some(&20)));
+        assert!(!t.contains_itt(Itt(1)));
+        let c = t.insert(Itt(3), 30).unwrap();
+        assert_eq!(c.index(), a.index(), "the slot is free again");
+        assert!(!t.discard(a), "a stale slot does not discard its new task");
+        assert_eq!(t.get(c), Some(&30));
+    }
+
+    #[test]
     fn test_table_duplicate_and_reserved_itt() {
         let mut t: TaskTable<(), 4> = TaskTable::new();
         t.insert(Itt(7), ()).unwrap();
