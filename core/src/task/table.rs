@@ -237,6 +237,22 @@ impl<T, const N: usize> TaskTable<T, N> {
         Some(entry)
     }
 
+    /// Remove the task in `slot` without handing it back (no copy of a large entry); false if
+    /// the slot is stale.
+    #[inline]
+    pub fn discard(&mut self, slot: TaskSlot) -> bool {
+        let Some(s) = self.slots.get_mut(slot.index) else {
+            return false;
+        };
+        if s.generation != slot.generation || s.entry.is_none() {
+            return false;
+        }
+        s.entry = None;
+        s.generation = s.generation.wrapping_add(1);
+        self.release(slot.index);
+        true
+    }
+
     /// Remove the task with this ITT.
     pub fn remove_by_itt(&mut self, itt: Itt) -> Option<T> {
         let slot = self.slot_of(itt)?;
@@ -359,6 +375,21 @@ mod tests {
         assert_eq!(t.remove(a), Some((Itt(1), 11)));
         assert_eq!(t.len(), 1);
         assert_eq!(t.get_by_itt(Itt(1)), None);
+    }
+
+    #[test]
+    fn test_table_discard_frees_the_slot_once() {
+        let mut t: TaskTable<u32, 2> = TaskTable::new();
+        let a = t.insert(Itt(1), 10).unwrap();
+        let b = t.insert(Itt(2), 20).unwrap();
+        assert!(t.discard(a));
+        assert!(!t.discard(a), "stale after the first discard");
+        assert_eq!((t.len(), t.get(a), t.get(b)), (1, None, Some(&20)));
+        assert!(!t.contains_itt(Itt(1)));
+        let c = t.insert(Itt(3), 30).unwrap();
+        assert_eq!(c.index(), a.index(), "the slot is free again");
+        assert!(!t.discard(a), "a stale slot does not discard its new task");
+        assert_eq!(t.get(c), Some(&30));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The STags each SCSI Command advertised in its iSER header (RFC 7145 §7.3.3: Read STag with
-//! R, Write STag with W), kept by Initiator Task Tag until the command's SCSI Response is sent
-//! (§7.3.4: the response may invalidate them remotely). Entries are held densely, so a lookup
-//! costs the commands in flight, not the capacity.
+//! R, Write STag with W), kept in the entry of the session's task slot that holds the command
+//! until its SCSI Response is sent (§7.3.4: the response may invalidate them remotely). A lookup
+//! is one index and an ITT check, whatever the commands in flight.
 
 use crate::dm::RemoteBuf;
 
@@ -13,92 +13,45 @@ pub(crate) struct TaskStags {
     pub write: Option<RemoteBuf>,
 }
 
-const EMPTY: TaskStags = TaskStags {
-    itt: 0,
-    read: None,
-    write: None,
-};
-
-/// At most `N` commands' STags.
+/// STags by task slot index (`0..N`, the session's task table). An entry names its ITT, so one
+/// left behind by a task that ended without a response (aborted) never answers for another.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StagTable<const N: usize> {
-    entries: [TaskStags; N],
-    len: usize,
+    entries: [Option<TaskStags>; N],
 }
 
 impl<const N: usize> StagTable<N> {
     pub(crate) const fn new() -> Self {
-        StagTable {
-            entries: [EMPTY; N],
-            len: 0,
-        }
+        StagTable { entries: [None; N] }
     }
 
-    fn held(&self) -> &[TaskStags] {
-        self.entries.get(..self.len).unwrap_or_default()
-    }
-
-    fn position(&self, itt: u32) -> Option<usize> {
-        self.held().iter().position(|s| s.itt == itt)
-    }
-
-    /// Records `entry`, replacing any entry of its ITT. When the table is full, entries for
-    /// which `stale` holds are dropped first (tasks that ended without a SCSI Response:
-    /// ABORT TASK, resets, a command outside the CmdSN window); if none is, `entry` is not kept.
+    /// Records the STags of the command now held in task slot `index`.
     #[inline]
-    pub(crate) fn insert(&mut self, entry: TaskStags, mut stale: impl FnMut(u32) -> bool) {
-        if let Some(at) = self.position(entry.itt) {
-            if let Some(old) = self.entries.get_mut(at) {
-                *old = entry;
-            }
-            return;
-        }
-        if self.len >= N {
-            let mut at = self.len;
-            while let Some(i) = at.checked_sub(1) {
-                at = i;
-                if self.entries.get(i).is_some_and(|s| stale(s.itt)) {
-                    self.remove_at(i);
-                }
-            }
-        }
-        if let Some(slot) = self.entries.get_mut(self.len) {
-            *slot = entry;
-            self.len = self.len.saturating_add(1);
+    pub(crate) fn set(&mut self, index: usize, entry: TaskStags) {
+        if let Some(slot) = self.entries.get_mut(index) {
+            *slot = Some(entry);
         }
     }
 
-    /// The STags of `itt`.
-    pub(crate) fn get(&self, itt: u32) -> Option<TaskStags> {
-        self.held().iter().find(|s| s.itt == itt).copied()
-    }
-
-    /// Removes the STags of `itt` and returns the one a Send with Invalidate names: the Read
-    /// STag, else the Write STag (`Some(None)`: the ITT had an entry without STags).
+    /// The STags of the command with this ITT in task slot `index`.
     #[inline]
-    pub(crate) fn take_invalidate(&mut self, itt: u32) -> Option<Option<u32>> {
-        let at = self.position(itt)?;
-        let stag = self
-            .entries
-            .get(at)
-            .and_then(|s| s.read.or(s.write))
-            .map(|r| r.stag);
-        self.remove_at(at);
-        Some(stag)
+    pub(crate) fn get(&self, index: usize, itt: u32) -> Option<TaskStags> {
+        self.entries
+            .get(index)
+            .copied()
+            .flatten()
+            .filter(|s| s.itt == itt)
     }
 
-    fn remove_at(&mut self, at: usize) {
-        let Some(last) = self.len.checked_sub(1) else {
-            return;
-        };
-        if at != last {
-            if let Some(moved) = self.entries.get(last).copied() {
-                if let Some(slot) = self.entries.get_mut(at) {
-                    *slot = moved;
-                }
-            }
-        }
-        self.len = last;
+    /// Forgets the entry of the command with this ITT in task slot `index` (its SCSI Response
+    /// is going out) and gives the STag to invalidate with it, if it advertised one; `None`
+    /// when no such entry is held.
+    #[inline]
+    pub(crate) fn take_invalidate(&mut self, index: usize, itt: u32) -> Option<Option<u32>> {
+        let slot = self.entries.get_mut(index)?;
+        let entry = slot.filter(|s| s.itt == itt)?;
+        *slot = None;
+        Some(entry.read.or(entry.write).map(|r| r.stag))
     }
 }
 
@@ -116,23 +69,28 @@ mod tests {
     }
 
     #[test]
-    fn test_stag_table_replaces_takes_and_prunes_when_full() {
+    fn test_stag_table_keeps_entries_by_slot_and_checks_the_itt() {
         let mut t: StagTable<2> = StagTable::new();
-        t.insert(stags(1, 10), |_| false);
-        t.insert(stags(1, 11), |_| false);
+        t.set(0, stags(1, 10));
+        t.set(0, stags(1, 11));
+        assert_eq!(t.get(0, 1).unwrap().read.unwrap().stag, 11, "replaced");
+        t.set(1, stags(2, 20));
+        assert!(t.get(1, 1).is_none(), "another command's slot");
+        assert!(t.take_invalidate(0, 2).is_none(), "ITT differs: kept");
+        assert_eq!(t.take_invalidate(0, 1), Some(Some(11)));
+        assert!(t.take_invalidate(0, 1).is_none(), "taken once");
+        t.set(5, stags(3, 30));
+        assert!(t.get(5, 3).is_none(), "beyond the table: not kept");
+        let none = TaskStags {
+            itt: 4,
+            read: None,
+            write: None,
+        };
+        t.set(1, none);
         assert_eq!(
-            t.get(1).unwrap().read.unwrap().stag,
-            11,
-            "same ITT replaced"
+            t.take_invalidate(1, 4),
+            Some(None),
+            "held, nothing to invalidate"
         );
-        t.insert(stags(2, 20), |_| false);
-        t.insert(stags(3, 30), |_| false);
-        assert!(t.get(3).is_none(), "full and nothing stale: not kept");
-        t.insert(stags(3, 30), |itt| itt == 1);
-        assert_eq!(t.get(3).unwrap().read.unwrap().stag, 30);
-        assert!(t.get(1).is_none(), "the stale entry made room");
-        assert_eq!(t.take_invalidate(2), Some(Some(20)));
-        assert!(t.take_invalidate(2).is_none());
-        assert_eq!(t.get(3).unwrap().itt, 3);
     }
 }

@@ -82,6 +82,31 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
     (data_len > 0 && pdu.len() == header_len).then_some(header_len)
 }
 
+/// A SCSI Command message that is one whole PDU without AHS (RFC 7145 §7.2): its BHS and its
+/// data segment, the message ending after the segment or after its padding. Anything else
+/// (AHS, a segment announced but not sent, trailing bytes) takes the general path.
+#[inline]
+fn whole_command(pdu: &[u8]) -> Option<(&[u8; crate::wire::BHS_LEN], &[u8])> {
+    let (bhs, rest) = pdu.split_first_chunk::<{ crate::wire::BHS_LEN }>()?;
+    if bhs[0] & Opcode::MASK != Opcode::SCSI_COMMAND.0 || bhs[4] != 0 {
+        return None;
+    }
+    let data_len = u32::from_be_bytes([0, bhs[5], bhs[6], bhs[7]]) as usize;
+    let data = rest.get(..data_len)?;
+    let tail = rest.len().wrapping_sub(data_len);
+    (tail == 0 || tail == crate::wire::pad_len(data_len)).then_some((bhs, data))
+}
+
+/// The ITT of a SCSI Command PDU.
+fn command_itt(pdu: &[u8]) -> Option<u32> {
+    if pdu.first().map(|b| Opcode(b & Opcode::MASK)) != Some(Opcode::SCSI_COMMAND) {
+        return None;
+    }
+    pdu.get(16..20)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+}
+
 /// The most AHS a PDU can carry: TotalAHSLength is one byte of 4-byte words (RFC 7143 §11.2.1.4).
 const MAX_AHS_LEN: u32 = 255 * 4;
 
@@ -435,6 +460,28 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         match IserMessage::parse(msg) {
             Ok(IserMessage::Hello(hello)) => self.answer_hello(hello),
             Ok(IserMessage::Control { header, pdu }) => {
+                if let Some((bhs, data)) = whole_command(pdu) {
+                    if self.conn.takes_scsi_command(data.len()) {
+                        // The message of nearly every exchange: its ITT read once for the
+                        // credit it takes and the STags it brings.
+                        let itt = u32::from_be_bytes([bhs[16], bhs[17], bhs[18], bhs[19]]);
+                        let wait = credit::Wait::Response {
+                            itt,
+                            task: true,
+                            tmf: None,
+                        };
+                        let limit = self.conn.negotiated().max_outstanding_unexpected_pdus;
+                        if self.rx_credits.charge(wait, limit).is_err() {
+                            return self.fail(IserError::UnexpectedPduLimit, backend);
+                        }
+                        if let Some(task) =
+                            self.conn.handle_scsi_command_pdu(bhs, data, backend, now)
+                        {
+                            self.note_stags(&header, task, itt);
+                        }
+                        return;
+                    }
+                }
                 let mut pdu_len = pdu.len();
                 if self.conn.is_full_feature() {
                     if let Some(wait) = credit::request(pdu) {
@@ -444,7 +491,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                         }
                     }
                 }
-                self.note_stags(&header, pdu);
+                let command_itt = command_itt(pdu);
                 let pdu_start = start.saturating_add(ISER_HEADER_LEN);
                 if let Some(header_len) = short_command(pdu) {
                     // libiscsi's iser:// announces its immediate data in DataSegmentLength but
@@ -473,6 +520,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                     return;
                 };
                 let used = self.conn.handle_bytes(pdu, backend, now);
+                if let Some(itt) = command_itt {
+                    if let Some(task) = self.conn.task_of(itt) {
+                        self.note_stags(&header, task, itt);
+                    }
+                }
                 if used < pdu_len && !self.conn.is_closed() {
                     // One message carries exactly one whole PDU (RFC 7145 §7.2).
                     self.fail(IserError::Protocol, backend);
@@ -496,20 +548,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         });
     }
 
-    /// Records the STags of a SCSI Command (RFC 7145 §7.3.3: R with a read, W with a write
-    /// beyond the unsolicited data).
-    fn note_stags(&mut self, header: &IserHeaderRepr, pdu: &[u8]) {
-        let is_command = pdu.first().map(|b| Opcode(b & 0x3f)) == Some(Opcode::SCSI_COMMAND);
-        if !is_command {
-            return;
-        }
-        let Some(itt) = pdu
-            .get(16..20)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes)
-        else {
-            return;
-        };
+    /// Records the STags of the SCSI Command with this ITT that `task` now holds (RFC 7145
+    /// §7.3.3: R with a read, W with a write beyond the unsolicited data).
+    #[inline]
+    fn note_stags(&mut self, header: &IserHeaderRepr, task: TaskRef, itt: u32) {
         let entry = TaskStags {
             itt,
             read: header
@@ -519,8 +561,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .write_stag
                 .map(|(stag, addr)| RemoteBuf { stag, addr }),
         };
-        let conn = &self.conn;
-        self.stags.insert(entry, |itt| !conn.holds_task(itt));
+        self.stags.set(task.index(), entry);
     }
 
     // ---- transmit side ----
@@ -580,7 +621,11 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.posted.release(id);
             return None;
         };
-        let Some(remote) = self.stags.get(put.itt).and_then(|s| s.read) else {
+        let Some(remote) = self
+            .stags
+            .get(put.task.index(), put.itt)
+            .and_then(|s| s.read)
+        else {
             self.posted.release(id);
             self.fail(IserError::MissingStag, backend);
             return None;
@@ -603,7 +648,10 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             return None;
         }
         let get = self.conn.next_get(self.config.buf_size)?;
-        let remote = self.stags.get(get.itt).and_then(|s| s.write);
+        let remote = self
+            .stags
+            .get(get.task.index(), get.itt)
+            .and_then(|s| s.write);
         let usage = Usage::Read {
             task: get.task,
             offset: get.offset,
@@ -637,7 +685,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
-        if self.sends_in_flight >= self.config.send_window || !self.conn.has_transmit() {
+        if self.sends_in_flight >= self.config.send_window {
+            return None;
+        }
+        if self.conn.status_ready() {
+            if let Some(op) = self.poll_status(region) {
+                return Some(op);
+            }
+        }
+        if !self.conn.has_transmit() {
             return None;
         }
         let (id, buf) = self.posted.alloc(Usage::Send)?;
@@ -680,12 +736,52 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 .get(16..20)
                 .and_then(|b| <[u8; 4]>::try_from(b).ok())
                 .map(u32::from_be_bytes);
-            if let Some(stag) = itt.and_then(|itt| self.stags.take_invalidate(itt)) {
+            let task = self.conn.take_status_sent();
+            let taken = itt
+                .zip(task)
+                .and_then(|(itt, task)| self.stags.take_invalidate(task.index(), itt));
+            if let Some(stag) = taken {
                 if !self.peer_cm.send_inv_not_supported {
                     invalidate = stag;
                 }
             }
         }
+        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
+        Some(DmOp::Send {
+            id,
+            buf: BufRef {
+                offset: buf.offset,
+                len: (ISER_HEADER_LEN.saturating_add(n)) as u32,
+            },
+            invalidate,
+        })
+    }
+
+    /// A SCSI Response the session hands over with its ITT: no PDU to look at again for the
+    /// credit it answers and the STags it ends.
+    fn poll_status(&mut self, region: &mut [u8]) -> Option<DmOp> {
+        let (id, buf) = self.posted.alloc(Usage::Send)?;
+        let start = buf.offset as usize;
+        let end = start.saturating_add(buf.len as usize);
+        let sent = region
+            .get_mut(start..end)
+            .and_then(|dst| dst.split_at_mut_checked(ISER_HEADER_LEN))
+            .and_then(|(header, pdu)| {
+                header.copy_from_slice(&ISCSI_CTRL_HEADER);
+                self.conn.poll_status(pdu)
+            });
+        let Some((n, itt, task)) = sent else {
+            self.posted.release(id);
+            return None;
+        };
+        self.rx_credits.retire(credit::Answer::Itt(itt));
+        // The Response ends its task: its STags are invalidated remotely (Send with
+        // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
+        let invalidate = self
+            .stags
+            .take_invalidate(task.index(), itt)
+            .flatten()
+            .filter(|_| !self.peer_cm.send_inv_not_supported);
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);
         Some(DmOp::Send {
             id,
@@ -757,7 +853,39 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
 #[cfg(test)]
 mod tests {
-    use super::short_command;
+    use super::{short_command, whole_command};
+
+    #[test]
+    fn test_whole_command_takes_only_a_whole_scsi_command_without_ahs() {
+        let mut msg = [0u8; 48 + 8];
+        msg[0] = 0x01; // SCSI Command
+        assert_eq!(
+            whole_command(&msg[..48]).map(|(_, d)| d.len()),
+            Some(0),
+            "no data segment"
+        );
+        assert!(
+            whole_command(&msg).is_none(),
+            "trailing bytes beyond any padding"
+        );
+        msg[7] = 5; // DataSegmentLength 5: 3 bytes of padding may follow
+        assert_eq!(whole_command(&msg[..53]).map(|(_, d)| d.len()), Some(5));
+        assert_eq!(whole_command(&msg[..56]).map(|(_, d)| d.len()), Some(5));
+        assert!(whole_command(&msg[..54]).is_none(), "part of the padding");
+        assert!(
+            whole_command(&msg[..48]).is_none(),
+            "segment announced, not sent"
+        );
+        msg[7] = 0;
+        msg[4] = 1; // one word of AHS
+        assert!(
+            whole_command(&msg[..48]).is_none(),
+            "AHS takes the general path"
+        );
+        msg[4] = 0;
+        msg[0] = 0x05; // Data-Out
+        assert!(whole_command(&msg[..48]).is_none(), "only SCSI Commands");
+    }
 
     #[test]
     fn test_short_command_detects_announced_but_missing_immediate_data() {

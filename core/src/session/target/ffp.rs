@@ -53,7 +53,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         {
             // The PDU of nearly every exchange, read without the general dispatch.
             if let Ok(cmd) = ScsiCommandRepr::parse(&crate::wire::Bhs::new_unchecked(pdu.bhs)) {
-                self.handle_scsi_command(&cmd, pdu, backend);
+                let _ = self.handle_scsi_command(&cmd, pdu, backend);
                 return;
             }
         }
@@ -80,7 +80,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let discovery = self.session.map(|s| s.discovery).unwrap_or(false);
         match repr {
-            PduRepr::ScsiCommand(cmd) if !discovery => self.handle_scsi_command(&cmd, pdu, backend),
+            PduRepr::ScsiCommand(cmd) if !discovery => {
+                let _ = self.handle_scsi_command(&cmd, pdu, backend);
+            }
             PduRepr::DataOut(d) if !discovery => self.handle_data_out(&d, pdu.data, backend),
             PduRepr::NopOut(nop) => self.handle_nop_out(&nop, pdu.data),
             PduRepr::TaskMgmtRequest(tmf) if !discovery => self.handle_tmf(&tmf, backend),
@@ -96,6 +98,47 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             }
             // Discovery sessions carry only Text, NOP and Logout (§4.3).
             _ => self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0),
+        }
+    }
+
+    /// Whether a SCSI Command with a data segment of `data_len` bytes, whole and alone, may go
+    /// to [`Self::handle_scsi_command_pdu`]: the full feature phase of a normal session, and a
+    /// data segment within our MaxRecvDataSegmentLength (beyond it the general path rejects it).
+    #[inline]
+    pub fn takes_scsi_command(&self, data_len: usize) -> bool {
+        self.stage == Stage::FullFeature
+            && self.session.is_some_and(|s| !s.discovery)
+            && data_len <= self.max_rx_data()
+    }
+
+    /// A whole SCSI Command PDU without AHS, delivered on its own (an iSER control message,
+    /// RFC 7145 §7.2), after [`Self::takes_scsi_command`] said yes: what [`Self::handle_bytes`]
+    /// does with it, without framing a byte stream or dispatching on the opcode again. Returns
+    /// the task that holds the command, if one does (until its SCSI Response is sent).
+    #[inline]
+    pub fn handle_scsi_command_pdu<B: TargetBackend>(
+        &mut self,
+        bhs: &[u8; BHS_LEN],
+        data: &[u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<super::TaskRef> {
+        self.last_rx = now;
+        self.stats.pdus_in = self.stats.pdus_in.wrapping_add(1);
+        self.rx_needed = BHS_LEN;
+        let pdu = Pdu {
+            bhs: &bhs[..],
+            ahs: &[],
+            data,
+        };
+        match ScsiCommandRepr::parse(&crate::wire::Bhs::new_unchecked(&bhs[..])) {
+            Ok(cmd) => self
+                .handle_scsi_command(&cmd, &pdu, backend)
+                .map(super::TaskRef),
+            Err(_) => {
+                self.reject(RejectReason::INVALID_PDU_FIELD, *bhs, 0);
+                None
+            }
         }
     }
 
@@ -117,17 +160,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         cmd: &ScsiCommandRepr,
         pdu: &Pdu<'_>,
         backend: &mut B,
-    ) {
+    ) -> Option<TaskSlot> {
         if !self.accept_cmd_sn(cmd.immediate, cmd.cmd_sn) {
-            return;
+            return None;
         }
         self.stats.commands = self.stats.commands.wrapping_add(1);
-        let Some(session) = self.session else { return };
-        let Some(target) = session.target else { return };
+        let session = self.session?;
+        let target = session.target?;
         if cmd.itt == RESERVED_TAG || self.tasks.get_by_itt(Itt(cmd.itt)).is_some() {
             // §11.17.1: a task tag in use is "invalid PDU field".
             self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
-            return;
+            return None;
         }
         let ahs;
         let cdb: &[u8] = if pdu.ahs.is_empty() {
@@ -140,7 +183,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 }
                 Err(_) => {
                     self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
-                    return;
+                    return None;
                 }
             }
         };
@@ -149,7 +192,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             // §11.3: immediate data with ImmediateData=No, or on a command without W, is a
             // protocol error.
             self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0);
-            return;
+            return None;
         }
         let edtl = cmd.expected_data_transfer_length;
         let req = CommandRequest {
@@ -160,9 +203,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         };
         let start = backend.scsi_start(target, cmd.lun, &req);
         match start {
-            Start::Done(completion) => {
-                self.queue_response(cmd.itt, completion, 0);
-            }
+            Start::Done(completion) => self.queue_response(cmd.itt, completion, 0),
             Start::DataIn { task, len } => {
                 let t = Task {
                     itt: cmd.itt,
@@ -184,18 +225,22 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     match backend.scsi_finish(target, cmd.lun, &task) {
                         Finish::Done(completion) => self.queue_response(cmd.itt, completion, 0),
                         Finish::Deferred(ticket) => match self.tasks.insert(Itt(cmd.itt), t) {
-                            Ok(slot) => self.finish_task(slot, Finish::Deferred(ticket), 0),
+                            Ok(slot) => {
+                                self.finish_task(slot, Finish::Deferred(ticket), 0);
+                                Some(slot)
+                            }
                             Err(_) => {
                                 // Not reachable: the CmdSN window follows free task slots.
                                 backend.scsi_abort(target, cmd.lun, &task);
-                                self.queue_response(cmd.itt, TASK_SET_FULL, 0);
+                                self.queue_response(cmd.itt, TASK_SET_FULL, 0)
                             }
                         },
                     }
-                } else if self.tasks.insert(Itt(cmd.itt), t).is_ok() {
+                } else if let Ok(slot) = self.tasks.insert(Itt(cmd.itt), t) {
                     self.hints.data_in(self.mode);
+                    Some(slot)
                 } else {
-                    self.queue_response(cmd.itt, TASK_SET_FULL, 0);
+                    self.queue_response(cmd.itt, TASK_SET_FULL, 0)
                 }
             }
             Start::DataOut { task, len } => {
@@ -225,15 +270,13 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 };
                 let slot = match self.tasks.insert(Itt(cmd.itt), t) {
                     Ok(slot) => slot,
-                    Err(_) => {
-                        self.queue_response(cmd.itt, TASK_SET_FULL, 0);
-                        return;
-                    }
+                    Err(_) => return self.queue_response(cmd.itt, TASK_SET_FULL, 0),
                 };
                 if !immediate_data.is_empty() {
                     self.accept_write_data(slot, 0, immediate_data, backend);
                 }
                 self.progress_write(slot, backend);
+                Some(slot)
             }
         }
     }
@@ -516,15 +559,29 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// Queues the SCSI Response of a command that holds no task slot (it ended at once). It takes
     /// a slot so that responses are bounded by the task table; when none is free (an immediate
     /// command beyond the window) the control queue carries it.
-    pub(super) fn queue_response(&mut self, itt: u32, completion: Completion, exp_data_sn: u32) {
+    pub(super) fn queue_response(
+        &mut self,
+        itt: u32,
+        completion: Completion,
+        exp_data_sn: u32,
+    ) -> Option<TaskSlot> {
         let task = Task::responding(itt, Lun(0), None, completion, exp_data_sn);
         self.hints.insert(Hints::TX);
-        if self.tasks.insert(Itt(itt), task).is_err() {
-            self.enqueue(TxItem::ScsiResponse {
-                itt,
-                completion,
-                exp_data_sn,
-            });
+        match self.tasks.insert(Itt(itt), task) {
+            Ok(slot) => {
+                if self.mode == super::DataMode::Rdma && self.status_due.is_none() {
+                    self.status_due = Some(slot);
+                }
+                Some(slot)
+            }
+            Err(_) => {
+                self.enqueue(TxItem::ScsiResponse {
+                    itt,
+                    completion,
+                    exp_data_sn,
+                });
+                None
+            }
         }
     }
 
@@ -597,6 +654,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         exp_data_sn: u32,
     ) {
         self.hints.insert(Hints::TX);
+        if self.mode == super::DataMode::Rdma && self.status_due.is_none() {
+            self.status_due = Some(slot);
+        }
         if let Some(t) = self.tasks.get_mut(slot) {
             t.response = Some((completion, exp_data_sn));
             t.r2ts_unsent = 0;
@@ -619,7 +679,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if let Some((completion, exp_data_sn)) = response {
             let r = self.emit_scsi_response(itt, &completion, exp_data_sn, buf);
             if matches!(r, Emitted::Done(_)) {
-                let _ = self.tasks.remove(slot);
+                self.status_sent = Some(super::TaskRef(slot));
+                self.tasks.discard(slot);
                 if self.tasks.is_empty() {
                     self.hints.remove(Hints::TX);
                 }
@@ -725,7 +786,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             match after_last {
                 Some(finish) => self.finish_task(slot, finish, task.sn.wrapping_add(1)),
                 None => {
-                    let _ = self.tasks.remove(slot);
+                    self.tasks.discard(slot);
                 }
             }
         }
@@ -799,6 +860,14 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         buf: &mut [u8],
     ) -> Emitted {
         let digests = self.tx_digests;
+        if completion.sense.is_none() && !digests.header {
+            // The status of nearly every command: the header alone (DataSegmentLength 0).
+            let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
+                return Emitted::NeedSpace(BHS_LEN);
+            };
+            *header = self.scsi_response_header(itt, completion, exp_data_sn);
+            return Emitted::Done(BHS_LEN);
+        }
         let mut sense_buf = [0u8; 2 + crate::scsi::Sense::LEN];
         let sense_len = match &completion.sense {
             Some(sense) => sense.emit_iscsi_segment(&mut sense_buf).unwrap_or(0),
@@ -811,19 +880,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let Some(header) = buf.get_mut(..BHS_LEN) else {
             return Emitted::NeedSpace(need);
         };
-        let repr = ScsiResponseRepr {
-            response: ScsiResponseCode::COMMAND_COMPLETED,
-            status: ScsiStatus(completion.status.0),
-            itt,
-            snack_tag: 0,
-            stat_sn: self.take_stat_sn(),
-            exp_cmd_sn: self.exp_cmd_sn,
-            max_cmd_sn: self.max_cmd_sn(),
-            exp_data_sn,
-            bidi_read_residual: Residual::None,
-            residual: wire_residual(completion),
-        };
-        header.copy_from_slice(&repr.to_bytes());
+        header.copy_from_slice(&self.scsi_response_header(itt, completion, exp_data_sn));
         if sense_len > 0 {
             let start = data_offset(digests);
             if let (Some(dst), Some(src)) = (
@@ -834,6 +891,29 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             }
         }
         Emitted::Done(seal_pdu(buf, sense_len, digests))
+    }
+
+    /// The SCSI Response BHS for a completion (RFC 7143 §11.4); takes the next StatSN.
+    #[inline]
+    fn scsi_response_header(
+        &mut self,
+        itt: u32,
+        completion: &Completion,
+        exp_data_sn: u32,
+    ) -> [u8; BHS_LEN] {
+        ScsiResponseRepr {
+            response: ScsiResponseCode::COMMAND_COMPLETED,
+            status: ScsiStatus(completion.status.0),
+            itt,
+            snack_tag: 0,
+            stat_sn: self.take_stat_sn(),
+            exp_cmd_sn: self.exp_cmd_sn,
+            max_cmd_sn: self.max_cmd_sn(),
+            exp_data_sn,
+            bidi_read_residual: Residual::None,
+            residual: wire_residual(completion),
+        }
+        .to_bytes()
     }
 
     pub(super) fn emit_nop_in_echo(

@@ -239,6 +239,13 @@ pub struct TargetConn<const TASKS: usize> {
     /// Where the round-robin over tasks with RDMA data to move resumes.
     next_data: usize,
     hints: Hints,
+    /// Under RDMA, a task whose status is due (set where its status is set), so the datamover
+    /// takes its SCSI Response without a scan ([`Self::poll_status`]); others are found by the
+    /// `TX` scan.
+    status_due: Option<crate::task::TaskSlot>,
+    /// The task whose SCSI Response [`Self::poll_transmit`] wrote last (see
+    /// [`Self::take_status_sent`]).
+    status_sent: Option<TaskRef>,
     /// A TARGET COLD RESET response whose transmission ends the connection.
     close_after_tmf: Option<u32>,
     ping_data: [u8; PING_DATA_MAX],
@@ -287,6 +294,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             next_data: 0,
             close_after_tmf: None,
             hints: Hints(0),
+            status_due: None,
+            status_sent: None,
             ping_data: [0; PING_DATA_MAX],
             next_ttt: 1,
             last_rx: now,

@@ -4,20 +4,30 @@
 //! Data-Out still arrive as PDUs. The SCSI Response goes as a PDU once the data phase is over.
 
 use super::task::Phase;
-use super::{DataMode, Hints, TargetConn};
+use super::{DataMode, Emitted, Hints, TargetConn};
 use crate::session::backend::TargetBackend;
 use crate::task::TaskSlot;
 
 /// A task, as the datamover refers to it between a request and its completion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct TaskRef(TaskSlot);
+pub struct TaskRef(pub(super) TaskSlot);
+
+impl TaskRef {
+    /// The task's slot in the connection's task table, `0..TASKS`: stable while the task lives,
+    /// so a datamover can keep per-task state in an array by it.
+    pub const fn index(&self) -> usize {
+        self.0.index()
+    }
+}
 
 /// Read data placed in the datamover's buffer, to be RDMA-written to the initiator's Read STag
 /// at its base offset plus `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PutData {
+    /// The task.
+    pub task: TaskRef,
     /// Initiator Task Tag, which keys the STags the command advertised.
     pub itt: u32,
     /// Offset of the data in the task's buffer.
@@ -91,6 +101,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 continue;
             }
             let put = PutData {
+                task: TaskRef(slot),
                 itt: task.itt,
                 offset: task.done,
                 len: len as u32,
@@ -109,6 +120,49 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             }
             return Some(put);
         }
+    }
+
+    /// Whether [`Self::poll_status`] has a SCSI Response ready without a scan (cheap): no
+    /// control PDU queued ahead of it and a task whose status is due remembered.
+    pub fn status_ready(&self) -> bool {
+        self.txq.is_empty() && self.status_due.is_some()
+    }
+
+    /// Writes the SCSI Response of the task remembered as having its status due into `buf` and
+    /// ends the task: what [`Self::poll_transmit`] would write next when [`Self::status_ready`],
+    /// with the ITT and task the datamover needs to end the task's STags and unexpected-PDU
+    /// credit.
+    /// `None` (and the remembered task forgotten) when that task is gone or `buf` is too small;
+    /// `poll_transmit` then finds what is left.
+    pub fn poll_status(&mut self, buf: &mut [u8]) -> Option<(usize, u32, TaskRef)> {
+        if !self.txq.is_empty() {
+            return None;
+        }
+        let slot = self.status_due.take()?;
+        let (itt, (completion, exp_data_sn)) = self
+            .tasks
+            .get(slot)
+            .and_then(|t| Some((t.itt, t.response?)))?;
+        let Emitted::Done(n) = self.emit_scsi_response(itt, &completion, exp_data_sn, buf) else {
+            return None;
+        };
+        self.tasks.discard(slot);
+        if self.tasks.is_empty() {
+            self.hints.remove(Hints::TX);
+        }
+        self.stats.pdus_out = self.stats.pdus_out.wrapping_add(1);
+        Some((n, itt, TaskRef(slot)))
+    }
+
+    /// The task that holds the command with this ITT, if one does.
+    pub fn task_of(&self, itt: u32) -> Option<TaskRef> {
+        self.tasks.slot_of(crate::task::Itt(itt)).map(TaskRef)
+    }
+
+    /// The task whose SCSI Response the last [`Self::poll_transmit`] wrote, once (a Response
+    /// for a command that held no task names none).
+    pub fn take_status_sent(&mut self) -> Option<TaskRef> {
+        self.status_sent.take()
     }
 
     /// Whether [`Self::next_put`] may have read data to place (cheap).
