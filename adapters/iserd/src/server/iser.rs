@@ -176,6 +176,7 @@ pub fn serve(daemon: Arc<Daemon>, req: ConnectRequest, group_tag: u16) {
         close,
         who,
         events: Vec::new(),
+        ops: Vec::new(),
         recvs: std::collections::HashMap::new(),
         logged_in: false,
     };
@@ -232,6 +233,8 @@ struct IserConn {
     close: Arc<AtomicBool>,
     who: String,
     events: Vec<DmEvent>,
+    /// Work requests gathered for one post.
+    ops: Vec<DmOp>,
     /// Posted receive buffers by work request id (for trace logs).
     recvs: std::collections::HashMap<u64, iser_core::dm::BufRef>,
     /// Whether the login has completed (the Login Request limit applies before).
@@ -252,21 +255,28 @@ impl IserConn {
         })
     }
 
-    /// Posts everything the engine has, in order.
+    /// Posts everything the engine has, in order, in one go (one doorbell for the send queue).
     fn post_ops(&mut self) {
-        loop {
-            let now = self.daemon.now();
-            let op = self
-                .engine
-                .poll_op(self.conn.region(), &mut self.backend, now);
-            let Some(op) = op else { break };
+        let now = self.daemon.now();
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.clear();
+        while let Some(op) = self
+            .engine
+            .poll_op(self.conn.region(), &mut self.backend, now)
+        {
             if log::log_enabled!(log::Level::Trace) {
                 self.trace_op(&op);
             }
-            if let Err(e) = self.conn.post(op) {
-                log::warn!("iSER {}: posting {op:?}: {e}", self.who);
-            }
+            ops.push(op);
         }
+        if let Err(e) = self.conn.post_all(&ops) {
+            log::warn!(
+                "iSER {}: posting {} work requests: {e}",
+                self.who,
+                ops.len()
+            );
+        }
+        self.ops = ops;
     }
 
     /// The peer and the daemon's clock in ms, for trace lines.
@@ -304,6 +314,8 @@ impl IserConn {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         let polled = self.conn.poll(&mut events);
+        // One clock read per batch: with the guest's HPET clock every read is a system call.
+        let now = self.daemon.now();
         for ev in events.drain(..) {
             if log::log_enabled!(log::Level::Trace) {
                 let stamp = self.stamp();
@@ -321,7 +333,6 @@ impl IserConn {
                     log::trace!("iSER {stamp}: {ev:?}");
                 }
             }
-            let now = self.daemon.now();
             self.engine
                 .handle_event(ev, self.conn.region(), &mut self.backend, now);
         }
