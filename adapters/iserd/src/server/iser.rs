@@ -11,6 +11,7 @@ use std::time::Duration;
 use iser_core::dm::iser::{IserConfig, IserError, IserTarget};
 use iser_core::dm::{DmEvent, DmOp, WcStatus};
 use iser_core::session::CloseReason;
+use iser_core::time::Instant;
 use iser_core::wire::CmPrivateData;
 use iser_verbs::{AcceptParams, CompletionMode, ConnectRequest, Connection, Listener, QueueSpec};
 
@@ -245,7 +246,7 @@ impl IserConn {
     /// Posts the first receives, then accepts: the initiator sends its Login Request as soon
     /// as it sees the connection established.
     fn start(&mut self, peer_cm: &CmPrivateData, reads: u16) -> Result<(), iser_verbs::Error> {
-        self.post_ops();
+        self.post_ops(self.daemon.now());
         let private = accept_private_data(peer_cm);
         let reads = u8::try_from(reads).unwrap_or(u8::MAX);
         self.conn.accept(&AcceptParams {
@@ -256,8 +257,7 @@ impl IserConn {
     }
 
     /// Posts everything the engine has, in order, in one go (one doorbell for the send queue).
-    fn post_ops(&mut self) {
-        let now = self.daemon.now();
+    fn post_ops(&mut self, now: Instant) {
         let mut ops = std::mem::take(&mut self.ops);
         ops.clear();
         while let Some(op) = self
@@ -310,12 +310,10 @@ impl IserConn {
         }
     }
 
-    fn deliver(&mut self) -> Result<(), iser_verbs::Error> {
+    fn deliver(&mut self, now: Instant) -> Result<(), iser_verbs::Error> {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         let polled = self.conn.poll(&mut events);
-        // One clock read per batch: with the guest's HPET clock every read is a system call.
-        let now = self.daemon.now();
         for ev in events.drain(..) {
             if log::log_enabled!(log::Level::Trace) {
                 let stamp = self.stamp();
@@ -358,9 +356,11 @@ impl IserConn {
     fn run(&mut self) -> Result<(), iser_verbs::Error> {
         let mut told_gone = false;
         loop {
-            self.deliver()?;
-            self.check_login_requests();
+            // One clock read per pass: where the clock source has no vDSO reader (the QEMU
+            // guest's HPET), every read is a system call.
             let now = self.daemon.now();
+            self.deliver(now)?;
+            self.check_login_requests();
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
                 self.engine.handle_timeout(&mut self.backend, now);
             }
@@ -368,7 +368,6 @@ impl IserConn {
             if stop && !told_gone {
                 told_gone = true;
                 let _ = self.conn.disconnect();
-                let now = self.daemon.now();
                 self.engine.handle_event(
                     DmEvent::Disconnected,
                     self.conn.region(),
@@ -376,7 +375,7 @@ impl IserConn {
                     now,
                 );
             }
-            self.post_ops();
+            self.post_ops(now);
             if self.engine.is_closed() && self.conn.outstanding() == 0 {
                 return Ok(());
             }
@@ -393,10 +392,7 @@ impl IserConn {
                 return drained;
             }
             let wait = match self.engine.poll_timeout() {
-                Some(t) => self
-                    .daemon
-                    .to_std(t)
-                    .saturating_duration_since(std::time::Instant::now())
+                Some(t) => Duration::from_micros(t.0.saturating_sub(now.0))
                     .clamp(Duration::from_millis(1), MAX_WAIT),
                 None => MAX_WAIT,
             };
