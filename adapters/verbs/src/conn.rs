@@ -84,7 +84,12 @@ struct Sge {
 struct Chains {
     recv: Vec<(u64, Sge)>,
     send: Vec<SendWork>,
+    /// Bytes the send chain moves.
+    send_bytes: u32,
 }
+
+/// Bytes of send-queue work after which a chain is posted before the pass ends.
+const CHAIN_BYTES: u32 = 256 << 10;
 
 /// Completions polled per `ibv_poll_cq` call.
 const POLL_BATCH: usize = 16;
@@ -457,6 +462,12 @@ impl Connection {
                     invalidate,
                     remote,
                 });
+                self.chains.send_bytes = self.chains.send_bytes.saturating_add(sge.length);
+                if self.chains.send_bytes >= CHAIN_BYTES {
+                    // Large transfers go out as they are produced rather than after the
+                    // whole pass: the peer sees data (and answers) sooner.
+                    return self.flush_send();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -530,6 +541,7 @@ impl Connection {
 
     fn flush_send(&mut self) -> Result<(), Error> {
         let work = std::mem::take(&mut self.chains.send);
+        self.chains.send_bytes = 0;
         if work.is_empty() {
             self.chains.send = work;
             return Ok(());
@@ -884,5 +896,26 @@ impl Drop for Connection {
                 rdma_sys::rdma_destroy_id(self.id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_index;
+
+    #[test]
+    fn chain_index_counts_the_work_requests_before_the_bad_one() {
+        let mut wrs = [0u64; 4];
+        let base = wrs.as_mut_ptr();
+        // SAFETY: offsets within the array.
+        let at = |i| unsafe { base.add(i) };
+        assert_eq!(chain_index(base, base, 4), 0);
+        assert_eq!(chain_index(base, at(2), 4), 2);
+        assert_eq!(chain_index(base, at(3), 4), 3);
+        // Not in the chain (null, past the end, misaligned): nothing was posted.
+        assert_eq!(chain_index(base, std::ptr::null_mut(), 4), 0);
+        assert_eq!(chain_index(base, at(4), 4), 0);
+        let odd = (base as usize + 3) as *mut u64;
+        assert_eq!(chain_index(base, odd, 4), 0);
     }
 }
