@@ -468,8 +468,10 @@ impl Connection {
                 self.chains.send_bytes = self.chains.send_bytes.saturating_add(sge.length);
                 if self.chains.send_bytes >= CHAIN_BYTES {
                     // Large transfers go out as they are produced rather than after the
-                    // whole pass: the peer sees data (and answers) sooner.
-                    return self.flush_send();
+                    // whole pass: the peer sees data (and answers) sooner. The receives
+                    // gathered so far go first, as always: a Send in this chain may answer
+                    // the peer, whose next message needs one of them.
+                    return self.flush_chains();
                 }
                 Ok(())
             }
