@@ -62,6 +62,38 @@ pub struct AcceptParams<'a> {
     pub responder_resources: u8,
 }
 
+/// A send-queue work request waiting for the chain to be posted.
+#[derive(Clone, Copy, Debug)]
+struct SendWork {
+    id: u64,
+    sge: Sge,
+    opcode: u32,
+    invalidate: u32,
+    remote: Option<RemoteBuf>,
+}
+
+/// Where a buffer of the registered region lies (its `ibv_sge` less the region's lkey).
+#[derive(Clone, Copy, Debug)]
+struct Sge {
+    addr: u64,
+    length: u32,
+}
+
+/// Work requests gathered by one [`Connection::post_all`].
+#[derive(Debug, Default)]
+struct Chains {
+    recv: Vec<(u64, Sge)>,
+    send: Vec<SendWork>,
+    /// Bytes the send chain moves.
+    send_bytes: u32,
+}
+
+/// Bytes of send-queue work after which a chain is posted before the pass ends: a large RDMA
+/// Write or Read goes out on its own, as soon as it is produced (64 KiB measured better than
+/// 256 KiB for 1 MiB writes in the QEMU guest, docs/benchmarks.md); small ones still share one
+/// doorbell.
+const CHAIN_BYTES: u32 = 64 << 10;
+
 /// Completions polled per `ibv_poll_cq` call.
 const POLL_BATCH: usize = 16;
 /// Busy-poll rounds between looks at the CM channel.
@@ -82,6 +114,10 @@ pub struct Connection {
     lkey: u32,
     mode: CompletionMode,
     armed: bool,
+    /// [`Connection::wait`] saw the CM channel readable (or timed out): read it.
+    cm_ready: bool,
+    /// [`Connection::wait`] saw the completion channel readable (or timed out): read it.
+    comp_ready: bool,
     /// Passive side: accepted. Active side: connected (the CM reported it established).
     pub(crate) accepted: bool,
     /// We connected (active side): nothing to reject when dropped before the connection.
@@ -93,6 +129,7 @@ pub struct Connection {
     recv_outstanding: u32,
     send_depth: u32,
     pending: VecDeque<DmEvent>,
+    chains: Chains,
     max_init_rd_atom: u8,
     pub(crate) max_rd_atom: u8,
     idle_rounds: u32,
@@ -146,6 +183,8 @@ impl Connection {
             lkey: 0,
             mode: spec.mode,
             armed: false,
+            cm_ready: true,
+            comp_ready: true,
             accepted: false,
             active: false,
             established: false,
@@ -155,6 +194,7 @@ impl Connection {
             recv_outstanding: 0,
             send_depth: spec.send_depth.max(1),
             pending: VecDeque::new(),
+            chains: Chains::default(),
             max_init_rd_atom: 0,
             max_rd_atom: 0,
             idle_rounds: 0,
@@ -307,73 +347,100 @@ impl Connection {
     /// Posts one operation. On failure the operation still comes back, as a failed
     /// completion, so its buffer returns to the engine.
     pub fn post(&mut self, op: DmOp) -> Result<(), Error> {
-        match op {
-            DmOp::PostRecv { id, buf } => {
-                let r = self.post_recv(id, buf);
-                if r.is_err() {
-                    self.pending.push_back(DmEvent::RecvError {
-                        id,
-                        status: WcStatus::Other,
-                    });
-                }
-                r
-            }
-            DmOp::Send {
-                id,
-                buf,
-                invalidate,
-            } => {
-                let (opcode, inv) = match invalidate {
-                    Some(stag) => (ibv_wr_opcode::IBV_WR_SEND_WITH_INV, stag),
-                    None => (ibv_wr_opcode::IBV_WR_SEND, 0),
-                };
-                self.post_send_checked(id, buf, opcode, inv, None)
-            }
-            DmOp::RdmaWrite { id, buf, remote } => {
-                self.post_send_checked(id, buf, ibv_wr_opcode::IBV_WR_RDMA_WRITE, 0, Some(remote))
-            }
-            DmOp::RdmaRead { id, buf, remote } => {
-                self.post_send_checked(id, buf, ibv_wr_opcode::IBV_WR_RDMA_READ, 0, Some(remote))
-            }
-            DmOp::Disconnect => self.disconnect(),
-            _ => Err(Error::Invalid("unknown operation")),
-        }
+        self.post_all(std::slice::from_ref(&op))
     }
 
-    fn sge(&self, buf: BufRef) -> Result<rdma_sys::ibv_sge, Error> {
+    /// Posts `ops` in order: the receives as one chained `ibv_post_recv`, then the send-queue
+    /// work (Sends, RDMA Writes and Reads, in their order) as one chained `ibv_post_send` — with
+    /// soft-RoCE every `ibv_post_send` is a doorbell system call. A [`DmOp::Disconnect`] posts
+    /// what came before it first. Every operation that cannot be posted still comes back, as a
+    /// failed completion, so its buffer returns to the engine; the first error is returned.
+    pub fn post_all(&mut self, ops: &[DmOp]) -> Result<(), Error> {
+        let mut result = Ok(());
+        let mut keep = |r: Result<(), Error>| {
+            if let Err(e) = r {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        };
+        for op in ops {
+            match *op {
+                DmOp::PostRecv { id, buf } => keep(self.chain_recv(id, buf)),
+                DmOp::Send {
+                    id,
+                    buf,
+                    invalidate,
+                } => {
+                    let (opcode, inv) = match invalidate {
+                        Some(stag) => (ibv_wr_opcode::IBV_WR_SEND_WITH_INV, stag),
+                        None => (ibv_wr_opcode::IBV_WR_SEND, 0),
+                    };
+                    keep(self.chain_send(id, buf, opcode, inv, None));
+                }
+                DmOp::RdmaWrite { id, buf, remote } => keep(self.chain_send(
+                    id,
+                    buf,
+                    ibv_wr_opcode::IBV_WR_RDMA_WRITE,
+                    0,
+                    Some(remote),
+                )),
+                DmOp::RdmaRead { id, buf, remote } => {
+                    keep(self.chain_send(id, buf, ibv_wr_opcode::IBV_WR_RDMA_READ, 0, Some(remote)))
+                }
+                DmOp::Disconnect => {
+                    keep(self.flush_chains());
+                    keep(self.disconnect());
+                }
+                _ => keep(Err(Error::Invalid("unknown operation"))),
+            }
+        }
+        keep(self.flush_chains());
+        result
+    }
+
+    fn sge(&self, buf: BufRef) -> Result<Sge, Error> {
         if !self.region.contains(buf.offset, buf.len) {
             return Err(Error::Invalid("buffer outside the registered region"));
         }
-        Ok(rdma_sys::ibv_sge {
+        Ok(Sge {
             addr: self.region.addr().wrapping_add(u64::from(buf.offset)),
             length: buf.len,
-            lkey: self.lkey,
         })
     }
 
-    fn post_recv(&mut self, id: WrId, buf: BufRef) -> Result<(), Error> {
-        if id.0 & RECV_TAG != 0 {
-            return Err(Error::Invalid("work request id uses the receive tag bit"));
+    fn ibv_sge(&self, sge: Sge) -> rdma_sys::ibv_sge {
+        rdma_sys::ibv_sge {
+            addr: sge.addr,
+            length: sge.length,
+            lkey: self.lkey,
         }
-        let mut sge = self.sge(buf)?;
-        let mut wr = rdma_sys::ibv_recv_wr {
-            wr_id: id.0 | RECV_TAG,
-            next: ptr::null_mut(),
-            sg_list: &mut sge,
-            num_sge: 1,
-        };
-        let mut bad = ptr::null_mut();
-        // SAFETY: the id's QP is live (created in `setup`); `wr` and its SGE are valid for the
-        // call (the provider copies them); the SGE lies in the registered region (checked).
-        let ret = unsafe { rdma_sys::ibv_post_recv((*self.id).qp, &mut wr, &mut bad) };
-        if ret != 0 {
-            return Err(Error::code("ibv_post_recv", ret));
-        }
-        self.recv_outstanding = self.recv_outstanding.saturating_add(1);
-        Ok(())
     }
 
-    fn post_send_checked(
+    /// Adds a receive to the chain; a receive that cannot be posted comes back failed.
+    fn chain_recv(&mut self, id: WrId, buf: BufRef) -> Result<(), Error> {
+        let sge = if id.0 & RECV_TAG != 0 {
+            Err(Error::Invalid("work request id uses the receive tag bit"))
+        } else {
+            self.sge(buf)
+        };
+        match sge {
+            Ok(sge) => {
+                self.chains.recv.push((id.0 | RECV_TAG, sge));
+                Ok(())
+            }
+            Err(e) => {
+                self.pending.push_back(DmEvent::RecvError {
+                    id,
+                    status: WcStatus::Other,
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Adds a send-queue work request to the chain; one that cannot be posted comes back failed.
+    fn chain_send(
         &mut self,
         id: WrId,
         buf: BufRef,
@@ -381,53 +448,160 @@ impl Connection {
         invalidate: u32,
         remote: Option<RemoteBuf>,
     ) -> Result<(), Error> {
-        let r = self.post_send(id, buf, opcode, invalidate, remote);
-        if r.is_err() {
-            self.pending.push_back(DmEvent::Done {
-                id,
+        let queued = u32::try_from(self.chains.send.len()).unwrap_or(u32::MAX);
+        let sge = if id.0 & RECV_TAG != 0 {
+            Err(Error::Invalid("work request id uses the receive tag bit"))
+        } else if self.send_outstanding.saturating_add(queued) >= self.send_depth {
+            Err(Error::Invalid("send queue full"))
+        } else {
+            self.sge(buf)
+        };
+        match sge {
+            Ok(sge) => {
+                self.chains.send.push(SendWork {
+                    id: id.0,
+                    sge,
+                    opcode,
+                    invalidate,
+                    remote,
+                });
+                self.chains.send_bytes = self.chains.send_bytes.saturating_add(sge.length);
+                if self.chains.send_bytes >= CHAIN_BYTES {
+                    // Large transfers go out as they are produced rather than after the
+                    // whole pass: the peer sees data (and answers) sooner. The receives
+                    // gathered so far go first, as always: a Send in this chain may answer
+                    // the peer, whose next message needs one of them.
+                    return self.flush_chains();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.pending.push_back(DmEvent::Done {
+                    id,
+                    status: WcStatus::Other,
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Posts the chained receives, then the chained send-queue work.
+    fn flush_chains(&mut self) -> Result<(), Error> {
+        let recv = self.flush_recv();
+        let send = self.flush_send();
+        recv.and(send)
+    }
+
+    fn flush_recv(&mut self) -> Result<(), Error> {
+        let work = std::mem::take(&mut self.chains.recv);
+        if work.is_empty() {
+            self.chains.recv = work;
+            return Ok(());
+        }
+        let mut sges: Vec<rdma_sys::ibv_sge> =
+            work.iter().map(|(_, sge)| self.ibv_sge(*sge)).collect();
+        let mut wrs: Vec<rdma_sys::ibv_recv_wr> = work
+            .iter()
+            .map(|(wr_id, _)| rdma_sys::ibv_recv_wr {
+                wr_id: *wr_id,
+                next: ptr::null_mut(),
+                sg_list: ptr::null_mut(),
+                num_sge: 1,
+            })
+            .collect();
+        let base = wrs.as_mut_ptr();
+        for (i, (wr, sge)) in wrs.iter_mut().zip(sges.iter_mut()).enumerate() {
+            wr.sg_list = sge;
+            if i + 1 < work.len() {
+                // SAFETY: `i + 1` is within `wrs`, which is not resized while the chain lives.
+                wr.next = unsafe { base.add(i + 1) };
+            }
+        }
+        let mut bad = ptr::null_mut();
+        // SAFETY: the id's QP is live (created in `setup`); `wrs` is a valid chain whose SGEs
+        // (in `sges`) lie in the registered region (checked) and outlive the call (the provider
+        // copies them).
+        let ret = unsafe { rdma_sys::ibv_post_recv((*self.id).qp, base, &mut bad) };
+        let posted = if ret == 0 {
+            work.len()
+        } else {
+            chain_index(base, bad, work.len())
+        };
+        self.recv_outstanding = self
+            .recv_outstanding
+            .saturating_add(u32::try_from(posted).unwrap_or(u32::MAX));
+        for (wr_id, _) in work.iter().skip(posted) {
+            self.pending.push_back(DmEvent::RecvError {
+                id: WrId(wr_id & !RECV_TAG),
                 status: WcStatus::Other,
             });
         }
-        r
+        self.chains.recv = work;
+        self.chains.recv.clear();
+        if ret != 0 {
+            return Err(Error::code("ibv_post_recv", ret));
+        }
+        Ok(())
     }
 
-    fn post_send(
-        &mut self,
-        id: WrId,
-        buf: BufRef,
-        opcode: u32,
-        invalidate: u32,
-        remote: Option<RemoteBuf>,
-    ) -> Result<(), Error> {
-        if id.0 & RECV_TAG != 0 {
-            return Err(Error::Invalid("work request id uses the receive tag bit"));
+    fn flush_send(&mut self) -> Result<(), Error> {
+        let work = std::mem::take(&mut self.chains.send);
+        self.chains.send_bytes = 0;
+        if work.is_empty() {
+            self.chains.send = work;
+            return Ok(());
         }
-        if self.send_outstanding >= self.send_depth {
-            return Err(Error::Invalid("send queue full"));
-        }
-        let mut sge = self.sge(buf)?;
-        // SAFETY: all-zero is a valid `ibv_send_wr` (null pointers, zero integers/unions).
-        let mut wr: rdma_sys::ibv_send_wr = unsafe { std::mem::zeroed() };
-        wr.wr_id = id.0;
-        wr.sg_list = &mut sge;
-        wr.num_sge = 1;
-        wr.opcode = opcode;
-        wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
-        wr.imm_data_invalidated_rkey_union.invalidated_rkey = invalidate;
-        if let Some(r) = remote {
-            wr.wr.rdma = rdma_sys::rdma_t {
-                remote_addr: r.addr,
-                rkey: r.stag,
-            };
+        let mut sges: Vec<rdma_sys::ibv_sge> = work.iter().map(|w| self.ibv_sge(w.sge)).collect();
+        let mut wrs: Vec<rdma_sys::ibv_send_wr> = work
+            .iter()
+            .map(|w| {
+                // SAFETY: all-zero is a valid `ibv_send_wr` (null pointers, zero integers/unions).
+                let mut wr: rdma_sys::ibv_send_wr = unsafe { std::mem::zeroed() };
+                wr.wr_id = w.id;
+                wr.num_sge = 1;
+                wr.opcode = w.opcode;
+                wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
+                wr.imm_data_invalidated_rkey_union.invalidated_rkey = w.invalidate;
+                if let Some(r) = w.remote {
+                    wr.wr.rdma = rdma_sys::rdma_t {
+                        remote_addr: r.addr,
+                        rkey: r.stag,
+                    };
+                }
+                wr
+            })
+            .collect();
+        let base = wrs.as_mut_ptr();
+        for (i, (wr, sge)) in wrs.iter_mut().zip(sges.iter_mut()).enumerate() {
+            wr.sg_list = sge;
+            if i + 1 < work.len() {
+                // SAFETY: `i + 1` is within `wrs`, which is not resized while the chain lives.
+                wr.next = unsafe { base.add(i + 1) };
+            }
         }
         let mut bad = ptr::null_mut();
-        // SAFETY: the id's QP is live; `wr` and its SGE are valid for the call (the provider
-        // copies them); the SGE lies in the registered region (checked).
-        let ret = unsafe { rdma_sys::ibv_post_send((*self.id).qp, &mut wr, &mut bad) };
+        // SAFETY: the id's QP is live; `wrs` is a valid chain whose SGEs (in `sges`) lie in the
+        // registered region (checked) and outlive the call (the provider copies them).
+        let ret = unsafe { rdma_sys::ibv_post_send((*self.id).qp, base, &mut bad) };
+        let posted = if ret == 0 {
+            work.len()
+        } else {
+            chain_index(base, bad, work.len())
+        };
+        self.send_outstanding = self
+            .send_outstanding
+            .saturating_add(u32::try_from(posted).unwrap_or(u32::MAX));
+        for w in work.iter().skip(posted) {
+            self.pending.push_back(DmEvent::Done {
+                id: WrId(w.id),
+                status: WcStatus::Other,
+            });
+        }
+        self.chains.send = work;
+        self.chains.send.clear();
         if ret != 0 {
             return Err(Error::code("ibv_post_send", ret));
         }
-        self.send_outstanding = self.send_outstanding.saturating_add(1);
         Ok(())
     }
 
@@ -467,15 +641,20 @@ impl Connection {
 
     /// Moves what happened into `out`: completions (flushes included), and
     /// [`DmEvent::Disconnected`] once when the peer goes away. Never blocks.
+    ///
+    /// In event mode the CM and completion channels are read only when [`Self::wait`] saw them
+    /// readable (or timed out), and the completion queue is re-armed only before sleeping: a
+    /// busy connection makes no system call here.
     pub fn poll(&mut self, out: &mut Vec<DmEvent>) -> Result<usize, Error> {
         let before = out.len();
-        self.poll_cm()?;
-        if self.mode == CompletionMode::Event {
-            self.drain_comp_events()?;
+        if self.cm_ready || self.mode == CompletionMode::BusyPoll {
+            self.cm_ready = false;
+            self.poll_cm()?;
         }
-        self.poll_cq()?;
-        self.arm()?;
-        // Completions that arrived between the last poll and re-arming.
+        if self.comp_ready {
+            self.comp_ready = false;
+            self.next_comp_event()?;
+        }
         self.poll_cq()?;
         out.extend(self.pending.drain(..));
         Ok(out.len().saturating_sub(before))
@@ -483,21 +662,35 @@ impl Connection {
 
     /// Blocks until something may have happened or `timeout` passes (event mode), or spins on
     /// the completion queue for up to `timeout` (busy-poll mode).
+    ///
+    /// Event mode arms the completion queue, then polls it once more (a completion that came
+    /// between the last poll and the arming raises no event), and sleeps only when that finds
+    /// nothing.
     pub fn wait(&mut self, timeout: Duration) -> Result<(), Error> {
         if !self.pending.is_empty() {
             return Ok(());
         }
         match self.mode {
             CompletionMode::Event => {
-                let mut fds = Vec::with_capacity(2);
+                self.arm()?;
+                self.poll_cq()?;
+                if !self.pending.is_empty() {
+                    return Ok(());
+                }
+                let mut fds = [-1; 2];
                 if let Some(ch) = &self.channel {
-                    fds.push(ch.fd());
+                    fds[0] = ch.fd();
                 }
                 if !self.comp.is_null() {
                     // SAFETY: a live completion channel.
-                    fds.push(unsafe { (*self.comp).fd });
+                    fds[1] = unsafe { (*self.comp).fd };
                 }
-                cm::wait_readable(&fds, timeout)?;
+                let ready = cm::wait_readable(&fds, timeout)?;
+                let [cm, comp] = [ready.first(), ready.get(1)].map(|r| r.copied().unwrap_or(true));
+                // Nothing readable: a timeout, so look at both anyway.
+                let quiet = !cm && !comp;
+                self.cm_ready |= cm || quiet;
+                self.comp_ready |= comp || quiet;
                 Ok(())
             }
             CompletionMode::BusyPoll => {
@@ -533,30 +726,34 @@ impl Connection {
         Ok(())
     }
 
-    fn drain_comp_events(&mut self) -> Result<(), Error> {
-        loop {
-            let mut cq = ptr::null_mut();
-            let mut ctx = ptr::null_mut();
-            // SAFETY: a live, non-blocking completion channel and valid out-pointers.
-            let ret = unsafe { rdma_sys::ibv_get_cq_event(self.comp, &mut cq, &mut ctx) };
-            if ret != 0 {
-                let e = std::io::Error::last_os_error();
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) {
-                    return Ok(());
-                }
-                return Err(Error::Verb {
-                    verb: "ibv_get_cq_event",
-                    source: e,
-                });
-            }
-            // SAFETY: `cq` is the CQ the event was for (ours, the only one on the channel);
-            // acknowledged at once so destroying the CQ never waits.
-            unsafe { rdma_sys::ibv_ack_cq_events(cq, 1) };
-            self.armed = false;
+    /// Takes the completion channel's event, if there is one: the queue was armed once, so
+    /// it raises at most one event before it is armed again.
+    fn next_comp_event(&mut self) -> Result<(), Error> {
+        if self.comp.is_null() {
+            return Ok(());
         }
+        let mut cq = ptr::null_mut();
+        let mut ctx = ptr::null_mut();
+        // SAFETY: a live, non-blocking completion channel and valid out-pointers.
+        let ret = unsafe { rdma_sys::ibv_get_cq_event(self.comp, &mut cq, &mut ctx) };
+        if ret != 0 {
+            let e = std::io::Error::last_os_error();
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) {
+                return Ok(());
+            }
+            return Err(Error::Verb {
+                verb: "ibv_get_cq_event",
+                source: e,
+            });
+        }
+        // SAFETY: `cq` is the CQ the event was for (ours, the only one on the channel);
+        // acknowledged at once so destroying the CQ never waits.
+        unsafe { rdma_sys::ibv_ack_cq_events(cq, 1) };
+        self.armed = false;
+        Ok(())
     }
 
     fn poll_cq(&mut self) -> Result<(), Error> {
@@ -645,6 +842,18 @@ impl Connection {
     }
 }
 
+/// How many work requests of a chain starting at `base` were posted when posting failed at
+/// `bad` (the first one not posted); all of them failed when `bad` is not in the chain.
+fn chain_index<T>(base: *mut T, bad: *mut T, len: usize) -> usize {
+    let size = std::mem::size_of::<T>().max(1);
+    let offset = (bad as usize).wrapping_sub(base as usize);
+    if offset % size == 0 && offset / size < len {
+        offset / size
+    } else {
+        0
+    }
+}
+
 fn set_nonblocking(fd: libc::c_int) -> Result<(), Error> {
     // SAFETY: fcntl on a descriptor the completion channel owns; no pointers.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -692,5 +901,26 @@ impl Drop for Connection {
                 rdma_sys::rdma_destroy_id(self.id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_index;
+
+    #[test]
+    fn chain_index_counts_the_work_requests_before_the_bad_one() {
+        let mut wrs = [0u64; 4];
+        let base = wrs.as_mut_ptr();
+        // SAFETY: offsets within the array.
+        let at = |i| unsafe { base.add(i) };
+        assert_eq!(chain_index(base, base, 4), 0);
+        assert_eq!(chain_index(base, at(2), 4), 2);
+        assert_eq!(chain_index(base, at(3), 4), 3);
+        // Not in the chain (null, past the end, misaligned): nothing was posted.
+        assert_eq!(chain_index(base, std::ptr::null_mut(), 4), 0);
+        assert_eq!(chain_index(base, at(4), 4), 0);
+        let odd = (base as usize + 3) as *mut u64;
+        assert_eq!(chain_index(base, odd, 4), 0);
     }
 }

@@ -337,7 +337,18 @@ s_tgt() {
 # 64 MiB file LUN in the guest's tmpfs: 4 KiB random read (QD16) and 1 MiB sequential read and
 # write (QD4), ISERVM_BENCH_RUNS runs of ISERVM_BENCH_SECS seconds each (iser-blkbench:
 # O_DIRECT, one thread per I/O in flight; the guest has no fio). Lines: ISERVM-BENCH: target
-# test run figures. Opt-in (ISERVM_ONLY=bench): a few minutes.
+# test run figures, then the whole guest's busy CPU per I/O. Opt-in (ISERVM_ONLY=bench): a few
+# minutes.
+# guest_busy: busy CPU time of the whole guest so far (user, nice, system, irq, softirq; ticks).
+guest_busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+# cpu_per_io BUSY-BEFORE BLKBENCH-OUTPUT: the guest's busy CPU per I/O since BUSY-BEFORE (target,
+# initiator and soft-RoCE together: under TCG this, not the link, decides the figures).
+cpu_per_io() {
+  local n hz
+  n=$(echo "$2" | sed -n 's/.*(\([0-9]*\) I\/Os.*/\1/p'); hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+  awk -v a="$1" -v b="$(guest_busy)" -v n="${n:-0}" -v hz="$hz" \
+    'BEGIN { if (n > 0) printf "cpu %.2f ms/IO", (b - a) * 1000 / hz / n }'
+}
 bench_disk() {  # TARGET-IQN LABEL
   local d t r label=$2
   timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /dev/null 2>&1
@@ -350,7 +361,9 @@ bench_disk() {  # TARGET-IQN LABEL
   for r in $(seq "$BRUNS"); do
     for t in "randread 4k 16" "read 1m 4" "write 1m 4"; do
       set -- $t
-      echo "ISERVM-BENCH: $label $1-$2-qd$3 run$r $(/mnt/host/bin/iser-blkbench /dev/$d --rw $1 --bs $2 --qd $3 --time ${BSECS}s 2>&1)"
+      b0=$(guest_busy)
+      out=$(/mnt/host/bin/iser-blkbench /dev/$d --rw $1 --bs $2 --qd $3 --time ${BSECS}s 2>&1)
+      echo "ISERVM-BENCH: $label $1-$2-qd$3 run$r $out $(cpu_per_io "$b0" "$out")"
     done
   done
   timeout 60 iscsiadm -m node -T "$1" -p "$IP:3260" -I iser --logout > /dev/null
