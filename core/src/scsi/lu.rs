@@ -399,7 +399,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             .wrapping_add(1)
             .checked_rem(SANITIZE_OWNER)
             .unwrap_or(0);
-        match self.dispatch(info, cmd) {
+        // READ and WRITE, nearly every command, begin here; `dispatch` has the same arms.
+        let started = match info.cmd {
+            Cmd::Read => self.start_read(info, cmd),
+            Cmd::Write => self.start_write(info, cmd),
+            _ => self.dispatch(info, cmd),
+        };
+        match started {
             Ok(s) => s,
             Err(s) => Start::Done(Completion::check(s)),
         }

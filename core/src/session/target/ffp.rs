@@ -852,6 +852,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
     }
 
+    #[inline]
     pub(super) fn emit_scsi_response(
         &mut self,
         itt: u32,
