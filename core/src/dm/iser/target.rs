@@ -572,6 +572,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// RFC 7145 §9.3–9.4: reject when no version is common; otherwise agree on ours and answer
     /// with our ORD capped by the initiator's IRD.
+    #[cold]
+    #[inline(never)]
     fn answer_hello(&mut self, hello: HelloRepr) {
         let ok = hello.min_ver <= ISER_VERSION && hello.max_ver >= ISER_VERSION;
         self.ord = self.config.max_rdma_reads.min(hello.iser_ird.max(1));
@@ -830,6 +832,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
+    #[cold]
+    #[inline(never)]
     fn poll_shutdown(&mut self, now: Instant) -> Option<DmOp> {
         // Let the last Sends (a Logout Response) complete before tearing down.
         if self.sends_in_flight > 0 && self.error.is_none() {
@@ -847,6 +851,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Moves the typestate to LoggedIn once the login completes (the target side never waits
     /// for a Hello: real initiators do not send one).
+    #[cold]
+    #[inline(never)]
     fn track_login(&mut self, now: Instant) {
         if !self.conn.is_full_feature() {
             return;
@@ -872,6 +878,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn fail<B: TargetBackend>(&mut self, error: IserError, backend: &mut B) {
         // Work requests flushed after we asked for the disconnect (logout) are the teardown
         // itself, not a failure.

@@ -282,7 +282,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Takes in-order write data for a task; data beyond what the command moves is discarded.
-    #[inline]
+    #[inline(always)]
     pub(super) fn accept_write_data<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
