@@ -367,30 +367,30 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         if !exempt {
             if let Some(ua) = self.ua.take(cmd.nexus) {
                 debug!("scsi: reporting unit attention {:?}", ua);
-                return Start::Done(Completion::check(ua.sense()));
+                return refused(ua.sense());
             }
         }
         let info = match found {
             Ok(i) => i,
-            Err(e) => return Start::Done(Completion::check(e.sense())),
+            Err(e) => return refused(e.sense()),
         };
         if !info.ua_exempt {
             if let Some(s) = self.sanitize_in_progress() {
-                return Start::Done(Completion::check(s));
+                return refused(s);
             }
         }
         if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
             return Start::Done(Completion::RESERVATION_CONFLICT);
         }
         if cmd.cdb.len() < info.usage.len() {
-            return Start::Done(Completion::check(Sense::invalid_field_in_cdb(0, None)));
+            return refused(Sense::invalid_field_in_cdb(0, None));
         }
         if let Err(s) = cdb::check_usage_bits(cmd.cdb, info.usage, info.allowed) {
-            return Start::Done(Completion::check(s));
+            return refused(s);
         }
         if info.medium {
             if let Some(s) = self.medium_not_ready() {
-                return Start::Done(Completion::check(s));
+                return refused(s);
             }
         }
         // Tags never take the value that marks the scratch buffer as the sanitize job's.
@@ -407,7 +407,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         };
         match started {
             Ok(s) => s,
-            Err(s) => Start::Done(Completion::check(s)),
+            Err(s) => refused(s),
         }
     }
 
@@ -805,6 +805,14 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         }
         Ok(s)
     }
+}
+
+/// A command refused before it began: CHECK CONDITION with `sense` (rare next to READ/WRITE,
+/// so kept out of [`LogicalUnit::start`]).
+#[cold]
+#[inline(never)]
+fn refused(sense: Sense) -> Start {
+    Start::Done(Completion::check(sense))
 }
 
 /// GOOD for a command without data, with the residual against whatever the initiator

@@ -620,6 +620,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
+    #[cold]
+    #[inline(never)]
     fn poll_hello_reply(&mut self, region: &mut [u8]) -> Option<DmOp> {
         let reply = self.hello_reply?;
         if self.sends_in_flight >= self.config.send_window {
