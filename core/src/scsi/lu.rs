@@ -331,6 +331,16 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         }
     }
 
+    /// Whether another service action of `info`'s operation code is supported (the answer
+    /// to an unsupported one, rare).
+    #[cold]
+    #[inline(never)]
+    fn supports_another_action(&self, info: &CmdInfo) -> bool {
+        commands::COMMANDS
+            .iter()
+            .any(|o| o.op == info.op && self.supports(o))
+    }
+
     /// True when the table entry can run on this device.
     pub(crate) fn supports(&self, info: &CmdInfo) -> bool {
         match info.needs {
@@ -353,10 +363,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
                 Ok(i)
-            } else if commands::COMMANDS
-                .iter()
-                .any(|o| o.op == i.op && self.supports(o))
-            {
+            } else if self.supports_another_action(i) {
                 // Another service action of this opcode is supported.
                 Err(commands::LookupError::ServiceAction)
             } else {
