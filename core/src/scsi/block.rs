@@ -121,6 +121,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     }
 
     /// READ(6/10/12/16) (SBC-3 §5.8–§5.11).
+    #[inline]
     pub(crate) fn start_read(
         &mut self,
         info: &CmdInfo,
@@ -138,6 +139,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// WRITE(6/10/12/16) (SBC-3 §5.32–§5.35) and WRITE AND VERIFY(10/12/16) (§5.36–§5.38;
     /// the verify of just-written data cannot fail here, so BYTCHK 00b and 01b both only
     /// write).
+    #[inline]
     pub(crate) fn start_write(
         &mut self,
         info: &CmdInfo,

@@ -331,6 +331,16 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         }
     }
 
+    /// Whether another service action of `info`'s operation code is supported (the answer
+    /// to an unsupported one, rare).
+    #[cold]
+    #[inline(never)]
+    fn supports_another_action(&self, info: &CmdInfo) -> bool {
+        commands::COMMANDS
+            .iter()
+            .any(|o| o.op == info.op && self.supports(o))
+    }
+
     /// True when the table entry can run on this device.
     pub(crate) fn supports(&self, info: &CmdInfo) -> bool {
         match info.needs {
@@ -353,10 +363,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
                 Ok(i)
-            } else if commands::COMMANDS
-                .iter()
-                .any(|o| o.op == i.op && self.supports(o))
-            {
+            } else if self.supports_another_action(i) {
                 // Another service action of this opcode is supported.
                 Err(commands::LookupError::ServiceAction)
             } else {
@@ -367,30 +374,30 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         if !exempt {
             if let Some(ua) = self.ua.take(cmd.nexus) {
                 debug!("scsi: reporting unit attention {:?}", ua);
-                return Start::Done(Completion::check(ua.sense()));
+                return refused(ua.sense());
             }
         }
         let info = match found {
             Ok(i) => i,
-            Err(e) => return Start::Done(Completion::check(e.sense())),
+            Err(e) => return refused(e.sense()),
         };
         if !info.ua_exempt {
             if let Some(s) = self.sanitize_in_progress() {
-                return Start::Done(Completion::check(s));
+                return refused(s);
             }
         }
         if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
             return Start::Done(Completion::RESERVATION_CONFLICT);
         }
         if cmd.cdb.len() < info.usage.len() {
-            return Start::Done(Completion::check(Sense::invalid_field_in_cdb(0, None)));
+            return refused(Sense::invalid_field_in_cdb(0, None));
         }
         if let Err(s) = cdb::check_usage_bits(cmd.cdb, info.usage, info.allowed) {
-            return Start::Done(Completion::check(s));
+            return refused(s);
         }
         if info.medium {
             if let Some(s) = self.medium_not_ready() {
-                return Start::Done(Completion::check(s));
+                return refused(s);
             }
         }
         // Tags never take the value that marks the scratch buffer as the sanitize job's.
@@ -399,9 +406,15 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             .wrapping_add(1)
             .checked_rem(SANITIZE_OWNER)
             .unwrap_or(0);
-        match self.dispatch(info, cmd) {
+        // READ and WRITE, nearly every command, begin here; `dispatch` has the same arms.
+        let started = match info.cmd {
+            Cmd::Read => self.start_read(info, cmd),
+            Cmd::Write => self.start_write(info, cmd),
+            _ => self.dispatch(info, cmd),
+        };
+        match started {
             Ok(s) => s,
-            Err(s) => Start::Done(Completion::check(s)),
+            Err(s) => refused(s),
         }
     }
 
@@ -799,6 +812,14 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         }
         Ok(s)
     }
+}
+
+/// A command refused before it began: CHECK CONDITION with `sense` (rare next to READ/WRITE,
+/// so kept out of [`LogicalUnit::start`]).
+#[cold]
+#[inline(never)]
+fn refused(sense: Sense) -> Start {
+    Start::Done(Completion::check(sense))
 }
 
 /// GOOD for a command without data, with the residual against whatever the initiator

@@ -141,7 +141,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     }
 
     /// Add a task under `itt`. On failure the value is handed back with the reason.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, itt: Itt, value: T) -> Result<TaskSlot, (TaskError, T)> {
         if itt == Itt::RESERVED {
             return Err((TaskError::ReservedItt, value));

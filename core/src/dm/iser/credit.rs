@@ -140,7 +140,7 @@ impl<const N: usize> Credits<N> {
 
     /// Counts one more; [`Overrun`] when `limit` (0 = no limit) is reached already. Beyond `N`
     /// tracked PDUs the count stops growing, which can only make it more lenient.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn charge(&mut self, wait: Wait, limit: u32) -> Result<(), Overrun> {
         if !self.has_room(limit) {
             return Err(Overrun);
@@ -152,7 +152,7 @@ impl<const N: usize> Credits<N> {
     }
 
     /// Retires what `answer` answers.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn retire(&mut self, answer: Answer) {
         let found = self.waits.iter_mut().find(|w| match (w, answer) {
             (Some(Wait::Response { itt, .. }), Answer::Itt(a)) => *itt == a,

@@ -87,6 +87,13 @@ impl<U: Copy, const N: usize> PostedTable<U, N> {
         self.posted.get_mut(usize::try_from(id.0).ok()?)?.take()
     }
 
+    /// What work request `id` was posted for, if it is posted.
+    #[inline]
+    pub(crate) fn usage(&self, id: WrId) -> Option<U> {
+        let posted = self.posted.get(usize::try_from(id.0).ok()?)?.as_ref()?;
+        Some(posted.usage)
+    }
+
     /// Gives a buffer back.
     pub(crate) fn free(&mut self, handle: BufHandle) {
         let _ = self.pool.free(handle);
@@ -117,9 +124,14 @@ mod tests {
         let (b, buf_b) = t.alloc('s').unwrap();
         assert_eq!((buf_a.offset, buf_b.offset, buf_b.len), (0, 100, 100));
         assert!(t.alloc('x').is_none(), "exhausted");
+        assert_eq!(
+            (t.usage(a), t.usage(b), t.usage(WrId(7))),
+            (Some('r'), Some('s'), None)
+        );
         let posted = t.take(b).unwrap();
         assert_eq!(posted.usage, 's');
         assert!(t.take(b).is_none(), "a second completion finds nothing");
+        assert_eq!(t.usage(b), None, "taken: no longer posted");
         assert_eq!(t.in_use(), 2, "taken, not yet freed");
         t.free(posted.handle);
         t.release(a);

@@ -309,7 +309,43 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     /// Handles a completion or connection event.
+    #[inline]
     pub fn handle_event<B: TargetBackend>(
+        &mut self,
+        event: DmEvent,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) {
+        // A Send or an RDMA Write completing well, two of an I/O's three completions, is
+        // bookkeeping only: done here, without entering the general handler.
+        if let DmEvent::Done { id, status } = event {
+            if status == WcStatus::Success {
+                let done = match self.posted.usage(id) {
+                    Some(Usage::Send) => {
+                        self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
+                        true
+                    }
+                    Some(Usage::Write) => {
+                        self.rdma_done(now);
+                        true
+                    }
+                    _ => false,
+                };
+                if done {
+                    if let Some(posted) = self.posted.take(id) {
+                        self.posted.free(posted.handle);
+                    }
+                    return;
+                }
+            }
+        }
+        self.handle_any_event(event, region, backend, now);
+    }
+
+    /// [`Self::handle_event`] for every event.
+    #[inline(never)]
+    fn handle_any_event<B: TargetBackend>(
         &mut self,
         event: DmEvent,
         region: &mut [u8],
@@ -536,6 +572,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// RFC 7145 §9.3–9.4: reject when no version is common; otherwise agree on ours and answer
     /// with our ORD capped by the initiator's IRD.
+    #[cold]
+    #[inline(never)]
     fn answer_hello(&mut self, hello: HelloRepr) {
         let ok = hello.min_ver <= ISER_VERSION && hello.max_ver >= ISER_VERSION;
         self.ord = self.config.max_rdma_reads.min(hello.iser_ird.max(1));
@@ -566,6 +604,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     // ---- transmit side ----
 
+    #[inline]
     fn poll_recv(&mut self) -> Option<DmOp> {
         if self.recv_posted >= self.config.recv_depth {
             return None;
@@ -581,6 +620,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
+    #[cold]
+    #[inline(never)]
     fn poll_hello_reply(&mut self, region: &mut [u8]) -> Option<DmOp> {
         let reply = self.hello_reply?;
         if self.sends_in_flight >= self.config.send_window {
@@ -793,6 +834,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
+    #[cold]
+    #[inline(never)]
     fn poll_shutdown(&mut self, now: Instant) -> Option<DmOp> {
         // Let the last Sends (a Logout Response) complete before tearing down.
         if self.sends_in_flight > 0 && self.error.is_none() {
@@ -810,6 +853,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Moves the typestate to LoggedIn once the login completes (the target side never waits
     /// for a Hello: real initiators do not send one).
+    #[cold]
+    #[inline(never)]
     fn track_login(&mut self, now: Instant) {
         if !self.conn.is_full_feature() {
             return;
@@ -835,6 +880,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn fail<B: TargetBackend>(&mut self, error: IserError, backend: &mut B) {
         // Work requests flushed after we asked for the disconnect (logout) are the teardown
         // itself, not a failure.

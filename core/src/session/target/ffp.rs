@@ -115,7 +115,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// RFC 7145 §7.2), after [`Self::takes_scsi_command`] said yes: what [`Self::handle_bytes`]
     /// does with it, without framing a byte stream or dispatching on the opcode again. Returns
     /// the task that holds the command, if one does (until its SCSI Response is sent).
-    #[inline]
+    #[inline(always)]
     pub fn handle_scsi_command_pdu<B: TargetBackend>(
         &mut self,
         bhs: &[u8; BHS_LEN],
@@ -282,7 +282,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Takes in-order write data for a task; data beyond what the command moves is discarded.
-    #[inline]
+    #[inline(always)]
     pub(super) fn accept_write_data<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
@@ -324,7 +324,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
-    #[inline]
+    #[inline(always)]
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
         self.hints.data_out(self.mode);
         let Some(task) = self.tasks.get(slot) else {
@@ -852,6 +852,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
     }
 
+    #[inline]
     pub(super) fn emit_scsi_response(
         &mut self,
         itt: u32,

@@ -644,6 +644,8 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.exp_cmd_sn.wrapping_add(window).wrapping_sub(1)
     }
 
+    #[cold]
+    #[inline(never)]
     fn reject(&mut self, reason: crate::wire::RejectReason, header: [u8; BHS_LEN], data_sn: u32) {
         self.stats.rejects = self.stats.rejects.wrapping_add(1);
         self.enqueue(TxItem::Reject {
