@@ -151,30 +151,11 @@ impl<const T: usize, const B: usize> Setup<T, B> {
     pub fn pump(&mut self) {
         loop {
             let mut progress = false;
-            while !self.pending.is_empty()
-                && self.fabric.endpoint(self.tgt).unwrap().posted_recvs() > 0
-            {
-                let msg = self.pending.pop_front().unwrap();
-                self.post_message(&msg);
+            while self.post_pending() {
                 progress = true;
             }
-            while let Some(op) = target_poll_op(
-                &mut self.target,
-                self.fabric.region_mut(self.tgt),
-                &mut self.backend,
-                self.now,
-            ) {
-                self.fabric.post(self.tgt, op).unwrap();
-                progress = true;
-            }
-            while let Some(ev) = self.fabric.poll(self.tgt) {
-                target_handle_event(
-                    &mut self.target,
-                    ev,
-                    self.fabric.region_mut(self.tgt),
-                    &mut self.backend,
-                    self.now,
-                );
+            progress |= self.target_post();
+            while self.target_event() {
                 progress = true;
             }
             while let Some(ev) = self.fabric.poll(self.ini) {
