@@ -15,7 +15,7 @@ use super::credit::{self, Credits};
 use super::posted::PostedTable;
 use super::stags::{StagTable, TaskStags};
 use crate::conn::{AnyConn, ConnEvent, ConnParams};
-use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus};
+use crate::dm::{BufRef, DmEvent, DmOp, RemoteBuf, WcStatus, WrId};
 use crate::session::target::{TaskRef, Transmit};
 use crate::session::{TargetBackend, TargetConfig, TargetConn};
 use crate::time::{Duration, Instant};
@@ -632,15 +632,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         let n = reply.emit(dst).ok()?;
         self.hello_reply = None;
         self.update_steady();
-        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
-        Some(DmOp::Send {
-            id,
-            buf: BufRef {
-                offset: buf.offset,
-                len: n as u32,
-            },
-            invalidate: None,
-        })
+        Some(self.send(id, buf.offset, n, None))
     }
 
     /// Buffers kept back from data transfers so control messages and receives always find one.
@@ -787,15 +779,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 }
             }
         }
-        self.sends_in_flight = self.sends_in_flight.saturating_add(1);
-        Some(DmOp::Send {
+        Some(self.send(
             id,
-            buf: BufRef {
-                offset: buf.offset,
-                len: (ISER_HEADER_LEN.saturating_add(n)) as u32,
-            },
+            buf.offset,
+            ISER_HEADER_LEN.saturating_add(n),
             invalidate,
-        })
+        ))
     }
 
     /// A SCSI Response the session hands over with its ITT: no PDU to look at again for the
@@ -823,15 +812,26 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             .take_invalidate(task.index(), itt)
             .flatten()
             .filter(|_| !self.peer_cm.send_inv_not_supported);
+        Some(self.send(
+            id,
+            buf.offset,
+            ISER_HEADER_LEN.saturating_add(n),
+            invalidate,
+        ))
+    }
+
+    /// The Send of the first `len` bytes of the send buffer at `offset`, counted in flight.
+    #[inline(always)]
+    fn send(&mut self, id: WrId, offset: u32, len: usize, invalidate: Option<u32>) -> DmOp {
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);
-        Some(DmOp::Send {
+        DmOp::Send {
             id,
             buf: BufRef {
-                offset: buf.offset,
-                len: (ISER_HEADER_LEN.saturating_add(n)) as u32,
+                offset,
+                len: len as u32,
             },
             invalidate,
-        })
+        }
     }
 
     #[cold]
