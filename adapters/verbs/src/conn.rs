@@ -509,14 +509,7 @@ impl Connection {
                 num_sge: 1,
             })
             .collect();
-        let base = wrs.as_mut_ptr();
-        for (i, (wr, sge)) in wrs.iter_mut().zip(sges.iter_mut()).enumerate() {
-            wr.sg_list = sge;
-            if i + 1 < work.len() {
-                // SAFETY: `i + 1` is within `wrs`, which is not resized while the chain lives.
-                wr.next = unsafe { base.add(i + 1) };
-            }
-        }
+        let base = link_chain(&mut wrs, &mut sges);
         let mut bad = ptr::null_mut();
         // SAFETY: the id's QP is live (created in `setup`); `wrs` is a valid chain whose SGEs
         // (in `sges`) lie in the registered region (checked) and outlive the call (the provider
@@ -571,14 +564,7 @@ impl Connection {
                 wr
             })
             .collect();
-        let base = wrs.as_mut_ptr();
-        for (i, (wr, sge)) in wrs.iter_mut().zip(sges.iter_mut()).enumerate() {
-            wr.sg_list = sge;
-            if i + 1 < work.len() {
-                // SAFETY: `i + 1` is within `wrs`, which is not resized while the chain lives.
-                wr.next = unsafe { base.add(i + 1) };
-            }
-        }
+        let base = link_chain(&mut wrs, &mut sges);
         let mut bad = ptr::null_mut();
         // SAFETY: the id's QP is live; `wrs` is a valid chain whose SGEs (in `sges`) lie in the
         // registered region (checked) and outlive the call (the provider copies them).
@@ -840,6 +826,42 @@ impl Connection {
             self.wait(left.min(Duration::from_millis(50)))?;
         }
     }
+}
+
+/// A work request that can be linked into a chain with one scatter/gather entry.
+trait ChainedWr {
+    fn link(&mut self, sge: *mut rdma_sys::ibv_sge, next: *mut Self);
+}
+
+impl ChainedWr for rdma_sys::ibv_recv_wr {
+    fn link(&mut self, sge: *mut rdma_sys::ibv_sge, next: *mut Self) {
+        self.sg_list = sge;
+        self.next = next;
+    }
+}
+
+impl ChainedWr for rdma_sys::ibv_send_wr {
+    fn link(&mut self, sge: *mut rdma_sys::ibv_sge, next: *mut Self) {
+        self.sg_list = sge;
+        self.next = next;
+    }
+}
+
+/// Links `wrs` into one chain, each with its entry of `sges`, and returns its head. Neither
+/// vector may be moved or resized while the chain is in use.
+fn link_chain<W: ChainedWr>(wrs: &mut [W], sges: &mut [rdma_sys::ibv_sge]) -> *mut W {
+    let base = wrs.as_mut_ptr();
+    let len = wrs.len();
+    for (i, (wr, sge)) in wrs.iter_mut().zip(sges.iter_mut()).enumerate() {
+        let next = if i + 1 < len {
+            // SAFETY: `i + 1` is within `wrs`, so the pointer stays inside the slice.
+            unsafe { base.add(i + 1) }
+        } else {
+            ptr::null_mut()
+        };
+        wr.link(sge, next);
+    }
+    base
 }
 
 /// How many work requests of a chain starting at `base` were posted when posting failed at
