@@ -33,8 +33,9 @@ const CTRL: IserHeaderRepr = IserHeaderRepr {
     read_stag: None,
 };
 
-/// iserd's default limits (adapters/iserd/src/config.rs) and connection sizing
-/// (adapters/iserd/src/server/iser.rs, the initiator's IRD at least 16).
+/// iserd's default limits (adapters/iserd/src/config.rs) over the engine's default sizing (32
+/// receives; iserd's connections post 40, adapters/iserd/src/server/iser.rs, so this is the
+/// tighter window).
 fn iserd() -> Box<Iserd> {
     let limits = TargetConfig {
         max_recv_data_segment_length: 256 << 10,
