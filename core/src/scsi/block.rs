@@ -22,7 +22,7 @@ pub(crate) struct Rw {
 }
 
 impl Rw {
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn decode(info: &CmdInfo, c: &[u8]) -> Rw {
         let fua = cdb::u8_at(c, 1) & 0x08 != 0;
         match info.usage.len() {
@@ -83,7 +83,7 @@ fn scan<D: BlockDevice, T>(
 
 impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// Checks `lba .. lba + blocks` lies inside the medium (SBC-3 §4.5: LBA OUT OF RANGE).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn check_range(&self, lba: u64, blocks: u64) -> Result<(), Sense> {
         match lba.checked_add(blocks) {
             Some(end) if end <= self.dev.num_blocks() => Ok(()),
@@ -92,7 +92,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     }
 
     /// Range, then MAXIMUM TRANSFER LENGTH (SBC-3 §6.5.3: INVALID FIELD IN CDB).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn check_transfer(&self, rw: &Rw) -> Result<(), Sense> {
         self.check_range(rw.lba, u64::from(rw.blocks))?;
         if rw.blocks > self.max_transfer_blocks() {
@@ -121,7 +121,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     }
 
     /// READ(6/10/12/16) (SBC-3 §5.8–§5.11).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn start_read(
         &mut self,
         info: &CmdInfo,
@@ -139,7 +139,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// WRITE(6/10/12/16) (SBC-3 §5.32–§5.35) and WRITE AND VERIFY(10/12/16) (§5.36–§5.38;
     /// the verify of just-written data cannot fail here, so BYTCHK 00b and 01b both only
     /// write).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn start_write(
         &mut self,
         info: &CmdInfo,

@@ -4,7 +4,7 @@
 use super::sense::Sense;
 
 /// `N` bytes at `at`, zeros if the slice is too short.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn bytes<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
     b.get(at..)
         .and_then(|s| s.first_chunk::<N>())
@@ -13,28 +13,28 @@ pub(crate) fn bytes<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 }
 
 /// Byte at `at`, 0 if absent.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn u8_at(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
 }
 
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes(bytes(b, at))
 }
 
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn be24(b: &[u8], at: usize) -> u32 {
     let [x, y, z] = bytes(b, at);
     u32::from_be_bytes([0, x, y, z])
 }
 
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(bytes(b, at))
 }
 
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn be64(b: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(bytes(b, at))
 }
@@ -63,7 +63,7 @@ pub(crate) const fn allowed_bits(usage: &[u8]) -> u128 {
 
 /// As [`check_usage`], with `allowed` = [`allowed_bits`]`(usage)`: one AND when the CDB is
 /// valid, the byte-by-byte search for the sense data only when it is not.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn check_usage_bits(cdb: &[u8], usage: &[u8], allowed: u128) -> Result<(), Sense> {
     let window = match cdb.first_chunk::<16>() {
         Some(w) => *w,

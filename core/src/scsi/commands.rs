@@ -339,7 +339,7 @@ pub(crate) enum LookupError {
 }
 
 /// The entry for `cdb` (opcode and, where the opcode has them, service action).
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn lookup(cdb: &[u8]) -> Result<&'static CmdInfo, LookupError> {
     let op = Opcode(*cdb.first().ok_or(LookupError::Opcode)?);
     let sa = cdb.get(1).copied().unwrap_or(0) & 0x1f;

@@ -418,7 +418,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         }
     }
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn new_task(&self, info: &CmdInfo, op: Op, cmd: &CommandRequest<'_>) -> ScsiTask {
         let mut t = ScsiTask::new(info.cmd, op, cmd.cdb, cmd.nexus);
         t.tag = self.next_tag;

@@ -220,12 +220,12 @@ impl<const N: usize> Reservations<N> {
 
     /// True when `info` from `nexus` conflicts with a reservation held by another nexus.
     /// Nothing is reserved (RESERVE(6) or persistent): no command can conflict.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn is_idle(&self) -> bool {
         self.reserve6.is_none() && self.pr.reservation.is_none()
     }
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn conflicts(&self, info: &CmdInfo, c: &[u8], nexus: NexusId) -> bool {
         if self.is_idle() {
             // Nothing reserved: no command conflicts (the common case, one test).

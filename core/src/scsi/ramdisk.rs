@@ -125,7 +125,7 @@ impl BlockDevice for RamDisk<'_> {
         self.num_blocks
     }
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     fn read_at(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
         let r = self
             .range(byte_offset, buf.len() as u64)
@@ -135,7 +135,7 @@ impl BlockDevice for RamDisk<'_> {
         Ok(())
     }
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     fn write_at(&mut self, byte_offset: u64, data: &[u8], _fua: bool) -> Result<(), IoError> {
         if self.read_only {
             return Err(IoError::Other);

@@ -125,7 +125,7 @@ impl ScsiTask {
         matches!(self.cmd, Cmd::ReportLuns)
     }
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn new(cmd: Cmd, op: Op, cdb: &[u8], nexus: NexusId) -> ScsiTask {
         let c = match cdb.first_chunk::<16>() {
             Some(c) => *c,
@@ -173,7 +173,7 @@ impl ScsiTask {
     }
 
     /// Residual against the Expected Data Transfer Length.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn residual(&self) -> Residual {
         Residual::of(self.want, self.expected)
     }
@@ -201,14 +201,14 @@ impl ScsiTask {
     }
 
     /// Bytes of a piece at `offset` of length `len` that lie inside the data phase.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn clip(&self, offset: u32, len: usize) -> usize {
         let room = self.len.saturating_sub(offset);
         len.min(usize::try_from(room).unwrap_or(usize::MAX))
     }
 
     /// Sets `want`/`expected`/`len` and returns the matching `Start` (`Done` when no bytes move).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn data_in(mut self, want: u64, expected: u32) -> Start {
         self.want = want;
         self.expected = expected;
@@ -224,7 +224,7 @@ impl ScsiTask {
     }
 
     /// As [`data_in`](Self::data_in) for the Data-Out direction.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn data_out(mut self, want: u64, expected: u32) -> Start {
         self.want = want;
         self.expected = expected;
@@ -240,7 +240,7 @@ impl ScsiTask {
     }
 
     /// The completion for this task given its recorded state.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn completion(&self) -> Completion {
         match self.sense {
             Some(s) if self.cmd != Cmd::RequestSense => Completion::check(s),

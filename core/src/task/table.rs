@@ -141,7 +141,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     }
 
     /// Add a task under `itt`. On failure the value is handed back with the reason.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub fn insert(&mut self, itt: Itt, value: T) -> Result<TaskSlot, (TaskError, T)> {
         if itt == Itt::RESERVED {
             return Err((TaskError::ReservedItt, value));
@@ -239,7 +239,7 @@ impl<T, const N: usize> TaskTable<T, N> {
 
     /// Remove the task in `slot` without handing it back (no copy of a large entry); false if
     /// the slot is stale.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn discard(&mut self, slot: TaskSlot) -> bool {
         let Some(s) = self.slots.get_mut(slot.index) else {
             return false;
@@ -293,7 +293,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     /// Round-robin search: the first held task, starting at position `cursor` of the held
     /// tasks and wrapping around, for which `pred` holds; with the cursor to pass next time.
     /// Costs the number of tasks held, not the capacity.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn next_where(
         &self,
         cursor: usize,

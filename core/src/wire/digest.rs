@@ -44,7 +44,7 @@ const TABLES: [[u32; 256]; 8] = {
 
 /// Entry `index & 0xff` of table `k` (the mask keeps the index in range; the compiler drops the
 /// check).
-#[inline(always)]
+#[cfg_attr(not(feature = "small-code"), inline(always))]
 fn table(k: usize, index: u32) -> u32 {
     TABLES
         .get(k)

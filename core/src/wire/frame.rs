@@ -175,7 +175,7 @@ impl<'a> Pdu<'a> {
     ///
     /// `max_data_len` is the MaxRecvDataSegmentLength we declared; a longer data segment is
     /// refused before waiting for it.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn parse(
         buf: &'a [u8],
         digests: Digests,

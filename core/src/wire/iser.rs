@@ -190,7 +190,7 @@ pub struct IserHeaderRepr {
 
 impl IserHeaderRepr {
     /// Reads an iSER header.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn parse<T: AsRef<[u8]>>(header: &IserHeader<T>) -> Result<Self, WireError> {
         header.check_len()?;
         Ok(IserHeaderRepr {
@@ -263,7 +263,7 @@ pub enum IserMessage<'a> {
 impl<'a> IserMessage<'a> {
     /// Reads a received message. Opcodes other than 1–3 give
     /// [`WireError::BadField`]`("iSER opcode")`.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn parse(buf: &'a [u8]) -> Result<Self, WireError> {
         let byte0 = *buf.first().ok_or(WireError::Truncated { needed: 1 })?;
         match IserOpcode::of_flags(byte0) {

@@ -69,7 +69,7 @@ pub struct ScsiCommandRepr {
 
 impl ScsiCommandRepr {
     /// Reads a SCSI Command header.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn parse<T: AsRef<[u8]>>(bhs: &Bhs<T>) -> Result<Self, WireError> {
         bhs.expect(Opcode::SCSI_COMMAND)?;
         // One copy of the header, then fields at fixed offsets of a fixed-size array (a

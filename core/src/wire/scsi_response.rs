@@ -178,7 +178,7 @@ impl ScsiResponseRepr {
 
     /// The whole 48-byte header as [`Self::emit`] writes it, built in one piece (a target sends
     /// one per command).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn to_bytes(&self) -> [u8; BHS_LEN] {
         let (bidi_flags, bidi_count) = self
             .bidi_read_residual

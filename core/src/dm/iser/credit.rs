@@ -63,7 +63,7 @@ fn opcode(pdu: &[u8]) -> Option<Opcode> {
 }
 
 /// The wait of an unexpected PDU an initiator sends, `None` for any other PDU.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn request(pdu: &[u8]) -> Option<Wait> {
     let op = opcode(pdu)?;
     let itt = word(pdu, 16)?;
@@ -92,7 +92,7 @@ pub(crate) fn ping(pdu: &[u8]) -> Option<Wait> {
 }
 
 /// What a target's PDU answers, if anything.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 pub(crate) fn response(pdu: &[u8]) -> Option<Answer> {
     match opcode(pdu)? {
         Opcode::NOP_IN | Opcode::SCSI_RESPONSE | Opcode::TASK_MGMT_RESPONSE => {
@@ -140,7 +140,7 @@ impl<const N: usize> Credits<N> {
 
     /// Counts one more; [`Overrun`] when `limit` (0 = no limit) is reached already. Beyond `N`
     /// tracked PDUs the count stops growing, which can only make it more lenient.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub(crate) fn charge(&mut self, wait: Wait, limit: u32) -> Result<(), Overrun> {
         if !self.has_room(limit) {
             return Err(Overrun);
@@ -152,7 +152,7 @@ impl<const N: usize> Credits<N> {
     }
 
     /// Retires what `answer` answers.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub(crate) fn retire(&mut self, answer: Answer) {
         let found = self.waits.iter_mut().find(|w| match (w, answer) {
             (Some(Wait::Response { itt, .. }), Answer::Itt(a)) => *itt == a,

@@ -88,7 +88,7 @@ impl<U: Copy, const N: usize> PostedTable<U, N> {
     }
 
     /// What work request `id` was posted for, if it is posted.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn usage(&self, id: WrId) -> Option<U> {
         let posted = self.posted.get(usize::try_from(id.0).ok()?)?.as_ref()?;
         Some(posted.usage)

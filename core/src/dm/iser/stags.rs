@@ -26,7 +26,7 @@ impl<const N: usize> StagTable<N> {
     }
 
     /// Records the STags of the command now held in task slot `index`.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn set(&mut self, index: usize, entry: TaskStags) {
         if let Some(slot) = self.entries.get_mut(index) {
             *slot = Some(entry);
@@ -34,7 +34,7 @@ impl<const N: usize> StagTable<N> {
     }
 
     /// The STags of the command with this ITT in task slot `index`.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn get(&self, index: usize, itt: u32) -> Option<TaskStags> {
         self.entries
             .get(index)
@@ -46,7 +46,7 @@ impl<const N: usize> StagTable<N> {
     /// Forgets the entry of the command with this ITT in task slot `index` (its SCSI Response
     /// is going out) and gives the STag to invalidate with it, if it advertised one; `None`
     /// when no such entry is held.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn take_invalidate(&mut self, index: usize, itt: u32) -> Option<Option<u32>> {
         let slot = self.entries.get_mut(index)?;
         let entry = slot.filter(|s| s.itt == itt)?;

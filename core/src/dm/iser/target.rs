@@ -71,7 +71,7 @@ enum Usage {
 
 /// For a SCSI Command message shorter than its header announces (no data segment although
 /// DataSegmentLength is set), the length of its header part (BHS and AHS).
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 fn short_command(pdu: &[u8]) -> Option<usize> {
     let bhs = crate::wire::Bhs::new_checked(pdu).ok()?;
     if bhs.opcode() != Opcode::SCSI_COMMAND {
@@ -85,7 +85,7 @@ fn short_command(pdu: &[u8]) -> Option<usize> {
 /// A SCSI Command message that is one whole PDU without AHS (RFC 7145 §7.2): its BHS and its
 /// data segment, the message ending after the segment or after its padding. Anything else
 /// (AHS, a segment announced but not sent, trailing bytes) takes the general path.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 fn whole_command(pdu: &[u8]) -> Option<(&[u8; crate::wire::BHS_LEN], &[u8])> {
     let (bhs, rest) = pdu.split_first_chunk::<{ crate::wire::BHS_LEN }>()?;
     if bhs[0] & Opcode::MASK != Opcode::SCSI_COMMAND.0 || bhs[4] != 0 {
@@ -309,7 +309,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     /// Handles a completion or connection event.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn handle_event<B: TargetBackend>(
         &mut self,
         event: DmEvent,
@@ -405,7 +405,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     /// The next work request to post, or `None`.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn poll_op<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
@@ -588,7 +588,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     /// Records the STags of the SCSI Command with this ITT that `task` now holds (RFC 7145
     /// §7.3.3: R with a read, W with a write beyond the unsolicited data).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     fn note_stags(&mut self, header: &IserHeaderRepr, task: TaskRef, itt: u32) {
         let entry = TaskStags {
             itt,
@@ -604,7 +604,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
 
     // ---- transmit side ----
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     fn poll_recv(&mut self) -> Option<DmOp> {
         if self.recv_posted >= self.config.recv_depth {
             return None;
@@ -821,7 +821,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     }
 
     /// The Send of the first `len` bytes of the send buffer at `offset`, counted in flight.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     fn send(&mut self, id: WrId, offset: u32, len: usize, invalidate: Option<u32>) -> DmOp {
         self.sends_in_flight = self.sends_in_flight.saturating_add(1);
         DmOp::Send {

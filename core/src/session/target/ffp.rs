@@ -104,7 +104,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// Whether a SCSI Command with a data segment of `data_len` bytes, whole and alone, may go
     /// to [`Self::handle_scsi_command_pdu`]: the full feature phase of a normal session, and a
     /// data segment within our MaxRecvDataSegmentLength (beyond it the general path rejects it).
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn takes_scsi_command(&self, data_len: usize) -> bool {
         self.stage == Stage::FullFeature
             && self.session.is_some_and(|s| !s.discovery)
@@ -115,7 +115,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// RFC 7145 §7.2), after [`Self::takes_scsi_command`] said yes: what [`Self::handle_bytes`]
     /// does with it, without framing a byte stream or dispatching on the opcode again. Returns
     /// the task that holds the command, if one does (until its SCSI Response is sent).
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub fn handle_scsi_command_pdu<B: TargetBackend>(
         &mut self,
         bhs: &[u8; BHS_LEN],
@@ -282,7 +282,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// Takes in-order write data for a task; data beyond what the command moves is discarded.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub(super) fn accept_write_data<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
@@ -324,7 +324,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// After write data arrived: finish the task, or issue R2Ts up to MaxOutstandingR2T.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub(super) fn progress_write<B: TargetBackend>(&mut self, slot: TaskSlot, backend: &mut B) {
         self.hints.data_out(self.mode);
         let Some(task) = self.tasks.get(slot) else {
@@ -605,7 +605,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Ends a task whose data phase is over with what `scsi_finish` said: its status now, or
     /// later, when [`TargetConn::handle_timeout`] finds the backend has it.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(super) fn finish_task(&mut self, slot: TaskSlot, finish: Finish, exp_data_sn: u32) {
         match finish {
             Finish::Done(completion) => self.set_response(slot, completion, exp_data_sn),
@@ -852,7 +852,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
     }
 
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub(super) fn emit_scsi_response(
         &mut self,
         itt: u32,
@@ -895,7 +895,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     /// The SCSI Response BHS for a completion (RFC 7143 §11.4); takes the next StatSN.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     fn scsi_response_header(
         &mut self,
         itt: u32,

@@ -356,7 +356,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// Whether [`Self::poll_transmit`] has a PDU to write now. Unlike [`Self::may_transmit`]
     /// it looks (a scan of the held tasks when the hint is set) and clears a stale hint, so a
     /// datamover can skip taking a send buffer for nothing.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn has_transmit(&mut self) -> bool {
         if !self.txq.is_empty() {
             return true;
@@ -698,7 +698,7 @@ enum Emitted {
 /// Completes a PDU whose BHS is in `buf[..48]` and whose data segment of `data_len` bytes follows
 /// it (after the header digest when that is on): sets DataSegmentLength, pads, appends digests.
 /// Returns the PDU length. The caller has checked that `buf` holds [`pdu_len_for`] bytes.
-#[inline]
+#[cfg_attr(not(feature = "small-code"), inline)]
 fn seal_pdu(buf: &mut [u8], data_len: usize, digests: Digests) -> usize {
     if let Some(b) = buf.get_mut(5..8) {
         let len = (data_len as u32).to_be_bytes();

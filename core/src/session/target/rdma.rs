@@ -69,7 +69,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// where it goes. After the last piece of a task its status is queued for
     /// [`Self::poll_transmit`], so the caller must post the RDMA Write before it sends that PDU
     /// (the RC queue pair keeps the order). `None` when no read data is pending.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn next_put<B: TargetBackend>(
         &mut self,
         buf: &mut [u8],
@@ -135,7 +135,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// credit.
     /// `None` (and the remembered task forgotten) when that task is gone or `buf` is too small;
     /// `poll_transmit` then finds what is left.
-    #[inline]
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn poll_status(&mut self, buf: &mut [u8]) -> Option<(usize, u32, TaskRef)> {
         if !self.txq.is_empty() {
             return None;
@@ -213,7 +213,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     /// Data fetched for a [`GetData`] arrived. RDMA Reads on one queue pair complete in order,
     /// so pieces arrive in offset order.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub fn got_data<B: TargetBackend>(
         &mut self,
         task: TaskRef,
