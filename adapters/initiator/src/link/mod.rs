@@ -4,6 +4,7 @@
 pub mod area;
 pub mod iser;
 pub mod tcp;
+pub mod wake;
 
 use std::time::Duration;
 
@@ -66,6 +67,14 @@ impl Link {
         match self {
             Link::Tcp(l) => l.submit(req).map_err(SubmitFail::Failed),
             Link::Iser(l) => l.submit(req, write),
+        }
+    }
+
+    /// Lets the next reads sleep until `bytes` of answers can be in (TCP; iSER completions
+    /// need no such hint). 0 wakes for any input.
+    pub fn wake_after(&mut self, bytes: usize) {
+        if let Link::Tcp(l) = self {
+            l.wake_after(bytes);
         }
     }
 

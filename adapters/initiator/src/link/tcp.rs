@@ -1,5 +1,5 @@
 //! iSCSI over TCP (RFC 7143): a blocking socket with a short read timeout around the core's
-//! [`InitiatorConn`], which frames and parses the PDUs.
+//! [`InitiatorConn`], which frames and parses the PDUs; reads coalesce answers ([`super::wake`]).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,7 +9,11 @@ use iser_core::session::initiator::{InitiatorConfig, InitiatorConn, ScsiRequest,
 use iser_core::session::Transmit;
 use iser_core::time::Instant;
 
+use super::wake;
 use crate::session::{Error, Host, MAX_TASKS};
+
+/// How long a read waits when no answers are expected soon (timers run between reads).
+const IDLE_READ_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// One TCP connection and its session engine.
 #[derive(Debug)]
@@ -19,6 +23,10 @@ pub struct TcpLink {
     rx: Vec<u8>,
     rx_len: usize,
     tx: Vec<u8>,
+    /// Bytes of answers the caller expects soon ([`Self::wake_after`]).
+    wake_bytes: usize,
+    /// The socket's receive low-water mark now.
+    rcvlowat: usize,
 }
 
 impl TcpLink {
@@ -56,7 +64,7 @@ impl TcpLink {
             source: e,
         })?;
         stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
+            .set_read_timeout(Some(IDLE_READ_TIMEOUT))
             .map_err(|e| Error::Io {
                 verb: "setsockopt(SO_RCVTIMEO)",
                 source: e,
@@ -69,7 +77,43 @@ impl TcpLink {
             rx: vec![0u8; rx_len],
             rx_len: 0,
             tx: vec![0u8; 1 << 20],
+            wake_bytes: 0,
+            rcvlowat: 1,
         })
+    }
+
+    /// Lets reads sleep until `bytes` of answers have arrived (0: wake for any byte); see
+    /// [`wake::wake_bytes`].
+    pub fn wake_after(&mut self, bytes: usize) {
+        self.wake_bytes = bytes;
+    }
+
+    /// Sets the low-water mark for the next read, once the commands are on the wire: only when
+    /// the CmdSN window has room, since a full window may hold commands back (RFC 7143
+    /// §4.2.2.1) whose answers the mark would then wait for in vain.
+    fn set_wake(&mut self) -> Result<(), Error> {
+        let want = if self.wake_bytes == 0 || self.conn.window() == 0 {
+            1
+        } else {
+            self.wake_bytes.saturating_sub(self.rx_len).max(1)
+        };
+        if want == self.rcvlowat {
+            return Ok(());
+        }
+        let io = |verb| move |source| Error::Io { verb, source };
+        wake::set_rcvlowat(&self.stream, want).map_err(io("setsockopt(SO_RCVLOWAT)"))?;
+        if (want > 1) != (self.rcvlowat > 1) {
+            let timeout = if want > 1 {
+                wake::COALESCE_TIMEOUT
+            } else {
+                IDLE_READ_TIMEOUT
+            };
+            self.stream
+                .set_read_timeout(Some(timeout))
+                .map_err(io("setsockopt(SO_RCVTIMEO)"))?;
+        }
+        self.rcvlowat = want;
+        Ok(())
     }
 
     /// Submits a command; write data is taken from `host` when its PDUs go out.
@@ -119,6 +163,7 @@ impl TcpLink {
         if self.conn.is_closed() {
             return Ok(());
         }
+        self.set_wake()?;
         if self.rx_len == self.rx.len() {
             let need = self.conn.rx_needed().max(self.rx.len() * 2);
             self.rx.resize(need, 0);
