@@ -220,9 +220,20 @@ q32p=$(ratio "$(get iserd iscsi-perf 4k-randread 32 iops)" "$(get tgt iscsi-perf
 q32i=$(ratio "$(get iserd iser 4k-randread 32 iops)" "$(get tgt iser 4k-randread 32 iops)")
 goal() { awk -v r="$1" -v g="$2" 'BEGIN { if (r == "n/a") print "no figure"; else if (r + 0 >= g) print "met"; else print "not met" }'; }
 goals="- iserd ≥ 3× tgt IOPS at QD32 4 KiB random read: ${q32p}× with iscsi-perf ($(goal "$q32p" 3)), ${q32i}× with iser ($(goal "$q32i" 3))."
+# rounds TARGET QD: iser / iscsi-perf IOPS of each round (the two ran within the same minute).
+rounds() {
+  awk -F'\t' -v t="$1" -v q="$2" '$1 == t && $3 == "4k-randread" && $4 == q { v[$2, $5] = $6; if ($5 > n) n = $5 }
+    END { for (r = 1; r <= n; r++) printf "%s%s", (r > 1 ? ", " : ""), (v["iscsi-perf", r] > 0 ? sprintf("%.2f", v["iser", r] / v["iscsi-perf", r]) : "n/a") }' "$runs"
+}
 for qd in 1 8 32; do
   goals+="
-- iser ≥ iscsi-perf, 4 KiB random read QD$qd: $(ratio "$(get iserd iser 4k-randread "$qd" iops)" "$(get iserd iscsi-perf 4k-randread "$qd" iops)")× against iserd ($(goal "$(ratio "$(get iserd iser 4k-randread "$qd" iops)" "$(get iserd iscsi-perf 4k-randread "$qd" iops)")" 1)), $(ratio "$(get tgt iser 4k-randread "$qd" iops)" "$(get tgt iscsi-perf 4k-randread "$qd" iops)")× against tgt ($(goal "$(ratio "$(get tgt iser 4k-randread "$qd" iops)" "$(get tgt iscsi-perf 4k-randread "$qd" iops)")" 1))."
+- iser ≥ iscsi-perf, 4 KiB random read QD$qd:"
+  for t in iserd tgt; do
+    rt=$(ratio "$(get "$t" iser 4k-randread "$qd" iops)" "$(get "$t" iscsi-perf 4k-randread "$qd" iops)")
+    goals+=" ${rt}× against $t ($(goal "$rt" 1); per round $(rounds "$t" "$qd"))"
+    if [ "$t" = iserd ]; then goals+=","; fi
+  done
+  goals+="."
 done
 
 printf '%s\n\n%s\n\n%s\n\n%s\n\n%s\n' "$t1" "$t2" "$t3" "$t4" "$goals"
