@@ -635,7 +635,7 @@ impl Session {
         job: &mut J,
     ) -> Result<(), Error> {
         let r = self.run_pipeline(lun, block_len, qd, job);
-        self.link.wake_after(0);
+        self.link.wake_after(0, usize::MAX);
         r
     }
 
@@ -702,8 +702,7 @@ impl Session {
             if inflight == 0 && held.is_none() {
                 return Ok(());
             }
-            self.link
-                .wake_after(wake::wake_bytes(inflight, smallest_answer));
+            self.link.wake_after(inflight, smallest_answer);
             self.pump()?;
             if !self.host.done.is_empty() {
                 last_progress = Instant::now();

@@ -70,11 +70,12 @@ impl Link {
         }
     }
 
-    /// Lets the next reads sleep until `bytes` of answers can be in (TCP; iSER completions
-    /// need no such hint). 0 wakes for any input.
-    pub fn wake_after(&mut self, bytes: usize) {
+    /// Lets the next reads sleep until some of `in_flight` tasks, none answering with fewer
+    /// than `smallest_answer` bytes, can have been answered (TCP, [`wake`]; iSER completions
+    /// need no such hint). 0 tasks: wake for any input.
+    pub fn wake_after(&mut self, in_flight: usize, smallest_answer: usize) {
         if let Link::Tcp(l) = self {
-            l.wake_after(bytes);
+            l.wake_after(in_flight, smallest_answer);
         }
     }
 

@@ -23,10 +23,13 @@ pub struct TcpLink {
     rx: Vec<u8>,
     rx_len: usize,
     tx: Vec<u8>,
-    /// Bytes of answers the caller expects soon ([`Self::wake_after`]).
-    wake_bytes: usize,
+    /// Tasks on the wire and the fewest bytes any of them answers with ([`Self::wake_after`]).
+    in_flight: usize,
+    smallest_answer: usize,
     /// The socket's receive low-water mark now.
     rcvlowat: usize,
+    /// The socket's receive buffer when it opened (autotuning only grows it).
+    rcvbuf: usize,
 }
 
 impl TcpLink {
@@ -69,6 +72,10 @@ impl TcpLink {
                 verb: "setsockopt(SO_RCVTIMEO)",
                 source: e,
             })?;
+        let rcvbuf = wake::rcvbuf(&stream).map_err(|e| Error::Io {
+            verb: "getsockopt(SO_RCVBUF)",
+            source: e,
+        })?;
         let conn = Box::new(InitiatorConn::new(cfg, entropy, Instant(0)));
         let rx_len = conn.max_rx_pdu_len().max(1 << 20);
         Ok(TcpLink {
@@ -77,25 +84,34 @@ impl TcpLink {
             rx: vec![0u8; rx_len],
             rx_len: 0,
             tx: vec![0u8; 1 << 20],
-            wake_bytes: 0,
+            in_flight: 0,
+            smallest_answer: usize::MAX,
             rcvlowat: 1,
+            rcvbuf,
         })
     }
 
-    /// Lets reads sleep until `bytes` of answers have arrived (0: wake for any byte); see
-    /// [`wake::wake_bytes`].
-    pub fn wake_after(&mut self, bytes: usize) {
-        self.wake_bytes = bytes;
+    /// Lets reads sleep until some of `in_flight` tasks, none answering with fewer than
+    /// `smallest_answer` bytes ([`wake::answer_len`]), can have been answered ([`wake::lowat`]);
+    /// 0 tasks: wake for any byte.
+    pub fn wake_after(&mut self, in_flight: usize, smallest_answer: usize) {
+        self.in_flight = in_flight;
+        self.smallest_answer = smallest_answer;
     }
 
     /// Sets the low-water mark for the next read, once the commands are on the wire: only when
     /// the CmdSN window has room, since a full window may hold commands back (RFC 7143
     /// §4.2.2.1) whose answers the mark would then wait for in vain.
     fn set_wake(&mut self) -> Result<(), Error> {
-        let want = if self.wake_bytes == 0 || self.conn.window() == 0 {
+        let want = if self.conn.window() == 0 {
             1
         } else {
-            self.wake_bytes.saturating_sub(self.rx_len).max(1)
+            wake::lowat(
+                self.in_flight,
+                self.smallest_answer,
+                self.rx_len,
+                self.rcvbuf,
+            )
         };
         if want == self.rcvlowat {
             return Ok(());

@@ -16,8 +16,6 @@ use iser_core::wire::BHS_LEN;
 
 /// Wake when answers for this fraction (1 / n) of the I/Os in flight can be in.
 pub const IN_FLIGHT_DIVISOR: usize = 4;
-/// The largest threshold asked of the socket (larger I/Os wake once per this many bytes).
-pub const MAX_WAKE_BYTES: usize = 256 * 1024;
 /// The longest a read waits for the threshold before returning what has arrived.
 pub const COALESCE_TIMEOUT: Duration = Duration::from_millis(1);
 
@@ -32,16 +30,46 @@ pub fn answer_len(write: bool, read_len: u32) -> usize {
     }
 }
 
-/// Bytes worth waking for with `in_flight` tasks on the wire, none of which answers with fewer
-/// than `smallest_answer` bytes; 0 when there is nothing to wait for.
-pub fn wake_bytes(in_flight: usize, smallest_answer: usize) -> usize {
-    if in_flight == 0 || smallest_answer == usize::MAX {
-        return 0;
+/// The receive low-water mark with `in_flight` tasks on the wire, none of which answers with
+/// fewer than `smallest_answer` bytes, and `buffered` bytes of a PDU already read: the answers of
+/// a quarter of the tasks, as many as fit in a quarter of the `rcvbuf`-byte receive buffer, and 1
+/// (wake for any byte) when not even one fits. The cap matters: for a larger mark Linux grows the
+/// buffer and clamps the receive window to the mark (`tcp_set_rcvlowat`), and large answers gain
+/// nothing from coalescing.
+pub fn lowat(in_flight: usize, smallest_answer: usize, buffered: usize, rcvbuf: usize) -> usize {
+    if smallest_answer == 0 {
+        return 1;
     }
-    (in_flight / IN_FLIGHT_DIVISOR)
+    let answers = (in_flight / IN_FLIGHT_DIVISOR)
         .max(1)
+        .min(in_flight)
+        .min(rcvbuf / 4 / smallest_answer);
+    answers
         .saturating_mul(smallest_answer)
-        .min(MAX_WAKE_BYTES)
+        .saturating_sub(buffered)
+        .max(1)
+}
+
+/// The socket's receive buffer size (`SO_RCVBUF`); autotuning only grows it.
+pub fn rcvbuf(stream: &TcpStream) -> io::Result<usize> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the descriptor is an open socket owned by `stream`; `value` and `len` outlive the
+    // call and `len` holds the size of `value`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(usize::try_from(value).unwrap_or(0))
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Sets the socket's receive low-water mark: a blocking read returns once `bytes` have arrived,
@@ -80,23 +108,52 @@ mod tests {
         assert_eq!(answer_len(false, 0), 48);
     }
 
+    const BUF: usize = 1 << 20;
+
     #[test]
-    fn test_wake_bytes_waits_for_a_quarter_of_the_queue() {
-        assert_eq!(wake_bytes(32, 4144), 8 * 4144);
-        assert_eq!(wake_bytes(8, 4144), 2 * 4144);
-        assert_eq!(wake_bytes(3, 4144), 4144);
-        assert_eq!(wake_bytes(1, 4144), 4144);
+    fn test_lowat_waits_for_a_quarter_of_the_queue() {
+        assert_eq!(lowat(32, 4144, 0, BUF), 8 * 4144);
+        assert_eq!(lowat(8, 4144, 0, BUF), 2 * 4144);
+        assert_eq!(lowat(3, 4144, 0, BUF), 4144);
+        assert_eq!(lowat(1, 4144, 0, BUF), 4144);
     }
 
     #[test]
-    fn test_wake_bytes_nothing_in_flight_or_unknown() {
-        assert_eq!(wake_bytes(0, 4144), 0);
-        assert_eq!(wake_bytes(5, usize::MAX), 0);
+    fn test_lowat_subtracts_buffered_bytes() {
+        assert_eq!(lowat(32, 4144, 1000, BUF), 8 * 4144 - 1000);
+        assert_eq!(lowat(1, 4144, 5000, BUF), 1);
     }
 
     #[test]
-    fn test_wake_bytes_is_capped() {
-        assert_eq!(wake_bytes(8, 48 + (1 << 20)), MAX_WAKE_BYTES);
+    fn test_lowat_nothing_in_flight_or_unknown() {
+        assert_eq!(lowat(0, 4144, 0, BUF), 1);
+        assert_eq!(lowat(5, usize::MAX, 0, BUF), 1);
+        assert_eq!(lowat(5, 0, 0, BUF), 1);
+    }
+
+    #[test]
+    fn test_lowat_fits_whole_answers_in_a_quarter_of_the_buffer() {
+        assert_eq!(lowat(32, 4144, 0, 131_072), 7 * 4144);
+        assert_eq!(lowat(8, 48 + 65_536, 0, 131_072), 1);
+        assert_eq!(lowat(8, 48 + (1 << 20), 0, BUF), 1);
+        assert_eq!(lowat(32, 4144, 0, 0), 1);
+    }
+
+    /// The cap keeps Linux from growing the buffer (and clamping the window) for the mark.
+    #[test]
+    fn test_lowat_cap_leaves_the_receive_buffer_alone() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _tx = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (rx, _) = listener.accept().unwrap();
+        let before = rcvbuf(&rx).unwrap();
+        assert!(before > 0);
+        set_rcvlowat(&rx, lowat(usize::MAX, 48, 0, before)).unwrap();
+        assert_eq!(rcvbuf(&rx).unwrap(), before);
+        set_rcvlowat(&rx, before).unwrap();
+        assert!(
+            rcvbuf(&rx).unwrap() > before,
+            "an uncapped mark grows the buffer"
+        );
     }
 
     /// The behaviour the link relies on: a read waits for the mark, and after the read timeout
