@@ -5,8 +5,11 @@
 #   - `iser bench` alone (iscsi-perf only reads): 64 KiB and 1 MiB sequential read and write, QD8.
 # Every figure is the median of RUNS runs of SECS seconds; the runs of each configuration are
 # spread over the invocation (round r of every configuration before round r+1) so drift in the
-# machine's load hits both targets alike. Latency percentiles and the CDF plot come from
-# `iser bench --json` (a log-linear histogram of every I/O).
+# machine's load hits both targets alike; even rounds run the configurations in reverse order, so
+# neither initiator always runs first. Latency percentiles and the CDF plot come from
+# `iser bench --json` (a log-linear histogram of every I/O). CPU time per I/O of the target process
+# (all its threads, /proc) and of the initiator (/usr/bin/time) is measured for every run: unlike
+# IOPS, it hardly depends on how much of the shared machine the run got.
 #
 # Usage: RUNS=3 SECS=5 bench/run.sh [--write-doc]
 #   Prints the tables. With --write-doc it also replaces the generated section of
@@ -21,9 +24,9 @@ CTL=${CTL:-72}
 write_doc=0
 [ "${1:-}" = "--write-doc" ] && write_doc=1
 
-for tool in tgtd tgtadm iscsi-perf iscsi-readcapacity16 jq gnuplot; do
+for tool in tgtd tgtadm iscsi-perf iscsi-readcapacity16 jq gnuplot /usr/bin/time; do
   command -v "$tool" >/dev/null || {
-    echo "missing $tool: apt-get install tgt libiscsi-bin jq gnuplot-nox" >&2
+    echo "missing $tool: apt-get install tgt libiscsi-bin jq gnuplot-nox time" >&2
     exit 1
   }
 done
@@ -84,21 +87,28 @@ for bs in 64k:65536 1m:1048576; do
 done
 
 runs=$out/runs.tsv
-printf 'target\tinitiator\tworkload\tqd\trun\tiops\tmb_per_s\tp50_us\tp99_us\tp99_9_us\tmax_us\n' >"$runs"
+printf 'target\tinitiator\tworkload\tqd\trun\tiops\tmb_per_s\tp50_us\tp99_us\tp99_9_us\tmax_us\ttarget_cpu_us_per_io\tinitiator_cpu_us_per_io\n' >"$runs"
 failed=0
+# ticks PID: CPU time of a process and all its threads so far, in clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
 # one TARGET CFG RUN: one measurement, appended to runs.tsv (failed runs count as 0 IOPS).
 one() {
-  local t=$1 cfg=$2 r=$3 wl ini rw bs qd line
+  local t=$1 cfg=$2 r=$3 wl ini rw bs qd line pid c0 c1 ios cpu
   IFS='|' read -r wl ini rw bs qd <<<"$cfg"
+  pid=$IserdPid
+  [ "$t" = tgt ] && pid=$tgt_pid
+  c0=$(ticks "$pid")
+  : >"$work/time"
   if [ "$ini" = iser ]; then
     local json=$out/cdf/$t-$wl-qd$qd-r$r.json
-    timeout $((SECS + 30)) "$ISER" bench "${URL[$t]}" --rw "$rw" --bs "$bs" --qd "$qd" \
+    timeout $((SECS + 30)) /usr/bin/time -f '%U %S' -o "$work/time" "$ISER" bench "${URL[$t]}" --rw "$rw" --bs "$bs" --qd "$qd" \
       --time "${SECS}s" --json >"$json" 2>>"$work/iser.err" || true
     line=$(jq -r '[.iops, .mb_per_s, .lat_us.p50, .lat_us.p99, .lat_us.p99_9, .lat_us.max] | @tsv' \
       "$json" 2>/dev/null) || line=
   else
     local iops
-    iops=$(timeout $((SECS + 30)) iscsi-perf -r -m "$qd" -b "${PERF_BLOCKS[$t]}" -t "$SECS" \
+    iops=$(timeout $((SECS + 30)) /usr/bin/time -f '%U %S' -o "$work/time" iscsi-perf -r -m "$qd" -b "${PERF_BLOCKS[$t]}" -t "$SECS" \
       "${URL[$t]}" 2>&1 | tr '\r' '\n' | sed -n 's/^iops average \([0-9]*\).*/\1/p' | tail -n1) || iops=
     [ -n "$iops" ] && line=$(awk -v i="$iops" -v b="$bs" 'BEGIN { printf "%s\t%.2f\t-\t-\t-\t-", i, i * b / 1e6 }')
   fi
@@ -107,13 +117,28 @@ one() {
     failed=$((failed + 1))
     line=$(printf '0\t0\t-\t-\t-\t-')
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ini" "$wl" "$qd" "$r" "$line" >>"$runs"
+  c1=$(ticks "$pid")
+  # I/Os: iser counts them; for iscsi-perf, its average IOPS over SECS.
+  ios=$(jq -r '.ios' "${json:-/dev/null}" 2>/dev/null) || ios=
+  [ -n "$ios" ] && [ "$ini" = iser ] || ios=$(awk -v i="${line%%$'\t'*}" -v s="$SECS" 'BEGIN { print i * s }')
+  cpu=$(awk -v c0="$c0" -v c1="$c1" -v hz="$hz" -v n="$ios" -v tm="$(cat "$work/time" 2>/dev/null | tail -n1)" 'BEGIN {
+      if (n + 0 <= 0) { printf "-\t-"; exit }
+      split(tm, u, " ")
+      printf "%.1f\t", (c1 - c0) / hz * 1e6 / n
+      if (u[1] == "" || u[2] == "") printf "-"; else printf "%.1f", (u[1] + u[2]) * 1e6 / n
+    }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ini" "$wl" "$qd" "$r" "$line" "$cpu" >>"$runs"
 }
 
 start=$(date +%s)
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 for r in $(seq 1 "$RUNS"); do
-  for cfg in "${CFGS[@]}"; do
+  order=("${CFGS[@]}")
+  if [ $((r % 2)) = 0 ]; then
+    order=()
+    for ((i = ${#CFGS[@]} - 1; i >= 0; i--)); do order+=("${CFGS[$i]}"); done
+  fi
+  for cfg in "${order[@]}"; do
     for t in iserd tgt; do one "$t" "$cfg" "$r"; done
   done
   echo "round $r/$RUNS done after $(($(date +%s) - start)) s" >&2
@@ -126,7 +151,7 @@ awk -F'\t' 'NR > 1 {
     k = $1 FS $2 FS $3 FS $4
     if (!(k in n)) order[++keys] = k
     n[k]++
-    for (c = 6; c <= 11; c++) v[k, c, n[k]] = $c
+    for (c = 6; c <= 13; c++) v[k, c, n[k]] = $c
   }
   function med(k, c,    i, j, m, a, t) {
     m = n[k]
@@ -138,7 +163,7 @@ awk -F'\t' 'NR > 1 {
   END {
     for (i = 1; i <= keys; i++) {
       k = order[i]; line = k
-      for (c = 6; c <= 11; c++) line = line FS med(k, c)
+      for (c = 6; c <= 13; c++) line = line FS med(k, c)
       print line
     }
   }' "$runs" >"$medians"
@@ -146,7 +171,7 @@ awk -F'\t' 'NR > 1 {
 # get TARGET INITIATOR WORKLOAD QD COLUMN (iops mbps p50 p99 p999 max): a median.
 get() {
   awk -F'\t' -v t="$1" -v i="$2" -v w="$3" -v q="$4" -v c="$5" '
-    BEGIN { col["iops"] = 5; col["mbps"] = 6; col["p50"] = 7; col["p99"] = 8; col["p999"] = 9; col["max"] = 10 }
+    BEGIN { col["iops"] = 5; col["mbps"] = 6; col["p50"] = 7; col["p99"] = 8; col["p999"] = 9; col["max"] = 10; col["tcpu"] = 11; col["icpu"] = 12 }
     $1 == t && $2 == i && $3 == w && $4 == q { print $(col[c]); exit }' "$medians"
 }
 # Formatting: thousands separators, ratios.
@@ -182,16 +207,36 @@ for w in "4k-randread 1" "4k-randread 8" "4k-randread 32" "64k-read 8" "64k-writ
 $row | $(ratio "$(get iserd iser "$1" "$2" p50)" "$(get tgt iser "$1" "$2" p50)") |"
 done
 
+t4="| CPU per I/O, µs (4 KiB random read) | target, driven by iser | target, driven by iscsi-perf | iser | iscsi-perf |
+|---|---|---|---|---|"
+for t in iserd tgt; do
+  for qd in 1 8 32; do
+    t4+="
+| $t QD$qd | $(get "$t" iser 4k-randread "$qd" tcpu) | $(get "$t" iscsi-perf 4k-randread "$qd" tcpu) | $(get "$t" iser 4k-randread "$qd" icpu) | $(get "$t" iscsi-perf 4k-randread "$qd" icpu) |"
+  done
+done
+
 q32p=$(ratio "$(get iserd iscsi-perf 4k-randread 32 iops)" "$(get tgt iscsi-perf 4k-randread 32 iops)")
 q32i=$(ratio "$(get iserd iser 4k-randread 32 iops)" "$(get tgt iser 4k-randread 32 iops)")
 goal() { awk -v r="$1" -v g="$2" 'BEGIN { if (r == "n/a") print "no figure"; else if (r + 0 >= g) print "met"; else print "not met" }'; }
 goals="- iserd ≥ 3× tgt IOPS at QD32 4 KiB random read: ${q32p}× with iscsi-perf ($(goal "$q32p" 3)), ${q32i}× with iser ($(goal "$q32i" 3))."
+# rounds TARGET QD: iser / iscsi-perf IOPS of each round (the two ran within the same minute).
+rounds() {
+  awk -F'\t' -v t="$1" -v q="$2" '$1 == t && $3 == "4k-randread" && $4 == q { v[$2, $5] = $6; if ($5 > n) n = $5 }
+    END { for (r = 1; r <= n; r++) printf "%s%s", (r > 1 ? ", " : ""), (v["iscsi-perf", r] > 0 ? sprintf("%.2f", v["iser", r] / v["iscsi-perf", r]) : "n/a") }' "$runs"
+}
 for qd in 1 8 32; do
   goals+="
-- iser ≥ iscsi-perf, 4 KiB random read QD$qd: $(ratio "$(get iserd iser 4k-randread "$qd" iops)" "$(get iserd iscsi-perf 4k-randread "$qd" iops)")× against iserd ($(goal "$(ratio "$(get iserd iser 4k-randread "$qd" iops)" "$(get iserd iscsi-perf 4k-randread "$qd" iops)")" 1)), $(ratio "$(get tgt iser 4k-randread "$qd" iops)" "$(get tgt iscsi-perf 4k-randread "$qd" iops)")× against tgt ($(goal "$(ratio "$(get tgt iser 4k-randread "$qd" iops)" "$(get tgt iscsi-perf 4k-randread "$qd" iops)")" 1))."
+- iser ≥ iscsi-perf, 4 KiB random read QD$qd:"
+  for t in iserd tgt; do
+    rt=$(ratio "$(get "$t" iser 4k-randread "$qd" iops)" "$(get "$t" iscsi-perf 4k-randread "$qd" iops)")
+    goals+=" ${rt}× against $t ($(goal "$rt" 1); per round $(rounds "$t" "$qd"))"
+    if [ "$t" = iserd ]; then goals+=","; fi
+  done
+  goals+="."
 done
 
-printf '%s\n\n%s\n\n%s\n\n%s\n' "$t1" "$t2" "$t3" "$goals"
+printf '%s\n\n%s\n\n%s\n\n%s\n\n%s\n' "$t1" "$t2" "$t3" "$t4" "$goals"
 [ "$failed" = 0 ] || echo "$failed run(s) failed; they count as 0 (see $runs)" >&2
 
 # Plot data and PNGs.
@@ -296,7 +341,8 @@ if [ "$write_doc" = 1 ]; then
     echo "Command: \`RUNS=$RUNS SECS=$SECS bench/run.sh --write-doc\`. Medians of $RUNS runs of $SECS s;"
     echo "\`iser\` is our initiator (\`iser bench\`, one session), \`iscsi-perf\` is libiscsi's."
     echo "1-minute load average before the runs (other work on the machine): $load_start; after them (including"
-    echo "the benchmark itself): $load_end. The spread between runs is in the raw runs below."
+    echo "the benchmark itself): $load_end. The spread between runs is in the raw runs below; even rounds"
+    echo "run the configurations in reverse order."
     [ "$failed" = 0 ] || echo "**$failed run(s) failed and count as 0; see the raw runs below.**"
     echo
     echo "$t1"
@@ -310,6 +356,10 @@ if [ "$write_doc" = 1 ]; then
     echo "$t3"
     echo
     echo "![latency CDF](img/bench-latency-cdf.png)"
+    echo
+    echo "CPU time per I/O (medians; the target process with all its threads, and the initiator):"
+    echo
+    echo "$t4"
     echo
     echo "Goals (issue 8):"
     echo

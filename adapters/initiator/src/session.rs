@@ -14,7 +14,7 @@ use iser_core::session::initiator::{
 use iser_core::session::ChapCredentials;
 use iser_core::wire::{LoginStatus, Lun, Residual, ScsiResponseCode, ScsiStatus, StatusClass};
 
-use crate::link::{Link, SubmitFail};
+use crate::link::{wake, Link, SubmitFail};
 use crate::scsi;
 use crate::url::Transport;
 
@@ -625,8 +625,21 @@ impl Session {
         Ok((blocks, block_len))
     }
 
-    /// Keeps up to `qd` reads and writes of `job` in flight until it has no more.
+    /// Keeps up to `qd` reads and writes of `job` in flight until it has no more. Reads sleep
+    /// until a quarter of the I/Os in flight can have been answered ([`wake`]).
     pub fn pipeline<J: Job>(
+        &mut self,
+        lun: u16,
+        block_len: u32,
+        qd: usize,
+        job: &mut J,
+    ) -> Result<(), Error> {
+        let r = self.run_pipeline(lun, block_len, qd, job);
+        self.link.wake_after(0, usize::MAX);
+        r
+    }
+
+    fn run_pipeline<J: Job>(
         &mut self,
         lun: u16,
         block_len: u32,
@@ -642,6 +655,8 @@ impl Session {
         let mut last_progress = Instant::now();
         // An I/O that waits for room in the iSER data area.
         let mut held: Option<IoReq> = None;
+        // The shortest answer any I/O of this pipeline gets: a lower bound for those in flight.
+        let mut smallest_answer = usize::MAX;
         loop {
             while !exhausted && inflight < qd {
                 let req = match held.take() {
@@ -682,10 +697,12 @@ impl Session {
                 }
                 slots[h.index()] = Some((req, Instant::now()));
                 inflight += 1;
+                smallest_answer = smallest_answer.min(wake::answer_len(req.write, bytes));
             }
             if inflight == 0 && held.is_none() {
                 return Ok(());
             }
+            self.link.wake_after(inflight, smallest_answer);
             self.pump()?;
             if !self.host.done.is_empty() {
                 last_progress = Instant::now();

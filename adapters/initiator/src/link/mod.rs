@@ -4,6 +4,7 @@
 pub mod area;
 pub mod iser;
 pub mod tcp;
+pub mod wake;
 
 use std::time::Duration;
 
@@ -66,6 +67,15 @@ impl Link {
         match self {
             Link::Tcp(l) => l.submit(req).map_err(SubmitFail::Failed),
             Link::Iser(l) => l.submit(req, write),
+        }
+    }
+
+    /// Lets the next reads sleep until some of `in_flight` tasks, none answering with fewer
+    /// than `smallest_answer` bytes, can have been answered (TCP, [`wake`]; iSER completions
+    /// need no such hint). 0 tasks: wake for any input.
+    pub fn wake_after(&mut self, in_flight: usize, smallest_answer: usize) {
+        if let Link::Tcp(l) = self {
+            l.wake_after(in_flight, smallest_answer);
         }
     }
 

@@ -1,5 +1,5 @@
 //! iSCSI over TCP (RFC 7143): a blocking socket with a short read timeout around the core's
-//! [`InitiatorConn`], which frames and parses the PDUs.
+//! [`InitiatorConn`], which frames and parses the PDUs; reads coalesce answers ([`super::wake`]).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,7 +9,11 @@ use iser_core::session::initiator::{InitiatorConfig, InitiatorConn, ScsiRequest,
 use iser_core::session::Transmit;
 use iser_core::time::Instant;
 
+use super::wake;
 use crate::session::{Error, Host, MAX_TASKS};
+
+/// How long a read waits when no answers are expected soon (timers run between reads).
+const IDLE_READ_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// One TCP connection and its session engine.
 #[derive(Debug)]
@@ -19,6 +23,13 @@ pub struct TcpLink {
     rx: Vec<u8>,
     rx_len: usize,
     tx: Vec<u8>,
+    /// Tasks on the wire and the fewest bytes any of them answers with ([`Self::wake_after`]).
+    in_flight: usize,
+    smallest_answer: usize,
+    /// The socket's receive low-water mark now.
+    rcvlowat: usize,
+    /// The socket's receive buffer when it opened (autotuning only grows it).
+    rcvbuf: usize,
 }
 
 impl TcpLink {
@@ -56,11 +67,15 @@ impl TcpLink {
             source: e,
         })?;
         stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
+            .set_read_timeout(Some(IDLE_READ_TIMEOUT))
             .map_err(|e| Error::Io {
                 verb: "setsockopt(SO_RCVTIMEO)",
                 source: e,
             })?;
+        let rcvbuf = wake::rcvbuf(&stream).map_err(|e| Error::Io {
+            verb: "getsockopt(SO_RCVBUF)",
+            source: e,
+        })?;
         let conn = Box::new(InitiatorConn::new(cfg, entropy, Instant(0)));
         let rx_len = conn.max_rx_pdu_len().max(1 << 20);
         Ok(TcpLink {
@@ -69,7 +84,52 @@ impl TcpLink {
             rx: vec![0u8; rx_len],
             rx_len: 0,
             tx: vec![0u8; 1 << 20],
+            in_flight: 0,
+            smallest_answer: usize::MAX,
+            rcvlowat: 1,
+            rcvbuf,
         })
+    }
+
+    /// Lets reads sleep until some of `in_flight` tasks, none answering with fewer than
+    /// `smallest_answer` bytes ([`wake::answer_len`]), can have been answered ([`wake::lowat`]);
+    /// 0 tasks: wake for any byte.
+    pub fn wake_after(&mut self, in_flight: usize, smallest_answer: usize) {
+        self.in_flight = in_flight;
+        self.smallest_answer = smallest_answer;
+    }
+
+    /// Sets the low-water mark for the next read, once the commands are on the wire: only when
+    /// the CmdSN window has room, since a full window may hold commands back (RFC 7143
+    /// §4.2.2.1) whose answers the mark would then wait for in vain.
+    fn set_wake(&mut self) -> Result<(), Error> {
+        let want = if self.conn.window() == 0 {
+            1
+        } else {
+            wake::lowat(
+                self.in_flight,
+                self.smallest_answer,
+                self.rx_len,
+                self.rcvbuf,
+            )
+        };
+        if want == self.rcvlowat {
+            return Ok(());
+        }
+        let io = |verb| move |source| Error::Io { verb, source };
+        wake::set_rcvlowat(&self.stream, want).map_err(io("setsockopt(SO_RCVLOWAT)"))?;
+        if (want > 1) != (self.rcvlowat > 1) {
+            let timeout = if want > 1 {
+                wake::COALESCE_TIMEOUT
+            } else {
+                IDLE_READ_TIMEOUT
+            };
+            self.stream
+                .set_read_timeout(Some(timeout))
+                .map_err(io("setsockopt(SO_RCVTIMEO)"))?;
+        }
+        self.rcvlowat = want;
+        Ok(())
     }
 
     /// Submits a command; write data is taken from `host` when its PDUs go out.
@@ -119,6 +179,7 @@ impl TcpLink {
         if self.conn.is_closed() {
             return Ok(());
         }
+        self.set_wake()?;
         if self.rx_len == self.rx.len() {
             let need = self.conn.rx_needed().max(self.rx.len() * 2);
             self.rx.resize(need, 0);
