@@ -163,6 +163,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     fn policy(&self) -> AnyPolicy {
         match self.mode {
+            #[cfg(feature = "tcp")]
             DataMode::Pdus => AnyPolicy::Tcp(crate::negotiate::TcpPolicy),
             // A discovery session over iSER moves only text: the iSER keys are irrelevant
             // there (as LIO has it), and open-iscsi does not answer them.
@@ -530,7 +531,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             return;
         }
         if self.login.completes && self.login.response_sent >= self.login.response_len {
-            self.tx_digests = self.rx_digests;
+            self.tx_digests = self.rx_digests();
             self.stage = Stage::FullFeature;
             self.deadline = None;
             self.login.negotiator = None;
@@ -626,7 +627,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     // per-PDU path it is called from.
     #[inline(never)]
     pub(super) fn emit_text_response(&mut self, buf: &mut [u8]) -> Emitted {
-        let digests = self.tx_digests;
+        let digests = self.tx_digests();
         let max_seg = self
             .params
             .max_send_data_segment_length(Role::Target)
