@@ -262,6 +262,7 @@ const TABLE: &[CmdInfo] = &[
     e(O::VERIFY_10, None, C::Verify, &[0x2f, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::PRE_FETCH_10, None, C::PreFetch, &[0x34, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, SC, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
     e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
@@ -321,11 +322,13 @@ const TABLE: &[CmdInfo] = &[
     e(O::SERVICE_ACTION_IN_16, Some(SAI_GET_LBA_STATUS), C::GetLbaStatus, &[0x9e, SAI_GET_LBA_STATUS, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read).medium(),
     e(O::REPORT_LUNS, None, C::ReportLuns, &[0xa0, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always).ua_exempt(),
     e(O::MAINTENANCE_IN, Some(MI_REPORT_TARGET_PORT_GROUPS), C::ReportTargetPortGroups, &[0xa3, 0xe0 | MI_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always),
+    #[cfg(feature = "scsi-full")]
     e(O::MAINTENANCE_IN, Some(MI_REPORT_SUPPORTED_OPERATION_CODES), C::ReportSupportedOpcodes, &[0xa3, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0], Always),
     e(O::READ_12, None, C::Read, &[0xa8, RD, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::WRITE_12, None, C::Write, &[0xaa, WR, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_12, None, C::WriteAndVerify, &[0xae, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::VERIFY_12, None, C::Verify, &[0xaf, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::READ_DEFECT_DATA_12, None, C::ReadDefectData, &[0xb7, 0x1f, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read),
 ];
 

@@ -41,8 +41,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ScratchBuf for T {}
 pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
 /// Whether the optional commands are built in (feature `scsi-full`: PERSISTENT RESERVE IN/OUT,
-/// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC). Without
-/// it they are unsupported operation codes and INQUIRY does not advertise them.
+/// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC, REPORT
+/// SUPPORTED OPERATION CODES, READ DEFECT DATA). Without it they are unsupported operation
+/// codes, INQUIRY does not advertise them, and no sanitize job ever runs.
 const FULL: bool = cfg!(feature = "scsi-full");
 
 /// The scratch buffer and which task holds it.
@@ -184,7 +185,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// manager's [`CopyPeers`] implementation calls it); refused while the medium is not
     /// ready.
     pub fn peer_read(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+        if self.background_pending() || self.medium_not_ready().is_some() {
             return Err(IoError::NotReady);
         }
         self.dev.read_at(byte_offset, buf)
@@ -193,7 +194,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// Writes this logical unit's medium for another logical unit's EXTENDED COPY; refused
     /// while not ready or write protected.
     pub fn peer_write(&mut self, byte_offset: u64, data: &[u8]) -> Result<(), IoError> {
-        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+        if self.background_pending() || self.medium_not_ready().is_some() {
             return Err(IoError::NotReady);
         }
         if self.write_protected() {
@@ -488,8 +489,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::PreventAllow => self.start_prevent_allow(cmd),
             Cmd::Reserve6 => self.start_reserve6(cmd),
             Cmd::Release6 => self.start_release6(cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReadDefectData => self.start_read_defect_data(info, cmd),
             Cmd::ReportTargetPortGroups => self.start_rtpg(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReportSupportedOpcodes => self.start_rsoc(info, cmd),
             Cmd::ModeSelect => self.start_mode_select(info, cmd),
             #[cfg(feature = "scsi-full")]
@@ -510,7 +513,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             | Cmd::PrOut
             | Cmd::Sanitize
             | Cmd::ExtendedCopy
-            | Cmd::ReceiveCopyResults => Err(Sense::illegal_request(
+            | Cmd::ReceiveCopyResults
+            | Cmd::ReadDefectData
+            | Cmd::ReportSupportedOpcodes => Err(Sense::illegal_request(
                 AdditionalSense::INVALID_COMMAND_OPERATION_CODE,
             )),
         }
@@ -563,8 +568,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
             Cmd::ReadCapacity16 => self.read_capacity16(w),
             Cmd::GetLbaStatus => self.lba_status_data(task, w),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReadDefectData => self.defect_data(task, w),
             Cmd::ReportTargetPortGroups => self.rtpg_data(task, w),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReportSupportedOpcodes => self.rsoc_data(task, w),
             #[cfg(feature = "scsi-full")]
             Cmd::PrIn => self.res.pr_in_data(task, &self.id, w),
@@ -670,7 +677,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// As [`finish`](Self::finish), letting an EXTENDED COPY reach other logical units of the
     /// target through `peers`.
     pub fn finish_with_peers(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
-        if task.op != Op::Buffered && task.miscompare.is_none() && self.sanitize.is_none() {
+        if task.op != Op::Buffered && task.miscompare.is_none() && !self.background_pending() {
             // Nothing acts at the end and no background job can hold the status (the READ and
             // WRITE case): the outcome recorded during the data phase.
             return task.completion();

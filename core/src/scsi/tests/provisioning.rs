@@ -634,12 +634,12 @@ fn test_sanitize_status_deferred_until_the_job_ends() {
 fn test_optional_commands_are_unsupported_without_scsi_full() {
     let mut lu = super::lu();
     let mut cdb16 = [0u8; 16];
-    for op in [0x5e, 0x5f, 0x48, 0x83, 0x84, 0x89, 0x9c] {
+    for op in [0x5e, 0x5f, 0x48, 0x83, 0x84, 0x89, 0x9c, 0x37, 0xb7] {
         cdb16[0] = op;
-        let len = if op == 0x5e || op == 0x5f || op == 0x48 {
-            10
-        } else {
-            16
+        let len = match op {
+            0x5e | 0x5f | 0x48 | 0x37 => 10,
+            0xb7 => 12,
+            _ => 16,
         };
         let c = run(&mut lu, &cdb16[..len], 0, &[]).1;
         let sense = c.sense.unwrap();
@@ -652,6 +652,17 @@ fn test_optional_commands_are_unsupported_without_scsi_full() {
             "opcode {op:#04x}"
         );
     }
+    // REPORT SUPPORTED OPERATION CODES: MAINTENANCE IN stays (REPORT TARGET PORT GROUPS),
+    // so its service action is the invalid field (SPC-4 §4.5.2).
+    let rsoc = [0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+    let sense = run(&mut lu, &rsoc, 256, &[]).1.sense.unwrap();
+    assert_eq!(
+        (sense.key, sense.code),
+        (
+            SenseKey::ILLEGAL_REQUEST,
+            AdditionalSense::INVALID_FIELD_IN_CDB
+        )
+    );
     let (d, _) = run(&mut lu, &[0x12, 0, 0, 0, 96, 0], 96, &[]);
     assert_eq!(d[5] & 0x08, 0, "3PC");
     let (d, _) = run(&mut lu, &[0x12, 1, 0xb0, 0, 64, 0], 64, &[]);

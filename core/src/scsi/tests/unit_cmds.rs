@@ -133,6 +133,7 @@ fn test_reserve6_two_initiators() {
     assert!(other(&mut lu, &r6).is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_read_defect_data() {
     let mut lu = lu();
@@ -169,6 +170,7 @@ fn test_report_target_port_groups() {
     assert_invalid_field(&run(&mut lu, &rtpg(2, 64), 64, &[]).1, 1);
 }
 
+#[cfg(feature = "scsi-full")]
 fn rsoc(lu: &mut TestLu, rctd: bool, options: u8, op: u8, sa: u16) -> (Vec<u8>, Completion) {
     let mut c = [0u8; 12];
     c[0] = 0xa3;
@@ -180,6 +182,7 @@ fn rsoc(lu: &mut TestLu, rctd: bool, options: u8, op: u8, sa: u16) -> (Vec<u8>, 
     run(lu, &c, 65535, &[])
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_report_supported_opcodes_matches_dispatch() {
     let mut lu = lu();
