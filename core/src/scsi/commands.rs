@@ -264,7 +264,9 @@ const TABLE: &[CmdInfo] = &[
     e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, SC, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
     #[cfg(feature = "scsi-full")]
     e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
+    #[cfg(feature = "scsi-full")]
     e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
     #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_OVERWRITE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_OVERWRITE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
@@ -315,10 +317,12 @@ const TABLE: &[CmdInfo] = &[
     e(O::VERIFY_16, None, C::Verify, &[0x8f, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::PRE_FETCH_16, None, C::PreFetch, &[0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, SC, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::WRITE_SAME_16, None, C::WriteSame, &[0x93, 0x09, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium().needs(Needs::ScratchBlock),
     #[cfg(feature = "scsi-full")]
     e(O::WRITE_ATOMIC_16, None, C::WriteAtomic, &[0x9c, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, FF, FF, GRP, 0], Write).medium().needs(Needs::Atomic),
     e(O::SERVICE_ACTION_IN_16, Some(SAI_READ_CAPACITY_16), C::ReadCapacity16, &[0x9e, SAI_READ_CAPACITY_16, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x01, 0], Status).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::SERVICE_ACTION_IN_16, Some(SAI_GET_LBA_STATUS), C::GetLbaStatus, &[0x9e, SAI_GET_LBA_STATUS, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read).medium(),
     e(O::REPORT_LUNS, None, C::ReportLuns, &[0xa0, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always).ua_exempt(),
     e(O::MAINTENANCE_IN, Some(MI_REPORT_TARGET_PORT_GROUPS), C::ReportTargetPortGroups, &[0xa3, 0xe0 | MI_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always),

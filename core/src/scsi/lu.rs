@@ -42,8 +42,9 @@ pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
 /// Whether the optional commands are built in (feature `scsi-full`: PERSISTENT RESERVE IN/OUT,
 /// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC, REPORT
-/// SUPPORTED OPERATION CODES, READ DEFECT DATA). Without it they are unsupported operation
-/// codes, INQUIRY does not advertise them, and no sanitize job ever runs.
+/// SUPPORTED OPERATION CODES, READ DEFECT DATA, and the provisioning commands UNMAP, WRITE SAME
+/// and GET LBA STATUS). Without it they are unsupported operation codes, INQUIRY does not
+/// advertise them, every unit reports full provisioning, and no sanitize job ever runs.
 const FULL: bool = cfg!(feature = "scsi-full");
 
 /// The scratch buffer and which task holds it.
@@ -269,7 +270,17 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     }
 
     pub(crate) fn thin(&self) -> bool {
-        matches!(self.dev.provisioning(), Provisioning::Thin { .. })
+        matches!(self.provisioning(), Provisioning::Thin { .. })
+    }
+
+    /// The provisioning the unit reports (SBC-3 §4.7): the device's, or full without
+    /// `scsi-full` (no UNMAP, WRITE SAME or GET LBA STATUS to manage it with).
+    pub(crate) fn provisioning(&self) -> Provisioning {
+        if FULL {
+            self.dev.provisioning()
+        } else {
+            Provisioning::Full
+        }
     }
 
     /// MAXIMUM TRANSFER LENGTH enforced: the configured one, capped so the byte count fits
@@ -310,7 +321,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     pub(crate) fn inquiry_facts(&self) -> InquiryFacts {
         InquiryFacts {
             physical_block_exponent: self.dev.physical_block_exponent(),
-            provisioning: self.dev.provisioning(),
+            provisioning: self.provisioning(),
             max_transfer_blocks: self.max_transfer_blocks(),
             max_compare_and_write_blocks: if FULL {
                 self.max_compare_and_write_blocks()
@@ -324,7 +335,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             },
             max_unmap_descriptors: self.max_unmap_descriptors(),
             unmap: self.thin(),
-            write_same: self.scratch_blocks() > 0,
+            write_same: FULL && self.scratch_blocks() > 0,
             tpgs: true,
             third_party_copy: FULL && self.scratch_blocks() > 0,
             removable: self.cfg.removable,
@@ -482,8 +493,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::PreFetch => self.start_prefetch(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::CompareAndWrite => self.start_compare_and_write(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::WriteSame => self.start_write_same(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Unmap => self.start_unmap(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::GetLbaStatus => self.start_get_lba_status(info, cmd),
             Cmd::StartStopUnit => self.start_stop_unit(cmd),
             Cmd::PreventAllow => self.start_prevent_allow(cmd),
@@ -515,7 +529,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             | Cmd::ExtendedCopy
             | Cmd::ReceiveCopyResults
             | Cmd::ReadDefectData
-            | Cmd::ReportSupportedOpcodes => Err(Sense::illegal_request(
+            | Cmd::ReportSupportedOpcodes
+            | Cmd::WriteSame
+            | Cmd::Unmap
+            | Cmd::GetLbaStatus => Err(Sense::illegal_request(
                 AdditionalSense::INVALID_COMMAND_OPERATION_CODE,
             )),
         }
@@ -567,6 +584,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 w.be32(self.block_size());
             }
             Cmd::ReadCapacity16 => self.read_capacity16(w),
+            #[cfg(feature = "scsi-full")]
             Cmd::GetLbaStatus => self.lba_status_data(task, w),
             #[cfg(feature = "scsi-full")]
             Cmd::ReadDefectData => self.defect_data(task, w),
@@ -745,9 +763,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         let r = match task.cmd {
             #[cfg(feature = "scsi-full")]
             Cmd::CompareAndWrite => self.finish_compare_and_write(task, len),
+            #[cfg(feature = "scsi-full")]
             Cmd::WriteSame => self.finish_write_same(task),
             #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.finish_write_atomic(task, len),
+            #[cfg(feature = "scsi-full")]
             Cmd::Unmap => self.finish_unmap(len),
             Cmd::ModeSelect => self.finish_mode_select(task, len),
             #[cfg(feature = "scsi-full")]
