@@ -249,8 +249,11 @@ const TABLE: &[CmdInfo] = &[
     e(O::READ_6, None, C::Read, &[0x08, 0x1f, FF, FF, FF, 0], Read).medium(),
     e(O::WRITE_6, None, C::Write, &[0x0a, 0x1f, FF, FF, FF, 0], Write).medium(),
     e(O::INQUIRY, None, C::Inquiry, &[0x12, 0x01, FF, FF, FF, 0], Always).ua_exempt(),
+    #[cfg(feature = "scsi-full")]
     e(O::MODE_SELECT_6, None, C::ModeSelect, &[0x15, 0x11, 0, 0, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::RESERVE_6, None, C::Reserve6, &[0x16, 0, 0, 0, 0, 0], Write),
+    #[cfg(feature = "scsi-full")]
     e(O::RELEASE_6, None, C::Release6, &[0x17, 0, 0, 0, 0, 0], Always),
     e(O::MODE_SENSE_6, None, C::ModeSense6, &[0x1a, 0x08, FF, FF, FF, 0], Write),
     e(O::START_STOP_UNIT, None, C::StartStopUnit, &[0x1b, 0x01, 0, 0x0f, 0xf7, 0], Write),
@@ -276,6 +279,7 @@ const TABLE: &[CmdInfo] = &[
     e(O::SANITIZE, Some(SANITIZE_CRYPTO_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_CRYPTO_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium(),
     #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_EXIT_FAILURE_MODE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_EXIT_FAILURE_MODE, 0, 0, 0, 0, 0, FF, FF, 0], Write),
+    #[cfg(feature = "scsi-full")]
     e(O::MODE_SELECT_10, None, C::ModeSelect, &[0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::MODE_SENSE_10, None, C::ModeSense10, &[0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0], Write),
     #[cfg(feature = "scsi-full")]

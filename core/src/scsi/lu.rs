@@ -42,9 +42,10 @@ pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
 /// Whether the optional commands are built in (feature `scsi-full`: PERSISTENT RESERVE IN/OUT,
 /// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC, REPORT
-/// SUPPORTED OPERATION CODES, READ DEFECT DATA, and the provisioning commands UNMAP, WRITE SAME
-/// and GET LBA STATUS). Without it they are unsupported operation codes, INQUIRY does not
-/// advertise them, every unit reports full provisioning, and no sanitize job ever runs.
+/// SUPPORTED OPERATION CODES, READ DEFECT DATA, MODE SELECT, RESERVE(6) / RELEASE(6), and the
+/// provisioning commands UNMAP, WRITE SAME and GET LBA STATUS). Without it they are unsupported
+/// operation codes, INQUIRY does not advertise them, every unit reports full provisioning, no
+/// mode page bit is changeable, no reservation is ever held and no sanitize job ever runs.
 const FULL: bool = cfg!(feature = "scsi-full");
 
 /// The scratch buffer and which task holds it.
@@ -501,13 +502,16 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::GetLbaStatus => self.start_get_lba_status(info, cmd),
             Cmd::StartStopUnit => self.start_stop_unit(cmd),
             Cmd::PreventAllow => self.start_prevent_allow(cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Reserve6 => self.start_reserve6(cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Release6 => self.start_release6(cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::ReadDefectData => self.start_read_defect_data(info, cmd),
             Cmd::ReportTargetPortGroups => self.start_rtpg(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::ReportSupportedOpcodes => self.start_rsoc(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ModeSelect => self.start_mode_select(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::PrIn => self.start_pr_in(info, cmd),
@@ -532,7 +536,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             | Cmd::ReportSupportedOpcodes
             | Cmd::WriteSame
             | Cmd::Unmap
-            | Cmd::GetLbaStatus => Err(Sense::illegal_request(
+            | Cmd::GetLbaStatus
+            | Cmd::ModeSelect
+            | Cmd::Reserve6
+            | Cmd::Release6 => Err(Sense::illegal_request(
                 AdditionalSense::INVALID_COMMAND_OPERATION_CODE,
             )),
         }
@@ -769,6 +776,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             Cmd::WriteAtomic => self.finish_write_atomic(task, len),
             #[cfg(feature = "scsi-full")]
             Cmd::Unmap => self.finish_unmap(len),
+            #[cfg(feature = "scsi-full")]
             Cmd::ModeSelect => self.finish_mode_select(task, len),
             #[cfg(feature = "scsi-full")]
             Cmd::Sanitize => self.finish_sanitize(len),

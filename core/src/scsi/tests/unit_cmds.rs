@@ -95,6 +95,7 @@ fn ua_cleared(lu: &mut TestLu, n: u16) {
     while !run_on(lu, NexusId(n), &TUR, 0, &[]).1.is_good() {}
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_reserve6_two_initiators() {
     let mut lu = lu();
@@ -250,6 +251,7 @@ fn mode_select6(lu: &mut TestLu, nexus: u16, params: &[u8]) -> Completion {
     run_on(lu, NexusId(nexus), &cdb, 0, params).1
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_mode_select_swp_write_protects() {
     let mut lu = lu();
@@ -274,6 +276,7 @@ fn test_mode_select_swp_write_protects() {
     assert!(write10(&mut lu, 0, &vec![0; BS as usize]).is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_mode_select_errors() {
     let mut lu = lu();
@@ -318,6 +321,7 @@ fn test_mode_select_errors() {
     assert!(run(&mut lu, &cdb, 0, &ten).1.is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_cold_reset_restores_mode_defaults() {
     let mut lu = lu();
