@@ -646,7 +646,7 @@ fn test_optional_commands_are_unsupported_without_scsi_full() {
     ] {
         cdb16[0] = op;
         let len = match op {
-            0x15 | 0x16 | 0x17 => 6,
+            0x15..=0x17 => 6,
             0x5e | 0x5f | 0x48 | 0x37 | 0x41 | 0x42 | 0x55 => 10,
             0xb7 => 12,
             _ => 16,
