@@ -262,6 +262,7 @@ const TABLE: &[CmdInfo] = &[
     e(O::READ_10, None, C::Read, &[0x28, RD, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::WRITE_10, None, C::Write, &[0x2a, WR, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_10, None, C::WriteAndVerify, &[0x2e, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::VERIFY_10, None, C::Verify, &[0x2f, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::PRE_FETCH_10, None, C::PreFetch, &[0x34, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, SC, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
@@ -316,8 +317,10 @@ const TABLE: &[CmdInfo] = &[
     #[cfg(feature = "scsi-full")]
     e(O::COMPARE_AND_WRITE, None, C::CompareAndWrite, &[0x89, WR, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, GRP, 0], Write).medium().needs(Needs::ScratchTwoBlocks),
     e(O::WRITE_16, None, C::Write, &[0x8a, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::ORWRITE_16, None, C::OrWrite, &[0x8b, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_16, None, C::WriteAndVerify, &[0x8e, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::VERIFY_16, None, C::Verify, &[0x8f, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::PRE_FETCH_16, None, C::PreFetch, &[0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, SC, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
@@ -335,6 +338,7 @@ const TABLE: &[CmdInfo] = &[
     e(O::READ_12, None, C::Read, &[0xa8, RD, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::WRITE_12, None, C::Write, &[0xaa, WR, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_12, None, C::WriteAndVerify, &[0xae, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::VERIFY_12, None, C::Verify, &[0xaf, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     #[cfg(feature = "scsi-full")]
     e(O::READ_DEFECT_DATA_12, None, C::ReadDefectData, &[0xb7, 0x1f, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read),

@@ -42,8 +42,8 @@ pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
 /// Whether the optional commands are built in (feature `scsi-full`: PERSISTENT RESERVE IN/OUT,
 /// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC, REPORT
-/// SUPPORTED OPERATION CODES, READ DEFECT DATA, MODE SELECT, RESERVE(6) / RELEASE(6), and the
-/// provisioning commands UNMAP, WRITE SAME and GET LBA STATUS). Without it they are unsupported
+/// SUPPORTED OPERATION CODES, READ DEFECT DATA, MODE SELECT, RESERVE(6) / RELEASE(6), VERIFY,
+/// ORWRITE, and the provisioning commands UNMAP, WRITE SAME and GET LBA STATUS). Without it they are unsupported
 /// operation codes, INQUIRY does not advertise them, every unit reports full provisioning, no
 /// mode page bit is changeable, no reservation is ever held and no sanitize job ever runs.
 const FULL: bool = cfg!(feature = "scsi-full");
@@ -486,9 +486,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
             Cmd::Read => self.start_read(info, cmd),
             Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::OrWrite => self.start_orwrite(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.start_write_atomic(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Verify => self.start_verify(info, cmd),
             Cmd::SyncCache => self.start_sync_cache(info, cmd),
             Cmd::PreFetch => self.start_prefetch(info, cmd),
@@ -539,7 +541,9 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             | Cmd::GetLbaStatus
             | Cmd::ModeSelect
             | Cmd::Reserve6
-            | Cmd::Release6 => Err(Sense::illegal_request(
+            | Cmd::Release6
+            | Cmd::OrWrite
+            | Cmd::Verify => Err(Sense::illegal_request(
                 AdditionalSense::INVALID_COMMAND_OPERATION_CODE,
             )),
         }
@@ -660,9 +664,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 .dev
                 .write_at(base.saturating_add(u64::from(offset)), d, fua)
                 .map_err(|e| e.sense(Access::Write)),
+            #[cfg(feature = "scsi-full")]
             Op::OrWrite { offset: base, fua } => {
                 self.or_piece(base.saturating_add(u64::from(offset)), d, fua)
             }
+            #[cfg(feature = "scsi-full")]
             Op::Compare {
                 offset: base,
                 repeat,

@@ -271,6 +271,7 @@ fn test_scratch_busy_and_abort() {
     assert_eq!(lu.finish(&task).status, Status::BUSY);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_orwrite() {
     let mut lu = lu();
@@ -642,13 +643,13 @@ fn test_optional_commands_are_unsupported_without_scsi_full() {
     let mut thin = lu_over(thin_disk(16));
     for op in [
         0x5e, 0x5f, 0x48, 0x83, 0x84, 0x89, 0x9c, 0x37, 0xb7, 0x41, 0x42, 0x93, 0x15, 0x55, 0x16,
-        0x17,
+        0x17, 0x2f, 0xaf, 0x8f, 0x8b,
     ] {
         cdb16[0] = op;
         let len = match op {
             0x15..=0x17 => 6,
-            0x5e | 0x5f | 0x48 | 0x37 | 0x41 | 0x42 | 0x55 => 10,
-            0xb7 => 12,
+            0x5e | 0x5f | 0x48 | 0x37 | 0x41 | 0x42 | 0x55 | 0x2f => 10,
+            0xb7 | 0xaf => 12,
             _ => 16,
         };
         for unit in [&mut lu, &mut thin] {
