@@ -809,7 +809,9 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
                         let sep: &[u8] = if i == 0 { b"" } else { b"," };
                         for part in [sep, w.as_bytes()] {
                             let end = len.saturating_add(part.len());
-                            if let Some(dst) = buf.get_mut(len..end) {
+                            if let Some(dst) =
+                                buf.get_mut(len..end).and_then(|d| d.get_mut(..part.len()))
+                            {
                                 dst.copy_from_slice(part);
                                 len = end;
                             }

@@ -514,10 +514,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let start = data_offset(digests);
         let from = self.login.response_sent;
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(start..start.saturating_add(seg)),
-            self.login.response.get(from..from.saturating_add(seg)),
-        ) {
+        let src = self.login.response.get(from..from.saturating_add(seg));
+        let dst = src.and_then(|s| buf.get_mut(start..)?.get_mut(..s.len()));
+        if let (Some(dst), Some(src)) = (dst, src) {
             dst.copy_from_slice(src);
         }
         self.login.response_sent = from.saturating_add(seg);
@@ -660,10 +659,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let start = data_offset(digests);
         let from = self.login.response_sent;
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(start..start.saturating_add(seg)),
-            self.login.response.get(from..from.saturating_add(seg)),
-        ) {
+        let src = self.login.response.get(from..from.saturating_add(seg));
+        let dst = src.and_then(|s| buf.get_mut(start..)?.get_mut(..s.len()));
+        if let (Some(dst), Some(src)) = (dst, src) {
             dst.copy_from_slice(src);
         }
         self.login.response_sent = from.saturating_add(seg);
