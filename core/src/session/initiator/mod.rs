@@ -20,7 +20,8 @@ mod task;
 mod tx;
 
 // The tests drive connections over iSCSI/TCP.
-#[cfg(all(test, feature = "tcp"))]
+#[cfg(test)]
+#[cfg(feature = "tcp")]
 mod tests;
 
 pub use event::{

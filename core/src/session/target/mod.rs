@@ -10,7 +10,8 @@ mod login;
 mod rdma;
 mod task;
 // The tests drive connections over iSCSI/TCP.
-#[cfg(all(test, feature = "tcp"))]
+#[cfg(test)]
+#[cfg(feature = "tcp")]
 mod tests;
 mod tx;
 
