@@ -8,7 +8,7 @@
 #![allow(clippy::deref_addrof)]
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use semihosting::io::{Stderr, Stdout, Write as _};
+use semihosting::io::{Stderr, Stdout};
 
 static TAKEN: AtomicBool = AtomicBool::new(false);
 static mut ENCODER: defmt::Encoder = defmt::Encoder::new();
@@ -37,7 +37,7 @@ pub fn flush() {
     let frame = unsafe { &mut *(&raw mut FRAME) };
     // SAFETY: as above.
     if let Some(out) = unsafe { (*(&raw mut STDOUT)).as_mut() } {
-        let _ = out.write_all(frame.buf.get(..frame.len).unwrap_or(&[]));
+        write_all(out, frame.buf.get(..frame.len).unwrap_or(&[]));
     }
     frame.len = 0;
 }
@@ -52,7 +52,7 @@ fn put(bytes: &[u8]) {
         // SAFETY: as above; `flush` has returned, no other reference is live.
         let frame = unsafe { &mut *(&raw mut FRAME) };
         let end = frame.len.saturating_add(chunk.len());
-        if let Some(dst) = frame.buf.get_mut(frame.len..end) {
+        if let Some(dst) = frame.buf.get_mut(frame.len..).and_then(|d| d.get_mut(..chunk.len())) {
             dst.copy_from_slice(chunk);
             frame.len = end;
         }
@@ -107,7 +107,7 @@ impl Text {
     /// Writes `s`.
     pub fn str(&mut self, s: &str) -> &mut Text {
         if let Some(e) = self.0.as_mut() {
-            let _ = e.write_all(s.as_bytes());
+            write_all(e, s.as_bytes());
         }
         self
     }
@@ -138,5 +138,16 @@ impl Text {
     /// Writes ` key=` then `n`.
     pub fn kv(&mut self, key: &str, n: u64) -> &mut Text {
         self.str(" ").str(key).str("=").num(n)
+    }
+}
+
+/// `write_all` without its `&buf[n..]`, whose index panic would link `core::fmt`'s number
+/// formatting into the image (docs/firmware.md, size report); stops at the first error.
+fn write_all<W: semihosting::io::Write>(out: &mut W, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        match out.write(buf) {
+            Ok(n) if n > 0 => buf = buf.get(n..).unwrap_or(&[]),
+            _ => return,
+        }
     }
 }

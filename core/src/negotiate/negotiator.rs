@@ -96,6 +96,10 @@ pub struct Negotiator<'c, P: TransportPolicy = TcpPolicy> {
     hold_transit: bool,
 }
 
+/// Who gets the keys a negotiator does not own (see [`Negotiator::receive`]).
+type KeyCaller<'f> =
+    dyn FnMut(&str, &str, &mut TextWriter<'_>) -> Result<(), NegotiationError> + 'f;
+
 fn push(out: &mut TextWriter<'_>, key: &str, value: &str) -> Result<(), NegotiationError> {
     out.push(key, value).map_err(|e| match e {
         TextError::BufferTooSmall { needed } => {
@@ -253,6 +257,18 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
     where
         F: FnMut(&str, &str, &mut TextWriter<'_>) -> Result<(), NegotiationError>,
     {
+        self.receive_with(stage, text, out, &mut caller)
+    }
+
+    /// [`Self::receive`] with the caller behind a `dyn` (one copy of the key handling for all
+    /// callers).
+    fn receive_with(
+        &mut self,
+        stage: LoginStage,
+        text: &[u8],
+        out: &mut TextWriter<'_>,
+        caller: &mut KeyCaller<'_>,
+    ) -> Result<(), NegotiationError> {
         self.step = self.step.wrapping_add(1);
         self.hold_transit = false;
         self.policy.begin_step();
@@ -270,7 +286,7 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
         }
         for item in TextReader::with_value_limit(text, keys::value_limit) {
             let (k, v) = item.map_err(|e| self.fault(ProtocolFault::Text(e)))?;
-            self.handle_pair(stage, k, v, out, &mut caller)?;
+            self.handle_pair(stage, k, v, out, caller)?;
         }
         // Offers whose answer is optional stand once the peer let a step pass without one.
         let step = self.step;
@@ -305,17 +321,14 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
         Ok(())
     }
 
-    fn handle_pair<F>(
+    fn handle_pair(
         &mut self,
         stage: LoginStage,
         k: &str,
         v: &str,
         out: &mut TextWriter<'_>,
-        caller: &mut F,
-    ) -> Result<(), NegotiationError>
-    where
-        F: FnMut(&str, &str, &mut TextWriter<'_>) -> Result<(), NegotiationError>,
-    {
+        caller: &mut KeyCaller<'_>,
+    ) -> Result<(), NegotiationError> {
         let Some((idx, def)) = keys::lookup(k) else {
             // RFC 7143 §6.2: an unknown key is answered NotUnderstood; a reserved word for a key
             // we never sent is ignored.
@@ -796,7 +809,9 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
                         let sep: &[u8] = if i == 0 { b"" } else { b"," };
                         for part in [sep, w.as_bytes()] {
                             let end = len.saturating_add(part.len());
-                            if let Some(dst) = buf.get_mut(len..end) {
+                            if let Some(dst) =
+                                buf.get_mut(len..end).and_then(|d| d.get_mut(..part.len()))
+                            {
                                 dst.copy_from_slice(part);
                                 len = end;
                             }

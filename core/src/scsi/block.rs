@@ -437,7 +437,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
         w.u8(0); // P_TYPE, PROT_EN: no protection information
         w.u8(self.dev.physical_block_exponent() & 0x0f);
         let mut b14 = 0u8;
-        if let Provisioning::Thin { lbprz } = self.dev.provisioning() {
+        if let Provisioning::Thin { lbprz } = self.provisioning() {
             b14 |= 0x80; // LBPME
             if lbprz {
                 b14 |= 0x40;

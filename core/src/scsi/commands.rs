@@ -249,8 +249,11 @@ const TABLE: &[CmdInfo] = &[
     e(O::READ_6, None, C::Read, &[0x08, 0x1f, FF, FF, FF, 0], Read).medium(),
     e(O::WRITE_6, None, C::Write, &[0x0a, 0x1f, FF, FF, FF, 0], Write).medium(),
     e(O::INQUIRY, None, C::Inquiry, &[0x12, 0x01, FF, FF, FF, 0], Always).ua_exempt(),
+    #[cfg(feature = "scsi-full")]
     e(O::MODE_SELECT_6, None, C::ModeSelect, &[0x15, 0x11, 0, 0, FF, 0], Write).needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::RESERVE_6, None, C::Reserve6, &[0x16, 0, 0, 0, 0, 0], Write),
+    #[cfg(feature = "scsi-full")]
     e(O::RELEASE_6, None, C::Release6, &[0x17, 0, 0, 0, 0, 0], Always),
     e(O::MODE_SENSE_6, None, C::ModeSense6, &[0x1a, 0x08, FF, FF, FF, 0], Write),
     e(O::START_STOP_UNIT, None, C::StartStopUnit, &[0x1b, 0x01, 0, 0x0f, 0xf7, 0], Write),
@@ -259,11 +262,15 @@ const TABLE: &[CmdInfo] = &[
     e(O::READ_10, None, C::Read, &[0x28, RD, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::WRITE_10, None, C::Write, &[0x2a, WR, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_10, None, C::WriteAndVerify, &[0x2e, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::VERIFY_10, None, C::Verify, &[0x2f, VF, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::PRE_FETCH_10, None, C::PreFetch, &[0x34, 0x02, FF, FF, FF, FF, GRP, FF, FF, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_10, None, C::SyncCache, &[0x35, SC, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::READ_DEFECT_DATA_10, None, C::ReadDefectData, &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0], Read),
+    #[cfg(feature = "scsi-full")]
     e(O::WRITE_SAME_10, None, C::WriteSame, &[0x41, 0x08, FF, FF, FF, FF, GRP, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
+    #[cfg(feature = "scsi-full")]
     e(O::UNMAP, None, C::Unmap, &[0x42, 0, 0, 0, 0, 0, GRP, FF, FF, 0], Write).medium().needs(Needs::Thin),
     #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_OVERWRITE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_OVERWRITE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium().needs(Needs::ScratchBlock),
@@ -273,6 +280,7 @@ const TABLE: &[CmdInfo] = &[
     e(O::SANITIZE, Some(SANITIZE_CRYPTO_ERASE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_CRYPTO_ERASE, 0, 0, 0, 0, 0, FF, FF, 0], Write).medium(),
     #[cfg(feature = "scsi-full")]
     e(O::SANITIZE, Some(SANITIZE_EXIT_FAILURE_MODE), C::Sanitize, &[0x48, 0xa0 | SANITIZE_EXIT_FAILURE_MODE, 0, 0, 0, 0, 0, FF, FF, 0], Write),
+    #[cfg(feature = "scsi-full")]
     e(O::MODE_SELECT_10, None, C::ModeSelect, &[0x55, 0x11, 0, 0, 0, 0, 0, FF, FF, 0], Write).needs(Needs::ScratchBlock),
     e(O::MODE_SENSE_10, None, C::ModeSense10, &[0x5a, 0x18, FF, FF, 0, 0, 0, FF, FF, 0], Write),
     #[cfg(feature = "scsi-full")]
@@ -309,23 +317,30 @@ const TABLE: &[CmdInfo] = &[
     #[cfg(feature = "scsi-full")]
     e(O::COMPARE_AND_WRITE, None, C::CompareAndWrite, &[0x89, WR, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, 0, FF, GRP, 0], Write).medium().needs(Needs::ScratchTwoBlocks),
     e(O::WRITE_16, None, C::Write, &[0x8a, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::ORWRITE_16, None, C::OrWrite, &[0x8b, WR, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_16, None, C::WriteAndVerify, &[0x8e, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::VERIFY_16, None, C::Verify, &[0x8f, VF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::PRE_FETCH_16, None, C::PreFetch, &[0x90, 0x02, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::SYNCHRONIZE_CACHE_16, None, C::SyncCache, &[0x91, SC, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::WRITE_SAME_16, None, C::WriteSame, &[0x93, 0x09, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium().needs(Needs::ScratchBlock),
     #[cfg(feature = "scsi-full")]
     e(O::WRITE_ATOMIC_16, None, C::WriteAtomic, &[0x9c, 0x18, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, FF, FF, GRP, 0], Write).medium().needs(Needs::Atomic),
     e(O::SERVICE_ACTION_IN_16, Some(SAI_READ_CAPACITY_16), C::ReadCapacity16, &[0x9e, SAI_READ_CAPACITY_16, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0x01, 0], Status).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::SERVICE_ACTION_IN_16, Some(SAI_GET_LBA_STATUS), C::GetLbaStatus, &[0x9e, SAI_GET_LBA_STATUS, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read).medium(),
     e(O::REPORT_LUNS, None, C::ReportLuns, &[0xa0, 0, FF, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always).ua_exempt(),
     e(O::MAINTENANCE_IN, Some(MI_REPORT_TARGET_PORT_GROUPS), C::ReportTargetPortGroups, &[0xa3, 0xe0 | MI_REPORT_TARGET_PORT_GROUPS, 0, 0, 0, 0, FF, FF, FF, FF, 0, 0], Always),
+    #[cfg(feature = "scsi-full")]
     e(O::MAINTENANCE_IN, Some(MI_REPORT_SUPPORTED_OPERATION_CODES), C::ReportSupportedOpcodes, &[0xa3, MI_REPORT_SUPPORTED_OPERATION_CODES, 0x87, FF, FF, FF, FF, FF, FF, FF, 0, 0], Always),
     e(O::READ_12, None, C::Read, &[0xa8, RD, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
     e(O::WRITE_12, None, C::Write, &[0xaa, WR, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
     e(O::WRITE_AND_VERIFY_12, None, C::WriteAndVerify, &[0xae, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Write).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::VERIFY_12, None, C::Verify, &[0xaf, VF, FF, FF, FF, FF, FF, FF, FF, FF, GRP, 0], Read).medium(),
+    #[cfg(feature = "scsi-full")]
     e(O::READ_DEFECT_DATA_12, None, C::ReadDefectData, &[0xb7, 0x1f, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0], Read),
 ];
 

@@ -41,8 +41,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ScratchBuf for T {}
 pub(crate) const SANITIZE_OWNER: u32 = u32::MAX;
 
 /// Whether the optional commands are built in (feature `scsi-full`: PERSISTENT RESERVE IN/OUT,
-/// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC). Without
-/// it they are unsupported operation codes and INQUIRY does not advertise them.
+/// SANITIZE, EXTENDED COPY / RECEIVE COPY RESULTS, COMPARE AND WRITE, WRITE ATOMIC, REPORT
+/// SUPPORTED OPERATION CODES, READ DEFECT DATA, MODE SELECT, RESERVE(6) / RELEASE(6), VERIFY,
+/// ORWRITE, and the provisioning commands UNMAP, WRITE SAME and GET LBA STATUS). Without it they are unsupported
+/// operation codes, INQUIRY does not advertise them, every unit reports full provisioning, no
+/// mode page bit is changeable, no reservation is ever held and no sanitize job ever runs.
 const FULL: bool = cfg!(feature = "scsi-full");
 
 /// The scratch buffer and which task holds it.
@@ -184,7 +187,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// manager's [`CopyPeers`] implementation calls it); refused while the medium is not
     /// ready.
     pub fn peer_read(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+        if self.background_pending() || self.medium_not_ready().is_some() {
             return Err(IoError::NotReady);
         }
         self.dev.read_at(byte_offset, buf)
@@ -193,7 +196,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// Writes this logical unit's medium for another logical unit's EXTENDED COPY; refused
     /// while not ready or write protected.
     pub fn peer_write(&mut self, byte_offset: u64, data: &[u8]) -> Result<(), IoError> {
-        if self.sanitize.is_some() || self.medium_not_ready().is_some() {
+        if self.background_pending() || self.medium_not_ready().is_some() {
             return Err(IoError::NotReady);
         }
         if self.write_protected() {
@@ -268,7 +271,17 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     }
 
     pub(crate) fn thin(&self) -> bool {
-        matches!(self.dev.provisioning(), Provisioning::Thin { .. })
+        matches!(self.provisioning(), Provisioning::Thin { .. })
+    }
+
+    /// The provisioning the unit reports (SBC-3 §4.7): the device's, or full without
+    /// `scsi-full` (no UNMAP, WRITE SAME or GET LBA STATUS to manage it with).
+    pub(crate) fn provisioning(&self) -> Provisioning {
+        if FULL {
+            self.dev.provisioning()
+        } else {
+            Provisioning::Full
+        }
     }
 
     /// MAXIMUM TRANSFER LENGTH enforced: the configured one, capped so the byte count fits
@@ -309,7 +322,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     pub(crate) fn inquiry_facts(&self) -> InquiryFacts {
         InquiryFacts {
             physical_block_exponent: self.dev.physical_block_exponent(),
-            provisioning: self.dev.provisioning(),
+            provisioning: self.provisioning(),
             max_transfer_blocks: self.max_transfer_blocks(),
             max_compare_and_write_blocks: if FULL {
                 self.max_compare_and_write_blocks()
@@ -323,7 +336,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             },
             max_unmap_descriptors: self.max_unmap_descriptors(),
             unmap: self.thin(),
-            write_same: self.scratch_blocks() > 0,
+            write_same: FULL && self.scratch_blocks() > 0,
             tpgs: true,
             third_party_copy: FULL && self.scratch_blocks() > 0,
             removable: self.cfg.removable,
@@ -473,24 +486,34 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
             Cmd::Read => self.start_read(info, cmd),
             Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::OrWrite => self.start_orwrite(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.start_write_atomic(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Verify => self.start_verify(info, cmd),
             Cmd::SyncCache => self.start_sync_cache(info, cmd),
             Cmd::PreFetch => self.start_prefetch(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::CompareAndWrite => self.start_compare_and_write(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::WriteSame => self.start_write_same(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Unmap => self.start_unmap(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::GetLbaStatus => self.start_get_lba_status(info, cmd),
             Cmd::StartStopUnit => self.start_stop_unit(cmd),
             Cmd::PreventAllow => self.start_prevent_allow(cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Reserve6 => self.start_reserve6(cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::Release6 => self.start_release6(cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReadDefectData => self.start_read_defect_data(info, cmd),
             Cmd::ReportTargetPortGroups => self.start_rtpg(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReportSupportedOpcodes => self.start_rsoc(info, cmd),
+            #[cfg(feature = "scsi-full")]
             Cmd::ModeSelect => self.start_mode_select(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::PrIn => self.start_pr_in(info, cmd),
@@ -510,7 +533,17 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             | Cmd::PrOut
             | Cmd::Sanitize
             | Cmd::ExtendedCopy
-            | Cmd::ReceiveCopyResults => Err(Sense::illegal_request(
+            | Cmd::ReceiveCopyResults
+            | Cmd::ReadDefectData
+            | Cmd::ReportSupportedOpcodes
+            | Cmd::WriteSame
+            | Cmd::Unmap
+            | Cmd::GetLbaStatus
+            | Cmd::ModeSelect
+            | Cmd::Reserve6
+            | Cmd::Release6
+            | Cmd::OrWrite
+            | Cmd::Verify => Err(Sense::illegal_request(
                 AdditionalSense::INVALID_COMMAND_OPERATION_CODE,
             )),
         }
@@ -562,9 +595,12 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 w.be32(self.block_size());
             }
             Cmd::ReadCapacity16 => self.read_capacity16(w),
+            #[cfg(feature = "scsi-full")]
             Cmd::GetLbaStatus => self.lba_status_data(task, w),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReadDefectData => self.defect_data(task, w),
             Cmd::ReportTargetPortGroups => self.rtpg_data(task, w),
+            #[cfg(feature = "scsi-full")]
             Cmd::ReportSupportedOpcodes => self.rsoc_data(task, w),
             #[cfg(feature = "scsi-full")]
             Cmd::PrIn => self.res.pr_in_data(task, &self.id, w),
@@ -628,9 +664,11 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 .dev
                 .write_at(base.saturating_add(u64::from(offset)), d, fua)
                 .map_err(|e| e.sense(Access::Write)),
+            #[cfg(feature = "scsi-full")]
             Op::OrWrite { offset: base, fua } => {
                 self.or_piece(base.saturating_add(u64::from(offset)), d, fua)
             }
+            #[cfg(feature = "scsi-full")]
             Op::Compare {
                 offset: base,
                 repeat,
@@ -670,7 +708,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// As [`finish`](Self::finish), letting an EXTENDED COPY reach other logical units of the
     /// target through `peers`.
     pub fn finish_with_peers(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
-        if task.op != Op::Buffered && task.miscompare.is_none() && self.sanitize.is_none() {
+        if task.op != Op::Buffered && task.miscompare.is_none() && !self.background_pending() {
             // Nothing acts at the end and no background job can hold the status (the READ and
             // WRITE case): the outcome recorded during the data phase.
             return task.completion();
@@ -738,10 +776,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         let r = match task.cmd {
             #[cfg(feature = "scsi-full")]
             Cmd::CompareAndWrite => self.finish_compare_and_write(task, len),
+            #[cfg(feature = "scsi-full")]
             Cmd::WriteSame => self.finish_write_same(task),
             #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.finish_write_atomic(task, len),
+            #[cfg(feature = "scsi-full")]
             Cmd::Unmap => self.finish_unmap(len),
+            #[cfg(feature = "scsi-full")]
             Cmd::ModeSelect => self.finish_mode_select(task, len),
             #[cfg(feature = "scsi-full")]
             Cmd::Sanitize => self.finish_sanitize(len),

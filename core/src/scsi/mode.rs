@@ -166,10 +166,10 @@ impl ModeSense {
         let values = match self.pc {
             PageControl::Current => *state,
             PageControl::Default => ModeState::defaults(dev.has_cache),
-            // Changeable: a mask, 1 = changeable bit.
+            // Changeable: a mask, 1 = changeable bit; none without MODE SELECT (`scsi-full`).
             PageControl::Changeable => ModeState {
-                wce: dev.has_cache,
-                swp: true,
+                wce: cfg!(feature = "scsi-full") && dev.has_cache,
+                swp: cfg!(feature = "scsi-full"),
             },
         };
         let all = self.page == PAGE_ALL;

@@ -227,8 +227,9 @@ impl<const N: usize> Reservations<N> {
 
     #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn conflicts(&self, info: &CmdInfo, c: &[u8], nexus: NexusId) -> bool {
-        if self.is_idle() {
-            // Nothing reserved: no command conflicts (the common case, one test).
+        if !cfg!(feature = "scsi-full") || self.is_idle() {
+            // Nothing reserved: no command conflicts (the common case, one test). Without
+            // `scsi-full` no RESERVE(6) or PERSISTENT RESERVE OUT can reserve anything.
             return false;
         }
         self.conflicts_with_reservation(info, c, nexus)

@@ -156,7 +156,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
 
     /// The job a finished SANITIZE with IMMED=0 waits for, if it started one.
     pub(crate) fn awaited_job(&self, task: &ScsiTask, completion: &Completion) -> Option<Ticket> {
-        let job = self.sanitize?;
+        let job = self.job()?;
         let waits =
             task.cmd == Cmd::Sanitize && !immediate(&task.cdb) && completion.status == Status::GOOD;
         waits.then_some(Ticket(job.seq))
@@ -165,7 +165,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// The status of a SANITIZE (IMMED=0) that waits for the job of `ticket`: `None` while
     /// the job runs, then GOOD or MEDIUM ERROR, SANITIZE COMMAND FAILED (SBC-4 §4.11.3).
     pub fn deferred_status(&self, task: &ScsiTask, ticket: Ticket) -> Option<Completion> {
-        if self.sanitize.is_some_and(|j| j.seq == ticket.0) {
+        if self.job().is_some_and(|j| j.seq == ticket.0) {
             return None;
         }
         let failed = match self.sanitize_outcome {
@@ -184,14 +184,23 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// of the logical unit then calls [`run_background`](Self::run_background) until it is
     /// false.
     pub fn background_pending(&self) -> bool {
-        self.sanitize.is_some()
+        self.job().is_some()
+    }
+
+    /// The sanitize job in progress; never one without `scsi-full` (no SANITIZE starts one).
+    fn job(&self) -> Option<SanitizeJob> {
+        if FULL {
+            self.sanitize
+        } else {
+            None
+        }
     }
 
     /// Performs up to about `max_bytes` of pending background work and returns whether work
     /// remains. Between calls other commands are answered (NOT READY, SANITIZE IN PROGRESS
     /// with the progress so far), so a caller holding a lock should release it in between.
     pub fn run_background(&mut self, max_bytes: u64) -> bool {
-        let Some(mut job) = self.sanitize else {
+        let Some(mut job) = self.job() else {
             return false;
         };
         let total = self.capacity_bytes();
@@ -302,7 +311,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
 
     /// NOT READY, SANITIZE IN PROGRESS with the fraction done, while a job runs.
     pub(crate) fn sanitize_in_progress(&self) -> Option<Sense> {
-        let job = self.sanitize?;
+        let job = self.job()?;
         let total = self
             .capacity_bytes()
             .saturating_mul(u64::from(job.passes()))
@@ -327,9 +336,12 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
 
     /// Sanitize failure mode: true after a sanitize failed.
     pub(crate) fn in_sanitize_failure_mode(&self) -> bool {
-        self.sanitize_failed
+        FULL && self.sanitize_failed
     }
 }
+
+/// Whether SANITIZE is built in (feature `scsi-full`).
+const FULL: bool = cfg!(feature = "scsi-full");
 
 /// IMMED (byte 1 bit 7).
 fn immediate(cdb: &[u8]) -> bool {

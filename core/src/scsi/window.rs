@@ -38,7 +38,9 @@ impl<'a> Window<'a> {
                 .ok()
                 .zip(usize::try_from(hi.saturating_sub(self.start)).ok());
             if let (Some((s0, s1)), Some((d0, d1))) = (src, dst) {
-                if let (Some(s), Some(d)) = (bytes.get(s0..s1), self.out.get_mut(d0..d1)) {
+                let s = bytes.get(s0..s1);
+                let d = s.and_then(|s| self.out.get_mut(d0..d1)?.get_mut(..s.len()));
+                if let (Some(s), Some(d)) = (s, d) {
                     d.copy_from_slice(s);
                 }
             }

@@ -161,7 +161,8 @@ impl CommandAhs {
                         .get(1..)
                         .ok_or(WireError::BadField("AHSLength"))?;
                     let dst = bytes
-                        .get_mut(BHS_CDB_LEN..BHS_CDB_LEN.saturating_add(ext.len()))
+                        .get_mut(BHS_CDB_LEN..)
+                        .and_then(|b| b.get_mut(..ext.len()))
                         .ok_or(WireError::BadField("AHSLength"))?;
                     if extended {
                         return Err(WireError::BadField("AHSType"));

@@ -308,7 +308,9 @@ fn write_header(
     bhs.set_total_ahs_length(words);
     bhs.set_data_segment_length(dsl);
     if let Some(dst) = head.get_mut(BHS_LEN..layout.header_end) {
-        dst.copy_from_slice(ahs);
+        if let Some(dst) = dst.get_mut(..ahs.len()) {
+            dst.copy_from_slice(ahs);
+        }
     }
     if digests.header {
         let crc = super::digest::crc32c(head.get(..layout.header_end).unwrap_or(&[]));
@@ -335,7 +337,9 @@ pub fn emit_pdu(
         .get_mut(..needed)
         .ok_or(EmitError::BufferTooSmall { needed })?;
     if let Some(dst) = pdu.get_mut(layout.data_start..layout.data_end) {
-        dst.copy_from_slice(data);
+        if let Some(dst) = dst.get_mut(..data.len()) {
+            dst.copy_from_slice(data);
+        }
     }
     emit_header_in_place(header, ahs, data.len(), digests, pdu)
 }

@@ -2,12 +2,15 @@
 
 use super::async_msg::AsyncMessageRepr;
 use super::bhs::{Bhs, BHS_LEN};
-use super::data::{DataInRepr, DataOutRepr};
+#[cfg(feature = "tcp")]
+use super::data::DataInRepr;
+use super::data::DataOutRepr;
 use super::error::WireError;
 use super::login::{LoginRequestRepr, LoginResponseRepr};
 use super::logout::{LogoutRequestRepr, LogoutResponseRepr};
 use super::nop::{NopInRepr, NopOutRepr};
 use super::opcode::Opcode;
+#[cfg(feature = "tcp")]
 use super::r2t::R2tRepr;
 use super::reject::RejectRepr;
 use super::scsi_command::ScsiCommandRepr;
@@ -50,11 +53,13 @@ pub enum PduRepr {
     LoginResponse(LoginResponseRepr),
     /// Text Response (§11.11).
     TextResponse(TextResponseRepr),
-    /// SCSI Data-In (§11.7).
+    /// SCSI Data-In (§11.7). (Feature `tcp`: under iSER, RFC 7145 §7.3, none is sent.)
+    #[cfg(feature = "tcp")]
     DataIn(DataInRepr),
     /// Logout Response (§11.15).
     LogoutResponse(LogoutResponseRepr),
-    /// R2T (§11.8).
+    /// R2T (§11.8). (Feature `tcp`.)
+    #[cfg(feature = "tcp")]
     R2t(R2tRepr),
     /// Asynchronous Message (§11.9).
     AsyncMessage(AsyncMessageRepr),
@@ -88,8 +93,10 @@ impl PduRepr {
             }
             Opcode::LOGIN_RESPONSE => PduRepr::LoginResponse(LoginResponseRepr::parse(bhs)?),
             Opcode::TEXT_RESPONSE => PduRepr::TextResponse(TextResponseRepr::parse(bhs)?),
+            #[cfg(feature = "tcp")]
             Opcode::DATA_IN => PduRepr::DataIn(DataInRepr::parse(bhs)?),
             Opcode::LOGOUT_RESPONSE => PduRepr::LogoutResponse(LogoutResponseRepr::parse(bhs)?),
+            #[cfg(feature = "tcp")]
             Opcode::R2T => PduRepr::R2t(R2tRepr::parse(bhs)?),
             Opcode::ASYNC_MESSAGE => PduRepr::AsyncMessage(AsyncMessageRepr::parse(bhs)?),
             Opcode::REJECT => PduRepr::Reject(RejectRepr::parse(bhs)?),
@@ -122,8 +129,10 @@ impl PduRepr {
             PduRepr::TaskMgmtResponse(r) => r.emit(bhs),
             PduRepr::LoginResponse(r) => r.emit(bhs),
             PduRepr::TextResponse(r) => r.emit(bhs),
+            #[cfg(feature = "tcp")]
             PduRepr::DataIn(r) => r.emit(bhs),
             PduRepr::LogoutResponse(r) => r.emit(bhs),
+            #[cfg(feature = "tcp")]
             PduRepr::R2t(r) => r.emit(bhs),
             PduRepr::AsyncMessage(r) => r.emit(bhs),
             PduRepr::Reject(r) => r.emit(bhs),
@@ -151,8 +160,10 @@ impl PduRepr {
             PduRepr::TaskMgmtResponse(_) => Opcode::TASK_MGMT_RESPONSE,
             PduRepr::LoginResponse(_) => Opcode::LOGIN_RESPONSE,
             PduRepr::TextResponse(_) => Opcode::TEXT_RESPONSE,
+            #[cfg(feature = "tcp")]
             PduRepr::DataIn(_) => Opcode::DATA_IN,
             PduRepr::LogoutResponse(_) => Opcode::LOGOUT_RESPONSE,
+            #[cfg(feature = "tcp")]
             PduRepr::R2t(_) => Opcode::R2T,
             PduRepr::AsyncMessage(_) => Opcode::ASYNC_MESSAGE,
             PduRepr::Reject(_) => Opcode::REJECT,
@@ -176,8 +187,10 @@ impl PduRepr {
             PduRepr::TaskMgmtResponse(r) => r.itt,
             PduRepr::LoginResponse(r) => r.itt,
             PduRepr::TextResponse(r) => r.itt,
+            #[cfg(feature = "tcp")]
             PduRepr::DataIn(r) => r.itt,
             PduRepr::LogoutResponse(r) => r.itt,
+            #[cfg(feature = "tcp")]
             PduRepr::R2t(r) => r.itt,
             PduRepr::AsyncMessage(_) | PduRepr::Reject(_) => return None,
         })
@@ -208,12 +221,12 @@ impl_from_repr!(
     TaskMgmtResponse(TaskMgmtResponseRepr),
     LoginResponse(LoginResponseRepr),
     TextResponse(TextResponseRepr),
-    DataIn(DataInRepr),
     LogoutResponse(LogoutResponseRepr),
-    R2t(R2tRepr),
     AsyncMessage(AsyncMessageRepr),
     Reject(RejectRepr),
 );
+#[cfg(feature = "tcp")]
+impl_from_repr!(DataIn(DataInRepr), R2t(R2tRepr));
 
 #[cfg(test)]
 mod tests {
@@ -266,7 +279,7 @@ mod tests {
         let mut buf = [0u8; BHS_LEN];
         buf[0] = 0x20;
         assert_eq!(
-            R2tRepr::parse(&Bhs::new_unchecked(&buf[..])),
+            crate::wire::R2tRepr::parse(&Bhs::new_unchecked(&buf[..])),
             Err(WireError::OpcodeMismatch {
                 expected: Opcode::R2T,
                 found: Opcode::NOP_IN

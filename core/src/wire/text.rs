@@ -314,11 +314,17 @@ impl<'a> TextWriter<'a> {
         let Some(dst) = self.buf.get_mut(self.len..needed) else {
             return Err(TextError::BufferTooSmall { needed });
         };
-        let (k, rest) = dst.split_at_mut(key.len());
+        let Some((k, rest)) = dst.split_at_mut_checked(key.len()) else {
+            return Err(TextError::BufferTooSmall { needed });
+        };
         k.copy_from_slice(key.as_bytes());
-        let (eq, rest) = rest.split_at_mut(1);
+        let Some((eq, rest)) = rest.split_at_mut_checked(1) else {
+            return Err(TextError::BufferTooSmall { needed });
+        };
         eq.fill(b'=');
-        let (v, nul) = rest.split_at_mut(value.len());
+        let Some((v, nul)) = rest.split_at_mut_checked(value.len()) else {
+            return Err(TextError::BufferTooSmall { needed });
+        };
         v.copy_from_slice(value.as_bytes());
         nul.fill(0);
         self.len = needed;

@@ -372,7 +372,8 @@ fn send<const Q: usize, const CQ: usize, const MRS: usize>(
         local.region.get(Endpoint::<Q, CQ, MRS>::range(buf)),
         peer.region.get_mut(Endpoint::<Q, CQ, MRS>::range(dst)),
     ) {
-        (Some(src), Some(dst)) => dst.copy_from_slice(src),
+        // Equal lengths checked here, so the copy cannot panic (no `core::fmt` in the image).
+        (Some(src), Some(dst)) if src.len() == dst.len() => dst.copy_from_slice(src),
         _ => return fail(peer, WcStatus::Other),
     }
     peer.counters.recvs = peer.counters.recvs.saturating_add(1);
@@ -405,7 +406,7 @@ fn rdma<const Q: usize, const CQ: usize, const MRS: usize>(
             local.region.get(local_range),
             peer.region.get_mut(remote_range),
         ) {
-            (Some(src), Some(dst)) => {
+            (Some(src), Some(dst)) if src.len() == dst.len() => {
                 dst.copy_from_slice(src);
                 local.counters.rdma_writes = local.counters.rdma_writes.saturating_add(1);
                 true
@@ -416,7 +417,7 @@ fn rdma<const Q: usize, const CQ: usize, const MRS: usize>(
             peer.region.get(remote_range),
             local.region.get_mut(local_range),
         ) {
-            (Some(src), Some(dst)) => {
+            (Some(src), Some(dst)) if src.len() == dst.len() => {
                 dst.copy_from_slice(src);
                 local.counters.rdma_reads = local.counters.rdma_reads.saturating_add(1);
                 true

@@ -678,7 +678,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                     let to = self.copy.offset(&handle, false).unwrap_or(usize::MAX);
                     let len = d.data.len as usize;
                     let src = data_area.get(from..from.saturating_add(len));
-                    let dst = control.get_mut(to..to.saturating_add(len));
+                    let dst = src.and_then(|s| control.get_mut(to..)?.get_mut(..s.len()));
                     if let (Some(src), Some(dst)) = (src, dst) {
                         dst.copy_from_slice(src);
                     }
@@ -758,7 +758,7 @@ impl<'a, const TASKS: usize, const BUFS: usize> IserInitiator<'a, TASKS, BUFS> {
                 let to = (d.data.offset as usize).saturating_sub(control_len);
                 let len = d.data.len as usize;
                 let src = control.get(from..from.saturating_add(len));
-                let dst = data_area.get_mut(to..to.saturating_add(len));
+                let dst = src.and_then(|s| data_area.get_mut(to..)?.get_mut(..s.len()));
                 if let (Some(src), Some(dst)) = (src, dst) {
                     dst.copy_from_slice(src);
                 }

@@ -749,12 +749,15 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 return None;
             }
         };
-        let Some(dst) = region.get_mut(start..pdu_start) else {
+        let Some(dst) = region
+            .get_mut(start..pdu_start)
+            .and_then(|d| d.first_chunk_mut())
+        else {
             self.posted.release(id);
             self.fail(IserError::Resources, backend);
             return None;
         };
-        dst.copy_from_slice(&ISCSI_CTRL_HEADER);
+        *dst = ISCSI_CTRL_HEADER;
         // A SCSI Response ends its task: its STags are invalidated remotely (Send with
         // Invalidate, RFC 7145 §7.3.4) unless the initiator said it cannot take that.
         let mut invalidate = None;

@@ -29,6 +29,7 @@ fn lba_status(lu: &mut TestLu, lba: u64, alloc: u32) -> (Vec<u8>, Completion) {
     run(lu, &cdb, alloc, &[])
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_unmap_zeroes_and_deallocates() {
     let mut lu = lu_over(thin_disk(BLOCKS));
@@ -59,6 +60,7 @@ fn test_unmap_zeroes_and_deallocates() {
     assert_eq!(descs, [(0, 2, 0), (2, 3, 1), (5, 5, 0), (10, 1, 1)]);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_unmap_errors() {
     let mut lu = lu_over(thin_disk(BLOCKS));
@@ -99,6 +101,7 @@ fn write_same(lu: &mut TestLu, sixteen: bool, b1: u8, lba: u64, n: u32, data: &[
     run(lu, &cdb, 0, data).1
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_write_same_replicates_block() {
     let mut lu = lu();
@@ -158,6 +161,7 @@ fn test_write_same_replicates_block() {
     assert_invalid_field(&write_same(&mut lu, false, 0x10, 0, 1, &block), 1);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_write_same_unmap_and_ndob() {
     let mut lu = lu_over(thin_disk(BLOCKS));
@@ -178,6 +182,7 @@ fn test_write_same_unmap_and_ndob() {
     assert_eq!(d[8 + 12], 1);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_get_lba_status_range_and_full_disk() {
     let mut lu = lu();
@@ -266,6 +271,7 @@ fn test_scratch_busy_and_abort() {
     assert_eq!(lu.finish(&task).status, Status::BUSY);
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_orwrite() {
     let mut lu = lu();
@@ -634,24 +640,53 @@ fn test_sanitize_status_deferred_until_the_job_ends() {
 fn test_optional_commands_are_unsupported_without_scsi_full() {
     let mut lu = super::lu();
     let mut cdb16 = [0u8; 16];
-    for op in [0x5e, 0x5f, 0x48, 0x83, 0x84, 0x89, 0x9c] {
+    let mut thin = lu_over(thin_disk(16));
+    for op in [
+        0x5e, 0x5f, 0x48, 0x83, 0x84, 0x89, 0x9c, 0x37, 0xb7, 0x41, 0x42, 0x93, 0x15, 0x55, 0x16,
+        0x17, 0x2f, 0xaf, 0x8f, 0x8b,
+    ] {
         cdb16[0] = op;
-        let len = if op == 0x5e || op == 0x5f || op == 0x48 {
-            10
-        } else {
-            16
+        let len = match op {
+            0x15..=0x17 => 6,
+            0x5e | 0x5f | 0x48 | 0x37 | 0x41 | 0x42 | 0x55 | 0x2f => 10,
+            0xb7 | 0xaf => 12,
+            _ => 16,
         };
-        let c = run(&mut lu, &cdb16[..len], 0, &[]).1;
-        let sense = c.sense.unwrap();
+        for unit in [&mut lu, &mut thin] {
+            let c = run(unit, &cdb16[..len], 0, &[]).1;
+            let sense = c.sense.unwrap();
+            assert_eq!(
+                (sense.key, sense.code),
+                (
+                    SenseKey::ILLEGAL_REQUEST,
+                    AdditionalSense::INVALID_COMMAND_OPERATION_CODE
+                ),
+                "opcode {op:#04x}"
+            );
+        }
+    }
+    // REPORT SUPPORTED OPERATION CODES and GET LBA STATUS: their operation codes stay (REPORT
+    // TARGET PORT GROUPS, READ CAPACITY(16)), so the service action is the invalid field
+    // (SPC-4 §4.5.2).
+    let rsoc = [0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+    let get_lba_status = super::cdb16(0x9e, 0x12, 0, 32);
+    for cdb in [&rsoc[..], &get_lba_status[..]] {
+        let sense = run(&mut thin, cdb, 256, &[]).1.sense.unwrap();
         assert_eq!(
             (sense.key, sense.code),
             (
                 SenseKey::ILLEGAL_REQUEST,
-                AdditionalSense::INVALID_COMMAND_OPERATION_CODE
+                AdditionalSense::INVALID_FIELD_IN_CDB
             ),
-            "opcode {op:#04x}"
+            "{cdb:02x?}"
         );
     }
+    // A thin unit reports full provisioning: no LBPU/LBPWS, no UNMAP or WRITE SAME limits.
+    let (d, _) = run(&mut thin, &[0x12, 1, 0xb2, 0, 8, 0], 8, &[]);
+    assert_eq!(d[5] & 0xe0, 0, "LBPU, LBPWS, LBPWS10");
+    let (d, _) = run(&mut thin, &[0x12, 1, 0xb0, 0, 64, 0], 64, &[]);
+    assert_eq!(&d[20..28], &[0; 8], "MAXIMUM UNMAP LBA / DESCRIPTOR COUNT");
+    assert_eq!(&d[36..44], &[0; 8], "MAXIMUM WRITE SAME LENGTH");
     let (d, _) = run(&mut lu, &[0x12, 0, 0, 0, 96, 0], 96, &[]);
     assert_eq!(d[5] & 0x08, 0, "3PC");
     let (d, _) = run(&mut lu, &[0x12, 1, 0xb0, 0, 64, 0], 64, &[]);

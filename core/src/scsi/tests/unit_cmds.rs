@@ -95,6 +95,7 @@ fn ua_cleared(lu: &mut TestLu, n: u16) {
     while !run_on(lu, NexusId(n), &TUR, 0, &[]).1.is_good() {}
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_reserve6_two_initiators() {
     let mut lu = lu();
@@ -133,6 +134,7 @@ fn test_reserve6_two_initiators() {
     assert!(other(&mut lu, &r6).is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_read_defect_data() {
     let mut lu = lu();
@@ -169,6 +171,7 @@ fn test_report_target_port_groups() {
     assert_invalid_field(&run(&mut lu, &rtpg(2, 64), 64, &[]).1, 1);
 }
 
+#[cfg(feature = "scsi-full")]
 fn rsoc(lu: &mut TestLu, rctd: bool, options: u8, op: u8, sa: u16) -> (Vec<u8>, Completion) {
     let mut c = [0u8; 12];
     c[0] = 0xa3;
@@ -180,6 +183,7 @@ fn rsoc(lu: &mut TestLu, rctd: bool, options: u8, op: u8, sa: u16) -> (Vec<u8>, 
     run(lu, &c, 65535, &[])
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_report_supported_opcodes_matches_dispatch() {
     let mut lu = lu();
@@ -247,6 +251,7 @@ fn mode_select6(lu: &mut TestLu, nexus: u16, params: &[u8]) -> Completion {
     run_on(lu, NexusId(nexus), &cdb, 0, params).1
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_mode_select_swp_write_protects() {
     let mut lu = lu();
@@ -271,6 +276,7 @@ fn test_mode_select_swp_write_protects() {
     assert!(write10(&mut lu, 0, &vec![0; BS as usize]).is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_mode_select_errors() {
     let mut lu = lu();
@@ -315,6 +321,7 @@ fn test_mode_select_errors() {
     assert!(run(&mut lu, &cdb, 0, &ten).1.is_good());
 }
 
+#[cfg(feature = "scsi-full")]
 #[test]
 fn test_cold_reset_restores_mode_defaults() {
     let mut lu = lu();

@@ -5,15 +5,17 @@
 //! StatSN and CmdSN window bookkeeping every target PDU carries (§4.2.2).
 
 use super::event::{InitiatorEvent, InitiatorSink, LoginError, TaskError, TaskHandle, TaskStatus};
+#[cfg(feature = "tcp")]
 use super::task::R2t;
 use super::{CloseCause, InitiatorConn, Logout, NopReply, Ping, Stage, TmfHandle};
 use crate::task::{in_window, window_len, Itt, SerialNumber, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
+#[cfg(feature = "tcp")]
+use crate::wire::{DataInRepr, R2tRepr, ScsiResponseCode};
 use crate::wire::{
-    DataInRepr, LogoutResponse, LogoutResponseRepr, NopInRepr, Opcode, PduRepr, R2tRepr,
-    RejectRepr, ScsiResponseCode, ScsiResponseRepr, TaskMgmtFunction, TaskMgmtResponse,
-    TaskMgmtResponseRepr, RESERVED_TAG,
+    LogoutResponse, LogoutResponseRepr, NopInRepr, Opcode, PduRepr, RejectRepr, ScsiResponseRepr,
+    TaskMgmtFunction, TaskMgmtResponse, TaskMgmtResponseRepr, RESERVED_TAG,
 };
 
 impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
@@ -43,6 +45,9 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             return;
         }
         match repr {
+            // RFC 7145 §7.3: under iSER the target moves SCSI data by RDMA and sends neither
+            // Data-In nor R2T; without `tcp` they end the connection as any unexpected PDU.
+            #[cfg(feature = "tcp")]
             PduRepr::DataIn(d) => {
                 self.update_window(d.exp_cmd_sn, d.max_cmd_sn);
                 self.handle_data_in(&d, pdu.data, sink);
@@ -52,6 +57,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
                 self.saw_stat_sn(r.stat_sn);
                 self.handle_scsi_response(&r, pdu.data, sink);
             }
+            #[cfg(feature = "tcp")]
             PduRepr::R2t(r) => {
                 self.update_window(r.exp_cmd_sn, r.max_cmd_sn);
                 self.handle_r2t(&r, sink);
@@ -148,6 +154,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
         });
     }
 
+    #[cfg(feature = "tcp")]
     fn handle_data_in<S: InitiatorSink>(&mut self, d: &DataInRepr, data: &[u8], sink: &mut S) {
         if let Some(st) = d.status {
             self.saw_stat_sn(st.stat_sn);
@@ -216,6 +223,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
         self.complete(slot, Ok(status), sink);
     }
 
+    #[cfg(feature = "tcp")]
     fn handle_r2t<S: InitiatorSink>(&mut self, r: &R2tRepr, sink: &mut S) {
         let Some(slot) = self.tasks.slot_of(Itt(r.itt)) else {
             // The task ended already; the R2T is moot.

@@ -539,7 +539,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         } else {
             b""
         };
-        match emit_pdu(&PduRepr::TextRequest(repr), &[], text, self.digests, buf) {
+        match emit_pdu(&PduRepr::TextRequest(repr), &[], text, self.digests(), buf) {
             Ok(n) => {
                 self.cmd_sn = self.cmd_sn.wrapping_add(1);
                 self.discovery = Discovery::Sent { itt };

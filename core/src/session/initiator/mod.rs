@@ -19,7 +19,9 @@ mod login;
 mod task;
 mod tx;
 
+// The tests drive connections over iSCSI/TCP.
 #[cfg(test)]
+#[cfg(feature = "tcp")]
 mod tests;
 
 pub use event::{
@@ -196,6 +198,8 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
     /// A new connection whose transport is up at `now`; the first Login Request is ready for
     /// [`Self::poll_transmit`]. `entropy` seeds the ISID (random format, RFC 7143 §11.12.5), the
     /// initial CmdSN, ITTs and our CHAP challenge: give each connection fresh random bytes.
+    /// (Feature `tcp`.)
+    #[cfg(feature = "tcp")]
     pub fn new(config: &InitiatorConfig<'a>, entropy: [u8; 32], now: Instant) -> Self {
         Self::with_mode(config, false, entropy, now)
     }
@@ -267,6 +271,15 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
     /// The negotiated parameters (meaningful once logged in).
     pub fn negotiated(&self) -> &Negotiated {
         &self.params
+    }
+
+    /// The digests of this connection (RFC 7143 §13.1); none without `tcp` (iSER, RFC 7145 §6.4).
+    fn digests(&self) -> Digests {
+        if cfg!(feature = "tcp") {
+            self.digests
+        } else {
+            Digests::NONE
+        }
     }
 
     /// The ISID of this session.
@@ -487,7 +500,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
                 break;
             }
             let max_data = self.max_rx_data();
-            match Pdu::parse(rest, self.digests, max_data) {
+            match Pdu::parse(rest, self.digests(), max_data) {
                 Ok((pdu, used)) => {
                     consumed = consumed.saturating_add(used);
                     self.last_rx = now;

@@ -41,6 +41,7 @@ pub(crate) struct Task {
     /// Read bytes delivered.
     pub read_bytes: u32,
     /// DataSN the next Data-In should carry.
+    #[cfg_attr(not(feature = "tcp"), allow(dead_code))]
     pub data_sn: u32,
     /// The target broke a data-phase rule for this task; its completion reports it.
     pub broken: bool,
@@ -81,6 +82,7 @@ impl Task {
     }
 
     /// Records an R2T; false when MAX_R2T are already outstanding.
+    #[cfg(feature = "tcp")]
     pub(crate) fn add_r2t(&mut self, r: R2t) -> bool {
         match self.r2ts.iter_mut().find(|s| s.is_none()) {
             Some(slot) => {

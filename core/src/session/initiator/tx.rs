@@ -87,7 +87,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
                 &PduRepr::NopOut(repr),
                 &[],
                 &[],
-                self.digests,
+                self.digests(),
                 buf,
             )) {
                 Ok(n) => {
@@ -118,7 +118,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
                 &PduRepr::NopOut(repr),
                 &[],
                 &[],
-                self.digests,
+                self.digests(),
                 buf,
             )) {
                 Ok(n) => {
@@ -162,7 +162,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
                 &PduRepr::TaskMgmtRequest(repr),
                 &[],
                 &[],
-                self.digests,
+                self.digests(),
                 buf,
             )) {
                 Ok(n) => {
@@ -189,7 +189,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             &PduRepr::LogoutRequest(repr),
             &[],
             &[],
-            self.digests,
+            self.digests(),
             buf,
         )) {
             Ok(n) => {
@@ -273,7 +273,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             exp_stat_sn: self.exp_stat_sn,
             cdb: task.cdb.bhs_part(),
         };
-        let start = data_offset(ahs_len, self.digests);
+        let start = data_offset(ahs_len, self.digests());
         let imm = immediate as usize;
         let Some(dst) = buf.get_mut(start..start.saturating_add(imm)) else {
             let needed =
@@ -287,7 +287,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             &PduRepr::ScsiCommand(repr),
             ahs.get(..ahs_len).unwrap_or_default(),
             imm,
-            self.digests,
+            self.digests(),
             buf,
         )) {
             Ok(n) => n,
@@ -317,30 +317,37 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             return Transmit::Idle;
         };
         // (TTT, next offset, end of sequence, DataSN, R2T index).
-        let (ttt, next, end, data_sn, r2t) = if task.unsolicited_next < task.unsolicited_end {
-            (
-                RESERVED_TAG,
-                task.unsolicited_next,
-                task.unsolicited_end,
-                task.unsolicited_sn,
-                None,
-            )
-        } else {
-            let Some((i, r)) = task
-                .r2ts
-                .iter()
-                .enumerate()
-                .find_map(|(i, r)| r.filter(|r| r.next < r.end).map(|r| (i, r)))
-            else {
+        let (ttt, next, end, data_sn, r2t): (u32, u32, u32, u32, Option<usize>) =
+            if task.unsolicited_next < task.unsolicited_end {
+                (
+                    RESERVED_TAG,
+                    task.unsolicited_next,
+                    task.unsolicited_end,
+                    task.unsolicited_sn,
+                    None,
+                )
+            } else {
+                // Without `tcp` (iSER only) no R2T arrives: unsolicited data is all that goes out.
+                #[cfg(not(feature = "tcp"))]
                 return Transmit::Idle;
+                #[cfg(feature = "tcp")]
+                {
+                    let Some((i, r)) = task
+                        .r2ts
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, r)| r.filter(|r| r.next < r.end).map(|r| (i, r)))
+                    else {
+                        return Transmit::Idle;
+                    };
+                    (r.ttt, r.next, r.end, r.data_sn, Some(i))
+                }
             };
-            (r.ttt, r.next, r.end, r.data_sn, Some(i))
-        };
         let max_seg = self
             .params
             .max_send_data_segment_length(Role::Initiator)
             .max(512) as usize;
-        let start = data_offset(0, self.digests);
+        let start = data_offset(0, self.digests());
         let room = buf.len().saturating_sub(start).saturating_sub(3 + 4) & !3;
         let want = (end.saturating_sub(next) as usize).min(max_seg);
         if want > room && room < MIN_SEGMENT {
@@ -370,7 +377,7 @@ impl<const TASKS: usize> InitiatorConn<'_, TASKS> {
             &PduRepr::DataOut(repr),
             &[],
             seg,
-            self.digests,
+            self.digests(),
             buf,
         )) {
             Ok(n) => n,

@@ -2,20 +2,23 @@
 //! window, Data-In with phase-collapsed status, R2T/Data-Out, NOP, task management, logout, and
 //! Reject for what we cannot accept.
 
-use super::task::{Phase, R2tState, Task};
+#[cfg(feature = "tcp")]
+use super::task::R2tState;
+use super::task::{Phase, Task};
 use super::tx::TxItem;
 use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Hints, Stage, TargetConn};
-use crate::negotiate::Role;
 use crate::scsi::{CommandRequest, Completion, Finish, Start};
 use crate::session::backend::TargetBackend;
 use crate::task::{Itt, SerialNumber, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
+#[cfg(feature = "tcp")]
+use crate::wire::{DataInRepr, DataInStatus, R2tRepr};
 use crate::wire::{
-    DataInRepr, DataInStatus, DataOutRepr, LogoutReason, LogoutRequestRepr, LogoutResponse,
-    LogoutResponseRepr, Lun, NopInRepr, NopOutRepr, Opcode, PduRepr, R2tRepr, RejectReason,
-    RejectRepr, Residual, ScsiCommandRepr, ScsiResponseCode, ScsiResponseRepr, ScsiStatus,
-    TaskMgmtFunction, TaskMgmtRequestRepr, TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
+    DataOutRepr, LogoutReason, LogoutRequestRepr, LogoutResponse, LogoutResponseRepr, Lun,
+    NopInRepr, NopOutRepr, Opcode, PduRepr, RejectReason, RejectRepr, Residual, ScsiCommandRepr,
+    ScsiResponseCode, ScsiResponseRepr, ScsiStatus, TaskMgmtFunction, TaskMgmtRequestRepr,
+    TaskMgmtResponse, TaskMgmtResponseRepr, BHS_LEN,
 };
 
 /// The reserved tag (RFC 7143 §11.1: 0xffffffff is never a valid ITT or TTT for a task).
@@ -687,6 +690,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             }
             return r;
         }
+        // Under iSER a task without status has nothing to send as a PDU (`wants_transmit`).
+        #[cfg(not(feature = "tcp"))]
+        let _ = (phase, backend);
+        #[cfg(not(feature = "tcp"))]
+        return Emitted::Skip;
+        #[cfg(feature = "tcp")]
         match phase {
             Phase::Read => self.emit_data_in(slot, backend, buf),
             Phase::Write => self.emit_r2t(slot, buf),
@@ -695,6 +704,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     // ---- transmit side ----
 
+    #[cfg(feature = "tcp")]
     pub(super) fn emit_data_in<B: TargetBackend>(
         &mut self,
         slot: TaskSlot,
@@ -710,10 +720,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let Some(scsi) = task.scsi else {
             return Emitted::Skip;
         };
-        let digests = self.tx_digests;
+        let digests = self.tx_digests();
         let max_seg = self
             .params
-            .max_send_data_segment_length(Role::Target)
+            .max_send_data_segment_length(crate::negotiate::Role::Target)
             .max(512) as usize;
         let room = buf
             .len()
@@ -793,6 +803,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         Emitted::Done(n)
     }
 
+    #[cfg(feature = "tcp")]
     pub(super) fn emit_r2t(&mut self, slot: TaskSlot, buf: &mut [u8]) -> Emitted {
         let ttt = self.alloc_ttt();
         let exp_cmd_sn = self.exp_cmd_sn;
@@ -849,7 +860,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if PduRepr::R2t(repr).emit_bhs(&mut bhs).is_err() {
             return Emitted::Skip;
         }
-        Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
+        Emitted::Done(seal_pdu(buf, 0, self.tx_digests()))
     }
 
     #[cfg_attr(not(feature = "small-code"), inline)]
@@ -860,7 +871,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         exp_data_sn: u32,
         buf: &mut [u8],
     ) -> Emitted {
-        let digests = self.tx_digests;
+        let digests = self.tx_digests();
         if completion.sense.is_none() && !digests.header {
             // The status of nearly every command: the header alone (DataSegmentLength 0).
             let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
@@ -924,7 +935,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         data_len: u16,
         buf: &mut [u8],
     ) -> Emitted {
-        let digests = self.tx_digests;
+        let digests = self.tx_digests();
         let len = usize::from(data_len);
         let need = pdu_len_for(len, digests);
         if buf.len() < need {
@@ -953,7 +964,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     }
 
     pub(super) fn emit_nop_in_ping(&mut self, ttt: u32, buf: &mut [u8]) -> Emitted {
-        let need = pdu_len_for(0, self.tx_digests);
+        let need = pdu_len_for(0, self.tx_digests());
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
@@ -970,11 +981,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if PduRepr::NopIn(repr).emit_bhs(&mut bhs).is_err() {
             return Emitted::Skip;
         }
-        Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
+        Emitted::Done(seal_pdu(buf, 0, self.tx_digests()))
     }
 
     pub(super) fn emit_tmf_response(&mut self, itt: u32, response: u8, buf: &mut [u8]) -> Emitted {
-        let need = pdu_len_for(0, self.tx_digests);
+        let need = pdu_len_for(0, self.tx_digests());
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
@@ -989,7 +1000,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if PduRepr::TaskMgmtResponse(repr).emit_bhs(&mut bhs).is_err() {
             return Emitted::Skip;
         }
-        Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
+        Emitted::Done(seal_pdu(buf, 0, self.tx_digests()))
     }
 
     pub(super) fn emit_logout_response(
@@ -998,7 +1009,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         response: u8,
         buf: &mut [u8],
     ) -> Emitted {
-        let need = pdu_len_for(0, self.tx_digests);
+        let need = pdu_len_for(0, self.tx_digests());
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
@@ -1015,7 +1026,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if PduRepr::LogoutResponse(repr).emit_bhs(&mut bhs).is_err() {
             return Emitted::Skip;
         }
-        Emitted::Done(seal_pdu(buf, 0, self.tx_digests))
+        Emitted::Done(seal_pdu(buf, 0, self.tx_digests()))
     }
 
     pub(super) fn emit_reject(
@@ -1025,7 +1036,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         data_sn: u32,
         buf: &mut [u8],
     ) -> Emitted {
-        let digests = self.tx_digests;
+        let digests = self.tx_digests();
         let need = pdu_len_for(BHS_LEN, digests);
         if buf.len() < need {
             return Emitted::NeedSpace(need);

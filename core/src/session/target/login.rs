@@ -163,6 +163,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
 
     fn policy(&self) -> AnyPolicy {
         match self.mode {
+            #[cfg(feature = "tcp")]
             DataMode::Pdus => AnyPolicy::Tcp(crate::negotiate::TcpPolicy),
             // A discovery session over iSER moves only text: the iSER keys are irrelevant
             // there (as LIO has it), and open-iscsi does not answer them.
@@ -513,10 +514,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let start = data_offset(digests);
         let from = self.login.response_sent;
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(start..start.saturating_add(seg)),
-            self.login.response.get(from..from.saturating_add(seg)),
-        ) {
+        let src = self.login.response.get(from..from.saturating_add(seg));
+        let dst = src.and_then(|s| buf.get_mut(start..)?.get_mut(..s.len()));
+        if let (Some(dst), Some(src)) = (dst, src) {
             dst.copy_from_slice(src);
         }
         self.login.response_sent = from.saturating_add(seg);
@@ -530,7 +530,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             return;
         }
         if self.login.completes && self.login.response_sent >= self.login.response_len {
-            self.tx_digests = self.rx_digests;
+            self.tx_digests = self.rx_digests();
             self.stage = Stage::FullFeature;
             self.deadline = None;
             self.login.negotiator = None;
@@ -626,7 +626,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     // per-PDU path it is called from.
     #[inline(never)]
     pub(super) fn emit_text_response(&mut self, buf: &mut [u8]) -> Emitted {
-        let digests = self.tx_digests;
+        let digests = self.tx_digests();
         let max_seg = self
             .params
             .max_send_data_segment_length(Role::Target)
@@ -659,10 +659,9 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         }
         let start = data_offset(digests);
         let from = self.login.response_sent;
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(start..start.saturating_add(seg)),
-            self.login.response.get(from..from.saturating_add(seg)),
-        ) {
+        let src = self.login.response.get(from..from.saturating_add(seg));
+        let dst = src.and_then(|s| buf.get_mut(start..)?.get_mut(..s.len()));
+        if let (Some(dst), Some(src)) = (dst, src) {
             dst.copy_from_slice(src);
         }
         self.login.response_sent = from.saturating_add(seg);

@@ -9,7 +9,9 @@ mod ffp;
 mod login;
 mod rdma;
 mod task;
+// The tests drive connections over iSCSI/TCP.
 #[cfg(test)]
+#[cfg(feature = "tcp")]
 mod tests;
 mod tx;
 
@@ -134,6 +136,7 @@ pub enum CloseReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DataMode {
     /// In Data-In, R2T and Data-Out PDUs (iSCSI/TCP).
+    #[cfg(feature = "tcp")]
     Pdus,
     /// By RDMA Write and Read, asked for through [`TargetConn::next_put`] and [`TargetConn::next_get`] (iSER).
     Rdma,
@@ -191,6 +194,7 @@ impl Hints {
     pub(crate) fn data_in(&mut self, mode: DataMode) {
         self.insert(match mode {
             DataMode::Rdma => Self::PUT,
+            #[cfg(feature = "tcp")]
             DataMode::Pdus => Self::TX,
         });
     }
@@ -199,6 +203,7 @@ impl Hints {
     pub(crate) fn data_out(&mut self, mode: DataMode) {
         self.insert(match mode {
             DataMode::Rdma => Self::GET,
+            #[cfg(feature = "tcp")]
             DataMode::Pdus => Self::TX,
         });
     }
@@ -261,7 +266,8 @@ pub struct TargetConn<const TASKS: usize> {
 
 impl<const TASKS: usize> TargetConn<TASKS> {
     /// A new iSCSI/TCP connection accepted at `now`. `entropy` seeds CHAP challenges and the
-    /// initial StatSN.
+    /// initial StatSN. (Feature `tcp`.)
+    #[cfg(feature = "tcp")]
     pub fn new(config: &TargetConfig, entropy: [u8; 32], now: Instant) -> Self {
         Self::with_mode(config, DataMode::Pdus, entropy, now)
     }
@@ -310,6 +316,24 @@ impl<const TASKS: usize> TargetConn<TASKS> {
     /// The negotiated parameters (meaningful once logged in).
     pub fn negotiated(&self) -> &Negotiated {
         &self.params
+    }
+
+    /// The digests on received PDUs (RFC 7143 §13.1); none without `tcp` (iSER, RFC 7145 §6.4).
+    fn rx_digests(&self) -> Digests {
+        if cfg!(feature = "tcp") {
+            self.rx_digests
+        } else {
+            Digests::NONE
+        }
+    }
+
+    /// The digests on PDUs we send; none without `tcp`.
+    fn tx_digests(&self) -> Digests {
+        if cfg!(feature = "tcp") {
+            self.tx_digests
+        } else {
+            Digests::NONE
+        }
     }
 
     /// Counters.
@@ -410,7 +434,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 break;
             }
             let max_data = self.max_rx_data();
-            match Pdu::parse(rest, self.rx_digests, max_data) {
+            match Pdu::parse(rest, self.rx_digests(), max_data) {
                 Ok((pdu, used)) => {
                     consumed = consumed.saturating_add(used);
                     self.last_rx = now;
@@ -427,7 +451,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     self.stats.digest_errors = self.stats.digest_errors.wrapping_add(1);
                     let used = crate::wire::frame::pdu_len(
                         &crate::wire::Bhs::new_unchecked(rest),
-                        self.rx_digests,
+                        self.rx_digests(),
                     )
                     .min(rest.len());
                     let header = header_of(rest);

@@ -41,6 +41,7 @@ pub(crate) struct Task {
     /// Bytes moved so far (read: sent; write: received in order).
     pub done: u32,
     /// Read: next DataSN. Write: next R2TSN.
+    #[cfg_attr(not(feature = "tcp"), allow(dead_code))]
     pub sn: u32,
     /// Write: bytes the initiator may send unsolicited (immediate data included).
     pub unsolicited: u32,
@@ -117,6 +118,7 @@ impl Task {
         }
     }
 
+    #[cfg(feature = "tcp")]
     pub(crate) fn add_r2t(&mut self, r: R2tState) -> bool {
         match self.r2ts.iter_mut().find(|s| s.is_none()) {
             Some(slot) => {
