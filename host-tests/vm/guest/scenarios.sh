@@ -432,6 +432,8 @@ s_bench() {
     kill -TERM $pid; for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
   done
   lio_down
+  # tgt allocates a 1 GiB pool at its first iSER login: free the other LUNs' memory first.
+  rm -f /tmp/b-*.img
   tgt_up /tmp/b-tgt.img "$INI" && bench_login tgt "$TIQN" 3260 && bench_runs tgt
   bench_logout "$TIQN" 3260
   tgt_down
