@@ -1,7 +1,9 @@
 //! [`Mapping`]: a file on a memory file system (tmpfs, ramfs) mapped shared into the daemon, so
 //! a logical unit's reads and writes are copies to and from its pages, without a `pread` or
 //! `pwrite` system call each. Only memory file systems: there the page cache is the storage, so
-//! no I/O error can turn into SIGBUS and the data needs no `msync`.
+//! no I/O error can turn into SIGBUS and the data needs no `msync`. (Truncating a LUN's file
+//! under the running daemon would still fault where `pread` would fail: the daemon owns its
+//! LUN files.)
 
 use std::fs::File;
 use std::io;
