@@ -10,7 +10,8 @@
 # Prints `N passed, M failed`; exits 0 when all passed, 3 when QEMU cannot run here, 1 else.
 # env: VMLAB, CARGO_TARGET_DIR, VM_TIMEOUT (s, 600), ISERVM_MIB (64), ISERVM_LOG (debug),
 #      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill, and
-#      twovm for step 5; all; `twovm` alone skips step 4)
+#      twovm for step 5; all; `twovm` alone skips step 4), ISERVM_BENCH_OTHERS (LABEL=PATH,...:
+#      other iserd binaries the bench runs beside ours)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -41,6 +42,8 @@ rm -rf "$SHARE"; mkdir -p "$SHARE/bin" "$SHARE/results"
 cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/iser-badpeer" \
   "$TARGET_DIR/release/iser-blkbench" "$SHARE/bin/"
 cp "$HERE"/guest/*.sh "$SHARE/"
+# An A/B bench: ISERVM_BENCH_OTHERS=LABEL=PATH,... names other iserd binaries benched beside ours.
+for lp in $(echo "${ISERVM_BENCH_OTHERS:-}" | tr , ' '); do cp "${lp#*=}" "$SHARE/bin/iserd-${lp%%=*}"; done
 echo "vm: binaries shared ($(took))"
 
 ONLY=${ISERVM_ONLY:-}

@@ -2,10 +2,12 @@
 //! queue pair and one registered memory region, posting iser-core's [`DmOp`]s and reporting
 //! [`DmEvent`]s.
 //!
-//! Every posted work request is signalled and comes back exactly once: as a completion, as a
-//! flush after the queue pair entered the error state (disconnect), or — when posting itself
-//! failed — as a completion the adapter makes up with [`WcStatus::Other`]. So the engine gets
-//! every buffer back; [`Connection::outstanding`] counts what is still out.
+//! Every posted work request comes back exactly once: as a completion, as a flush after the queue
+//! pair entered the error state (disconnect), or — when posting itself failed — as a completion
+//! the adapter makes up with [`WcStatus::Other`]. Only the last work request of each send chain
+//! is signalled; the ones before it are reported done when a later one completes
+//! ([`crate::sendq`]). So the engine gets every buffer back; [`Connection::outstanding`] counts
+//! what is still out.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use rdma_sys::{
 use crate::cm::{self, ConnectRequest, EventChannel};
 use crate::error::Error;
 use crate::region::Region;
+use crate::sendq::SendQueue;
 use crate::wc::{Completion, RECV_TAG};
 
 /// How completions are waited for.
@@ -130,6 +133,7 @@ pub struct Connection {
     send_depth: u32,
     pending: VecDeque<DmEvent>,
     chains: Chains,
+    sendq: SendQueue,
     max_init_rd_atom: u8,
     pub(crate) max_rd_atom: u8,
     idle_rounds: u32,
@@ -195,6 +199,7 @@ impl Connection {
             send_depth: spec.send_depth.max(1),
             pending: VecDeque::new(),
             chains: Chains::default(),
+            sendq: SendQueue::default(),
             max_init_rd_atom: 0,
             max_rd_atom: 0,
             idle_rounds: 0,
@@ -277,7 +282,8 @@ impl Connection {
         init.cap.max_send_sge = 1;
         init.cap.max_recv_sge = 1;
         init.qp_type = rdma_sys::ibv_qp_type::IBV_QPT_RC;
-        init.sq_sig_all = 1;
+        // Signalled per work request: the last of each chain (`flush_send`).
+        init.sq_sig_all = 0;
         // SAFETY: a live id on this PD's device; `init` is valid for the call.
         if unsafe { rdma_sys::rdma_create_qp(self.id, self.pd, &mut init) } != 0 {
             return Err(Error::last("rdma_create_qp"));
@@ -537,6 +543,11 @@ impl Connection {
         Ok(())
     }
 
+    /// Posts the chained send-queue work, only its last work request signalled. Should the
+    /// device take only part of a chain (the depth is checked before, so only a malformed
+    /// request could do that), the unsignalled part it took is reported when a later chain
+    /// completes, or flushed; if it succeeded silently and nothing follows, teardown's drain
+    /// times out on it.
     fn flush_send(&mut self) -> Result<(), Error> {
         let work = std::mem::take(&mut self.chains.send);
         self.chains.send_bytes = 0;
@@ -545,15 +556,20 @@ impl Connection {
             return Ok(());
         }
         let mut sges: Vec<rdma_sys::ibv_sge> = work.iter().map(|w| self.ibv_sge(w.sge)).collect();
+        let last = work.len().saturating_sub(1);
         let mut wrs: Vec<rdma_sys::ibv_send_wr> = work
             .iter()
-            .map(|w| {
+            .enumerate()
+            .map(|(i, w)| {
                 // SAFETY: all-zero is a valid `ibv_send_wr` (null pointers, zero integers/unions).
                 let mut wr: rdma_sys::ibv_send_wr = unsafe { std::mem::zeroed() };
                 wr.wr_id = w.id;
                 wr.num_sge = 1;
                 wr.opcode = w.opcode;
-                wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
+                // One completion per chain: the ones before the last are derived from it.
+                if i == last {
+                    wr.send_flags = ibv_send_flags::IBV_SEND_SIGNALED.0;
+                }
                 wr.imm_data_invalidated_rkey_union.invalidated_rkey = w.invalidate;
                 if let Some(r) = w.remote {
                     wr.wr.rdma = rdma_sys::rdma_t {
@@ -577,6 +593,9 @@ impl Connection {
         self.send_outstanding = self
             .send_outstanding
             .saturating_add(u32::try_from(posted).unwrap_or(u32::MAX));
+        for w in work.iter().take(posted) {
+            self.sendq.posted(w.id);
+        }
         for w in work.iter().skip(posted) {
             self.pending.push_back(DmEvent::Done {
                 id: WrId(w.id),
@@ -766,7 +785,8 @@ impl Connection {
                 if c.is_recv() {
                     self.recv_outstanding = self.recv_outstanding.saturating_sub(1);
                 } else {
-                    self.send_outstanding = self.send_outstanding.saturating_sub(1);
+                    let done = self.sendq.complete(c.wr_id, &mut self.pending);
+                    self.send_outstanding = self.send_outstanding.saturating_sub(done);
                 }
                 self.pending.push_back(c.event());
             }

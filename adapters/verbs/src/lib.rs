@@ -24,6 +24,7 @@ mod device;
 mod error;
 mod region;
 mod registrar;
+mod sendq;
 mod wc;
 
 pub use cm::{ConnectRequest, Listener};

@@ -333,54 +333,109 @@ s_tgt() {
   cat /tmp/tgt-try.out
 }
 
-# The issue 6 benchmark: the Linux iSER initiator drives iserd, LIO and tgt in turn, each with a
-# 64 MiB file LUN in the guest's tmpfs: 4 KiB random read (QD16) and 1 MiB sequential read and
-# write (QD4), ISERVM_BENCH_RUNS runs of ISERVM_BENCH_SECS seconds each (iser-blkbench:
-# O_DIRECT, one thread per I/O in flight; the guest has no fio). Lines: ISERVM-BENCH: target
-# test run figures, then the whole guest's busy CPU per I/O. Opt-in (ISERVM_ONLY=bench): a few
+# The issue 6 benchmark: the Linux iSER initiator drives iserd, LIO and tgt, each with a 64 MiB
+# file LUN in the guest's tmpfs: 4 KiB random read (QD16) and 1 MiB sequential read and write
+# (QD4), ISERVM_BENCH_RUNS runs of ISERVM_BENCH_SECS seconds each (iser-blkbench: O_DIRECT, one
+# thread per I/O in flight; the guest has no fio). iserd (port 3261), other iserd binaries to
+# compare (host run.sh ISERVM_BENCH_OTHERS, ports 3262 on) and LIO (3260) are logged in at once
+# and take turns test by test, so a slow spell of the shared host hits them alike; tgt (which
+# wants 3260 too) runs after them. Lines: ISERVM-BENCH: target test run figures, then the whole
+# guest's busy CPU per I/O (and for iserd its own process's user+system CPU and system calls per
+# I/O). Opt-in (ISERVM_ONLY=bench): a few
 # minutes.
 # guest_busy: busy CPU time of the whole guest so far (user, nice, system, irq, softirq; ticks).
 guest_busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-# cpu_per_io BUSY-BEFORE BLKBENCH-OUTPUT: the guest's busy CPU per I/O since BUSY-BEFORE (target,
-# initiator and soft-RoCE together: under TCG this, not the link, decides the figures).
-cpu_per_io() {
-  local n hz
-  n=$(echo "$2" | sed -n 's/.*(\([0-9]*\) I\/Os.*/\1/p'); hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
-  awk -v a="$1" -v b="$(guest_busy)" -v n="${n:-0}" -v hz="$hz" \
-    'BEGIN { if (n > 0) printf "cpu %.2f ms/IO", (b - a) * 1000 / hz / n }'
+# proc_stats PID: user ticks, system ticks, read-type and write-type system calls of process PID
+# so far (/proc/PID/stat and io; zeros without one).
+proc_stats() {
+  [ -n "$1" ] && [ -r /proc/$1/io ] || { echo 0 0 0 0; return; }
+  echo "$(awk '{print $14, $15}' /proc/$1/stat) $(awk '/^sysc[rw]:/{printf "%s ", $2}' /proc/$1/io)"
 }
-bench_disk() {  # TARGET-IQN LABEL
-  local d t r label=$2
-  timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I iser > /dev/null 2>&1
-  iscsiadm -m node -T "$1" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
-    iscsiadm -m node -o new -T "$1" -p "$IP:3260" -I iser > /dev/null
-  for r in 1 2 3; do timeout 90 iscsiadm -m node -T "$1" -p "$IP:3260" -I iser --login > /dev/null && break; sleep 2; done
-  d=$(disk_of "$1")
-  result bench-$label-login $? "${d:-no disk}"
-  [ -n "$d" ] || return
-  for r in $(seq "$BRUNS"); do
-    for t in "randread 4k 16" "read 1m 4" "write 1m 4"; do
-      set -- $t
-      b0=$(guest_busy)
-      out=$(/mnt/host/bin/iser-blkbench /dev/$d --rw $1 --bs $2 --qd $3 --time ${BSECS}s 2>&1)
-      echo "ISERVM-BENCH: $label $1-$2-qd$3 run$r $out $(cpu_per_io "$b0" "$out")"
-    done
-  done
-  timeout 60 iscsiadm -m node -T "$1" -p "$IP:3260" -I iser --logout > /dev/null
+# proc_per_io BEFORE AFTER BLKBENCH-OUTPUT: process PID's CPU (user+system ms) and system calls
+# (read+write type) per I/O between two proc_stats.
+proc_per_io() {
+  local n hz
+  n=$(echo "$3" | sed -n 's/.*(\([0-9]*\) I\/Os.*/\1/p'); hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+  echo "$1 $2" | awk -v n="${n:-0}" -v hz="$hz" '{ if (n > 0) printf "iserd %.2f+%.2f ms/IO, %.2f+%.2f syscalls/IO", ($5 - $1) * 1000 / hz / n, ($6 - $2) * 1000 / hz / n, ($7 - $3) / n, ($8 - $4) / n }'
+}
+# per_io NAME BUSY-BEFORE BUSY-NOW BLKBENCH-OUTPUT: CPU ticks spent per I/O, in ms.
+per_io() {
+  local n hz
+  n=$(echo "$4" | sed -n 's/.*(\([0-9]*\) I\/Os.*/\1/p'); hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+  awk -v a="$2" -v b="$3" -v n="${n:-0}" -v hz="$hz" -v name="$1" \
+    'BEGIN { if (n > 0) printf "%s %.2f ms/IO", name, (b - a) * 1000 / hz / n }'
+}
+# bench_login LABEL TARGET-IQN PORT: logs in; BDISK_<LABEL> is its disk.
+bench_login() {
+  local r d
+  timeout 60 iscsiadm -m discovery -t st -p "$IP:$3" -I iser > /dev/null 2>&1
+  iscsiadm -m node -T "$2" -p "$IP:$3" -I iser > /dev/null 2>&1 ||
+    iscsiadm -m node -o new -T "$2" -p "$IP:$3" -I iser > /dev/null
+  for r in 1 2 3; do timeout 90 iscsiadm -m node -T "$2" -p "$IP:$3" -I iser --login > /dev/null && break; sleep 2; done
+  d=$(disk_of "$2")
+  result bench-$1-login $? "${d:-no disk}"
+  eval "BDISK_$1=$d"
+}
+bench_logout() {  # TARGET-IQN PORT
+  timeout 60 iscsiadm -m node -T "$1" -p "$IP:$2" -I iser --logout > /dev/null
   iscsiadm -m node -o delete -T "$1" > /dev/null 2>&1
 }
+# bench_runs LABEL...: every run, every test, each target in turn (LABEL=PID of its process, or
+# LABEL alone).
+bench_runs() {
+  local r t lp label pid d g0 p0 out
+  for r in $(seq "$BRUNS"); do
+    for t in "randread 4k 16" "read 1m 4" "write 1m 4"; do
+      for lp in "$@"; do
+        label=${lp%%=*}; pid=; [ "$lp" != "$label" ] && pid=${lp#*=}
+        d=$(eval "echo \$BDISK_$label"); [ -n "$d" ] || continue
+        set -- $t "$@"
+        g0=$(guest_busy); p0=$(proc_stats "$pid")
+        out=$(/mnt/host/bin/iser-blkbench /dev/$d --rw $1 --bs $2 --qd $3 --time ${BSECS}s 2>&1)
+        echo "ISERVM-BENCH: $label $1-$2-qd$3 run$r $out $(per_io cpu "$g0" "$(guest_busy)" "$out")${pid:+, $(proc_per_io "$p0" "$(proc_stats "$pid")" "$out")}"
+        shift 3
+      done
+    done
+  done
+}
+# bench_iserd LABEL BINARY PORT TARGET-IQN: starts it (pid in BPID_<LABEL>) with a 64 MiB LUN.
+bench_iserd() {
+  truncate -s 64M /tmp/b-$1.img
+  $2 --listen "$IP:$3" --target-name "$4" --file-lun /tmp/b-$1.img \
+    --log-level warn < /dev/null > /tmp/iserd-$1.out 2> /tmp/iserd-$1.log &
+  eval "BPID_$1=$!"
+  # At warn level only stdout says "listening on" (after every portal is bound).
+  for i in $(seq 100); do grep -q 'listening on' /tmp/iserd-$1.out && break; sleep 0.2; done
+}
 s_bench() {
+  local labels pid i f l port others
   BRUNS=$(arg iservm.benchruns); BRUNS=${BRUNS:-3}
   BSECS=$(arg iservm.benchsecs); BSECS=${BSECS:-8}
   pgrep -x iscsid > /dev/null || start_iscsid
-  truncate -s 64M /tmp/b-iserd.img
-  start_iserd --listen "$IP:3260" --target-name "$IQN" --file-lun /tmp/b-iserd.img \
-    --log-level warn < /dev/null
-  bench_disk "$IQN" iserd
-  kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
-  lio_up /tmp/b-lio.img && bench_disk "$LIQN" lio
+  bench_iserd iserd /mnt/host/bin/iserd 3261 "$IQN" && bench_login iserd "$IQN" 3261
+  labels="iserd=$BPID_iserd"
+  # Other iserd binaries (host run.sh ISERVM_BENCH_OTHERS): ports 3262 on, targets IQN-LABEL.
+  port=3261; others=
+  for f in /mnt/host/bin/iserd-*; do
+    [ -x "$f" ] || continue
+    l=${f##*/iserd-}; port=$((port + 1))
+    bench_iserd "$l" "$f" $port "$IQN-$l" && bench_login "$l" "$IQN-$l" $port &&
+      labels="$labels $l=$(eval "echo \$BPID_$l")" && others="$others $l:$port"
+  done
+  lio_up /tmp/b-lio.img && bench_login lio "$LIQN" 3260 && labels="$labels lio"
+  bench_runs $labels
+  bench_logout "$IQN" 3261
+  for l in $others; do bench_logout "$IQN-${l%%:*}" ${l#*:}; done
+  bench_logout "$LIQN" 3260
+  for l in $labels; do
+    pid=${l#*=}; [ "$pid" != "$l" ] || continue
+    kill -TERM $pid; for i in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  done
   lio_down
-  tgt_up /tmp/b-tgt.img "$INI" && bench_disk "$TIQN" tgt
+  # tgt allocates a 1 GiB pool at its first iSER login: free the other LUNs' memory first.
+  rm -f /tmp/b-*.img
+  tgt_up /tmp/b-tgt.img "$INI" && bench_login tgt "$TIQN" 3260 && bench_runs tgt
+  bench_logout "$TIQN" 3260
   tgt_down
   rm -f /tmp/b-*.img
 }

@@ -24,6 +24,10 @@ use crate::daemon::Daemon;
 /// Registered buffers per connection: the receive ring, two kept for control messages, and the
 /// rest for RDMA Reads and Writes in flight.
 pub const BUFS: usize = 96;
+/// Bytes of each registered buffer: the unit of RDMA Reads and Writes. The Linux initiator's
+/// largest command is 512 KiB (ib_iser max_sectors 1024), so one of its commands moves with one
+/// RDMA operation and one `pread`/`pwrite`; the 512 bytes hold a control message's headers.
+const BUF_SIZE: u32 = (512 << 10) + 512;
 /// Receives kept posted per connection. The engine grants a CmdSN window of this less the four
 /// it keeps for immediate PDUs: 36 commands, so an initiator's queue depth of 32 is not held
 /// back (the default 32 gave 28).
@@ -126,6 +130,7 @@ pub fn serve(daemon: Arc<Daemon>, req: ConnectRequest, group_tag: u16) {
             .min(u16::from(req.initiator_depth()))
             .max(1),
         recv_depth: RECV_DEPTH,
+        buf_size: BUF_SIZE,
         ..IserConfig::default()
     };
     let region_len = BUFS.saturating_mul(config.buf_size as usize);

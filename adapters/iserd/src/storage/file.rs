@@ -1,12 +1,14 @@
 //! [`FileDevice`]: a [`BlockDevice`] over a file or block device with positioned I/O
 //! (`pread`/`pwrite`), `fdatasync` for SYNCHRONIZE CACHE and Force Unit Access (SBC-3 §5.24,
-//! §4.16), and hole punching for UNMAP on thin LUNs (SBC-3 §4.7).
+//! §4.16), and hole punching for UNMAP on thin LUNs (SBC-3 §4.7). A file on a memory file
+//! system is read and written through a shared mapping instead ([`Mapping`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::mapped::{self, Mapping};
 use super::{BlockDevice, IoError, LbaStatus, Provisioning, StorageError};
 
 /// A file-backed logical unit's storage.
@@ -21,6 +23,8 @@ pub struct FileDevice {
     physical_exponent: u8,
     /// Opened with O_DIRECT: I/O goes through an aligned bounce buffer.
     direct: bool,
+    /// The device's bytes mapped, for a file on tmpfs or ramfs.
+    map: Option<Mapping>,
 }
 
 /// Offset, length and buffer alignment O_DIRECT needs (the largest logical block size of
@@ -90,6 +94,14 @@ impl FileDevice {
                 len % bs
             );
         }
+        let map = if mapped::on_memory_fs(&file) {
+            let bytes = usize::try_from(num_blocks.saturating_mul(bs)).unwrap_or(0);
+            Mapping::new(&file, bytes, !read_only)
+                .map_err(|e| log::warn!("{}: not mapped ({e}); pread/pwrite", path.display()))
+                .ok()
+        } else {
+            None
+        };
         Ok(FileDevice {
             file,
             path: path.to_path_buf(),
@@ -99,6 +111,7 @@ impl FileDevice {
             thin,
             physical_exponent: 0,
             direct: false,
+            map,
         })
     }
 
@@ -123,6 +136,7 @@ impl FileDevice {
             })?;
         self.file = file;
         self.direct = true;
+        self.map = None;
         Ok(())
     }
 
@@ -285,6 +299,12 @@ impl BlockDevice for FileDevice {
 
     fn read_at(&mut self, byte_offset: u64, buf: &mut [u8]) -> Result<(), IoError> {
         self.check(byte_offset, u64::try_from(buf.len()).unwrap_or(u64::MAX))?;
+        if let Some(map) = &self.map {
+            return map
+                .read(byte_offset, buf)
+                .then_some(())
+                .ok_or(IoError::OutOfRange);
+        }
         if self.direct {
             let len = buf.len();
             return self
@@ -301,7 +321,11 @@ impl BlockDevice for FileDevice {
             return Err(IoError::Other);
         }
         self.check(byte_offset, u64::try_from(data.len()).unwrap_or(u64::MAX))?;
-        if self.direct {
+        if let Some(map) = &mut self.map {
+            if !map.write(byte_offset, data) {
+                return Err(IoError::OutOfRange);
+            }
+        } else if self.direct {
             self.direct_io(byte_offset, data.len(), true, &mut |b| {
                 b.copy_from_slice(data)
             })

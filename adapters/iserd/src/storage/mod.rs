@@ -2,6 +2,7 @@
 //! core's `BlockDevice` (SBC-3 §4), and [`Device`], the one type the daemon's logical units hold.
 
 mod file;
+mod mapped;
 mod ram;
 
 use std::fmt;
