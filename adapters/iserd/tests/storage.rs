@@ -135,3 +135,28 @@ fn device_opens_from_lun_config() {
     assert_eq!(file.block_size(), 512);
     assert!(matches!(file, Device::File(_)));
 }
+
+#[test]
+fn only_thick_luns_on_a_memory_file_system_are_mapped() {
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    let thick = shm.join(format!("iserd-map-thick-{}", std::process::id()));
+    let thin = shm.join(format!("iserd-map-thin-{}", std::process::id()));
+    let mut d = FileDevice::open(&thick, Some(1 << 20), 512, false, false).unwrap();
+    assert!(d.is_mapped());
+    d.write_at(4096, &[7u8; 512], false).unwrap();
+    let mut back = [0u8; 512];
+    d.read_at(4096, &mut back).unwrap();
+    assert_eq!(back, [7u8; 512]);
+    assert_eq!(std::fs::read(&thick).unwrap()[4096..4608], [7u8; 512]);
+    let t = FileDevice::open(&thin, Some(1 << 20), 512, false, true).unwrap();
+    assert!(
+        !t.is_mapped(),
+        "a store into a thin LUN's hole could meet a full tmpfs"
+    );
+    drop((d, t));
+    std::fs::remove_file(&thick).unwrap();
+    std::fs::remove_file(&thin).unwrap();
+}

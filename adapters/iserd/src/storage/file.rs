@@ -94,9 +94,12 @@ impl FileDevice {
                 len % bs
             );
         }
-        let map = if mapped::on_memory_fs(&file) {
-            let bytes = usize::try_from(num_blocks.saturating_mul(bs)).unwrap_or(0);
-            Mapping::new(&file, bytes, !read_only)
+        // A thin LUN's holes would be filled by stores into the mapping, and a full tmpfs
+        // answers that with SIGBUS instead of ENOSPC: only thick LUNs are mapped, and only
+        // once every page of a writable one is allocated.
+        let map = if !thin && mapped::on_memory_fs(&file) {
+            let bytes = num_blocks.saturating_mul(bs);
+            mapped::map_allocated(&file, bytes, !read_only)
                 .map_err(|e| log::warn!("{}: not mapped ({e}); pread/pwrite", path.display()))
                 .ok()
         } else {
@@ -113,6 +116,11 @@ impl FileDevice {
             direct: false,
             map,
         })
+    }
+
+    /// Whether reads and writes go through a shared mapping (a thick LUN on tmpfs or ramfs).
+    pub fn is_mapped(&self) -> bool {
+        self.map.is_some()
     }
 
     /// Reports 2^`exponent` logical blocks per physical block (a larger physical block).

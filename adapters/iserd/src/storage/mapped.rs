@@ -33,6 +33,22 @@ pub fn on_memory_fs(file: &File) -> bool {
     kind == TMPFS_MAGIC || kind == RAMFS_MAGIC
 }
 
+/// The first `len` bytes of `file` mapped; a writable mapping only after `fallocate` has
+/// given every page its memory, so no store into it can meet a full file system (SIGBUS).
+pub fn map_allocated(file: &File, len: u64, writable: bool) -> io::Result<Mapping> {
+    let bytes = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    if writable {
+        let end =
+            libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: plain system call on an open descriptor; mode 0 allocates without changing
+        // the file's contents or (within its size) its length.
+        if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, end) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Mapping::new(file, bytes, writable)
+}
+
 /// `len` bytes of a file mapped shared (writable unless read-only).
 #[derive(Debug)]
 pub struct Mapping {
@@ -148,6 +164,33 @@ mod tests {
         assert!(!m.write(u64::MAX, b"x"));
         drop(m);
         std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_writable_mapping_has_every_page_allocated() {
+        let shm = std::path::Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return;
+        }
+        use std::os::unix::fs::MetadataExt;
+        let path = shm.join(format!("iserd-mapped-alloc-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(1 << 20).unwrap();
+        assert_eq!(
+            file.metadata().unwrap().blocks(),
+            0,
+            "a sparse file to begin with"
+        );
+        let m = map_allocated(&file, 1 << 20, true).unwrap();
+        assert!(file.metadata().unwrap().blocks() * 512 >= 1 << 20);
+        drop(m);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
