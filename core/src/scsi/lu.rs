@@ -407,14 +407,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             .checked_rem(SANITIZE_OWNER)
             .unwrap_or(0);
         // READ and WRITE, nearly every command, begin here; `dispatch` has the same arms.
-        let started = match info.cmd {
+        match info.cmd {
             Cmd::Read => self.start_read(info, cmd),
             Cmd::Write => self.start_write(info, cmd),
-            _ => self.dispatch(info, cmd),
-        };
-        match started {
-            Ok(s) => s,
-            Err(s) => refused(s),
+            _ => match self.dispatch(info, cmd) {
+                Ok(s) => s,
+                Err(s) => refused(s),
+            },
         }
     }
 
@@ -471,8 +470,8 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                     AdditionalSense::INTERNAL_TARGET_FAILURE,
                 ))
             }
-            Cmd::Read => self.start_read(info, cmd),
-            Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd),
+            Cmd::Read => Ok(self.start_read(info, cmd)),
+            Cmd::Write | Cmd::WriteAndVerify => Ok(self.start_write(info, cmd)),
             Cmd::OrWrite => self.start_orwrite(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.start_write_atomic(info, cmd),
@@ -818,7 +817,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
 /// so kept out of [`LogicalUnit::start`]).
 #[cold]
 #[inline(never)]
-fn refused(sense: Sense) -> Start {
+pub(crate) fn refused(sense: Sense) -> Start {
     Start::Done(Completion::check(sense))
 }
 
