@@ -204,11 +204,12 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let start = backend.scsi_start(target, cmd.lun, &req);
         match start {
             Start::Done(completion) => self.queue_response(cmd.itt, completion, 0),
-            Start::DataIn { task, len } => {
+            // The SCSI task is bound by reference: copied once, into the task table.
+            Start::DataIn { ref task, len } => {
                 let t = Task {
                     itt: cmd.itt,
                     lun: cmd.lun,
-                    scsi: Some(task),
+                    scsi: Some(*task),
                     phase: Phase::Read,
                     len,
                     done: 0,
@@ -222,7 +223,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     deferred: None,
                 };
                 if len == 0 {
-                    match backend.scsi_finish(target, cmd.lun, &task) {
+                    match backend.scsi_finish(target, cmd.lun, task) {
                         Finish::Done(completion) => self.queue_response(cmd.itt, completion, 0),
                         Finish::Deferred(ticket) => match self.tasks.insert(Itt(cmd.itt), t) {
                             Ok(slot) => {
@@ -231,7 +232,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                             }
                             Err(_) => {
                                 // Not reachable: the CmdSN window follows free task slots.
-                                backend.scsi_abort(target, cmd.lun, &task);
+                                backend.scsi_abort(target, cmd.lun, task);
                                 self.queue_response(cmd.itt, TASK_SET_FULL, 0)
                             }
                         },
@@ -243,7 +244,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                     self.queue_response(cmd.itt, TASK_SET_FULL, 0)
                 }
             }
-            Start::DataOut { task, len } => {
+            Start::DataOut { ref task, len } => {
                 // §13.10 / §13.14: the initiator sends the first burst of the Expected Data
                 // Transfer Length unsolicited, even when the command moves less (`len`); the
                 // surplus is accepted and discarded, not rejected.
@@ -255,7 +256,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 let t = Task {
                     itt: cmd.itt,
                     lun: cmd.lun,
-                    scsi: Some(task),
+                    scsi: Some(*task),
                     phase: Phase::Write,
                     len,
                     done: 0,
