@@ -8,6 +8,7 @@
 //! a [`PostedTable`]; the region is passed in as a byte slice on every call.
 //!
 //! Poll order for the caller: after every [`IserTarget::handle_event`], post what
+//! [`IserTarget::poll_ops`] writes (until it writes less than it was given room for), or what
 //! [`IserTarget::poll_op`] returns until it returns `None`, in order (RC ordering is what keeps a
 //! SCSI Response behind its RDMA Writes).
 
@@ -415,7 +416,28 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.idle() {
             return None;
         }
-        self.poll_work(region, backend, now)
+        let mut op = [DmOp::Disconnect];
+        match self.poll_all_work(region, backend, now, &mut op) {
+            0 => None,
+            _ => op.first().copied(),
+        }
+    }
+
+    /// The work requests ready now, written to `ops` in order: what calling
+    /// [`Self::poll_op`] until `None` gives, in one call. Returns how many were written; when
+    /// that is `ops.len()`, call again for the rest.
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub fn poll_ops<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+        ops: &mut [DmOp],
+    ) -> usize {
+        if self.idle() {
+            return 0;
+        }
+        self.poll_all_work(region, backend, now, ops)
     }
 
     /// Whether [`Self::poll_op`] has nothing to give: every part it would visit says so
@@ -425,10 +447,93 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.steady && self.recv_posted >= self.config.recv_depth && !self.conn.may_have_work()
     }
 
-    /// [`Self::poll_op`] when some part may have work. Out of line, so that the idle answer
-    /// stays a few instructions wherever `poll_op` is inlined.
+    /// [`Self::poll_ops`] (and [`Self::poll_op`], with one slot) when some part may have work.
+    /// Priority order: a failed or ended connection's last PDUs and shutdown alone, then
+    /// receives, HelloReply, RDMA Writes and Reads, control PDUs. Each kind is taken until it
+    /// has no more before the next, without starting over from the top after each op: none
+    /// of them gives work to a kind before it. A failure or the session's end stops the
+    /// batch, so the next call starts with them. Out of line, so that the idle answer stays a
+    /// few instructions wherever `poll_ops` is inlined.
     #[inline(never)]
-    fn poll_work<B: TargetBackend>(
+    fn poll_all_work<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+        ops: &mut [DmOp],
+    ) -> usize {
+        let mut slots = ops.iter_mut();
+        let Some(mut at) = slots.next() else {
+            return 0;
+        };
+        if !self.steady || self.conn.is_closed() {
+            if let Some(op) = self.poll_unsteady(region, backend, now) {
+                *at = op;
+                return 1;
+            }
+            if self.error.is_some() || self.conn.is_closed() {
+                return 0;
+            }
+        }
+        let mut n = 0usize;
+        macro_rules! put {
+            ($op:expr) => {{
+                *at = $op;
+                n = n.wrapping_add(1);
+                match slots.next() {
+                    Some(next) => at = next,
+                    None => return n,
+                }
+            }};
+        }
+        while self.recv_posted < self.config.recv_depth {
+            let Some(op) = self.poll_recv() else {
+                break;
+            };
+            put!(op);
+        }
+        if self.hello_reply.is_some() {
+            if let Some(op) = self.poll_hello_reply(region) {
+                put!(op);
+            }
+        }
+        while self.conn.may_put() || self.conn.may_get() {
+            let rdma = if self.conn.may_put() {
+                self.poll_put(region, backend)
+            } else {
+                None
+            };
+            let rdma = match rdma {
+                None if self.conn.may_get() => self.poll_get(backend),
+                other => other,
+            };
+            let Some(op) = rdma else {
+                break;
+            };
+            if self.rdma_in_flight == 0 {
+                self.rdma_progress = now;
+            }
+            self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
+            put!(op);
+        }
+        while self.conn.may_transmit() {
+            let Some(op) = self.poll_control(region, backend, now) else {
+                break;
+            };
+            put!(op);
+            if self.error.is_some() || self.conn.is_closed() {
+                break;
+            }
+        }
+        n
+    }
+
+    /// [`Self::poll_all_work`] off the steady state: a failed connection's shutdown, an ended
+    /// session's last PDUs and shutdown, or the login completing (`None`, then the usual
+    /// order).
+    #[cold]
+    #[inline(never)]
+    fn poll_unsteady<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
         backend: &mut B,
@@ -446,35 +551,6 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         }
         if !self.logged_in {
             self.track_login(now);
-        }
-        if self.recv_posted < self.config.recv_depth {
-            if let Some(op) = self.poll_recv() {
-                return Some(op);
-            }
-        }
-        if self.hello_reply.is_some() {
-            if let Some(op) = self.poll_hello_reply(region) {
-                return Some(op);
-            }
-        }
-        let rdma = if self.conn.may_put() {
-            self.poll_put(region, backend)
-        } else {
-            None
-        };
-        let rdma = match rdma {
-            None if self.conn.may_get() => self.poll_get(backend),
-            other => other,
-        };
-        if let Some(op) = rdma {
-            if self.rdma_in_flight == 0 {
-                self.rdma_progress = now;
-            }
-            self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
-            return Some(op);
-        }
-        if self.conn.may_transmit() {
-            return self.poll_control(region, backend, now);
         }
         None
     }
