@@ -416,11 +416,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         if self.idle() {
             return None;
         }
-        let mut op = [DmOp::Disconnect];
-        match self.poll_all_work(region, backend, now, &mut op) {
-            0 => None,
-            _ => op.first().copied(),
-        }
+        self.poll_work(region, backend, now)
     }
 
     /// The work requests ready now, written to `ops` in order: what calling
@@ -447,13 +443,63 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.steady && self.recv_posted >= self.config.recv_depth && !self.conn.may_have_work()
     }
 
-    /// [`Self::poll_ops`] (and [`Self::poll_op`], with one slot) when some part may have work.
-    /// Priority order: a failed or ended connection's last PDUs and shutdown alone, then
-    /// receives, HelloReply, RDMA Writes and Reads, control PDUs. Each kind is taken until it
-    /// has no more before the next, without starting over from the top after each op: none
-    /// of them gives work to a kind before it. A failure or the session's end stops the
-    /// batch, so the next call starts with them. Out of line, so that the idle answer stays a
-    /// few instructions wherever `poll_ops` is inlined.
+    /// [`Self::poll_op`] when some part may have work: the first op [`Self::poll_all_work`]
+    /// would write. Out of line, so that the idle answer stays a few instructions wherever
+    /// `poll_op` is inlined.
+    #[inline(never)]
+    fn poll_work<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<DmOp> {
+        if !self.steady || self.conn.is_closed() {
+            if let Some(op) = self.poll_unsteady(region, backend, now) {
+                return Some(op);
+            }
+            if self.error.is_some() || self.conn.is_closed() {
+                return None;
+            }
+        }
+        if self.recv_posted < self.config.recv_depth {
+            if let Some(op) = self.poll_recv() {
+                return Some(op);
+            }
+        }
+        if self.hello_reply.is_some() {
+            if let Some(op) = self.poll_hello_reply(region) {
+                return Some(op);
+            }
+        }
+        let rdma = if self.conn.may_put() {
+            self.poll_put(region, backend)
+        } else {
+            None
+        };
+        let rdma = match rdma {
+            None if self.conn.may_get() => self.poll_get(backend),
+            other => other,
+        };
+        if let Some(op) = rdma {
+            if self.rdma_in_flight == 0 {
+                self.rdma_progress = now;
+            }
+            self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
+            return Some(op);
+        }
+        if self.conn.may_transmit() {
+            return self.poll_control(region, backend, now);
+        }
+        None
+    }
+
+    /// [`Self::poll_ops`] when some part may have work.
+    /// Priority order (as [`Self::poll_work`]'s): a failed or ended connection's last PDUs and
+    /// shutdown alone, then receives, HelloReply, RDMA Writes and Reads, control PDUs. Each
+    /// kind is taken until it has no more before the next, without starting over from the top
+    /// after each op: none of them gives work to a kind before it. A failure or the session's
+    /// end stops the batch, so the next call starts with them. Out of line, so that the idle
+    /// answer stays a few instructions wherever `poll_ops` is inlined.
     #[inline(never)]
     fn poll_all_work<B: TargetBackend>(
         &mut self,
