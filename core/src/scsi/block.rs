@@ -7,7 +7,7 @@ use super::completion::{Completion, Residual};
 use super::device::{Access, BlockDevice, Provisioning};
 use super::lu::{no_data, refused, LogicalUnit, ScratchBuf};
 use super::sense::{AdditionalSense, Sense, SenseKey};
-use super::task::{CommandRequest, Op, ScsiTask, Start};
+use super::task::{CommandRequest, Op, ScsiTask, Start, Started};
 use super::window::Window;
 
 /// LBA, block count and flags shared by the READ/WRITE/VERIFY/SYNCHRONIZE CACHE families,
@@ -122,7 +122,12 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
 
     /// READ(6/10/12/16) (SBC-3 §5.8–§5.11).
     #[cfg_attr(not(feature = "small-code"), inline)]
-    pub(crate) fn start_read(&mut self, info: &CmdInfo, cmd: &CommandRequest<'_>) -> Start {
+    pub(crate) fn start_read(
+        &mut self,
+        info: &CmdInfo,
+        cmd: &CommandRequest<'_>,
+        slot: &mut Option<ScsiTask>,
+    ) -> Started {
         let rw = Rw::decode(info, cmd.cdb);
         if let Err(sense) = self.check_transfer(&rw) {
             return refused(sense);
@@ -130,15 +135,21 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
         let op = Op::Read {
             offset: self.byte_offset(rw.lba),
         };
-        let task = self.new_task(info, op, cmd);
-        task.data_in(self.bytes_of(rw.blocks), cmd.expected_read_len)
+        let want = self.bytes_of(rw.blocks);
+        let task = slot.insert(self.new_task(info, op, cmd));
+        task.begin_data_in(want, cmd.expected_read_len)
     }
 
     /// WRITE(6/10/12/16) (SBC-3 §5.32–§5.35) and WRITE AND VERIFY(10/12/16) (§5.36–§5.38;
     /// the verify of just-written data cannot fail here, so BYTCHK 00b and 01b both only
     /// write).
     #[cfg_attr(not(feature = "small-code"), inline)]
-    pub(crate) fn start_write(&mut self, info: &CmdInfo, cmd: &CommandRequest<'_>) -> Start {
+    pub(crate) fn start_write(
+        &mut self,
+        info: &CmdInfo,
+        cmd: &CommandRequest<'_>,
+        slot: &mut Option<ScsiTask>,
+    ) -> Started {
         let rw = Rw::decode(info, cmd.cdb);
         if info.cmd == Cmd::WriteAndVerify && cdb::u8_at(cmd.cdb, 1) & 0x04 != 0 {
             // BYTCHK 10b and 11b are reserved for WRITE AND VERIFY.
@@ -152,14 +163,14 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
         }
         let want = self.bytes_of(rw.blocks);
         if let Some(refused) = self.refuse_partial_block(want, cmd.expected_write_len) {
-            return refused;
+            return refused.place(slot);
         }
         let op = Op::Write {
             offset: self.byte_offset(rw.lba),
             fua: self.write_through(rw.fua || info.cmd == Cmd::WriteAndVerify),
         };
-        let task = self.new_task(info, op, cmd);
-        task.data_out(want, cmd.expected_write_len)
+        let task = slot.insert(self.new_task(info, op, cmd));
+        task.begin_data_out(want, cmd.expected_write_len)
     }
 
     /// FUA as asked, or always when the write cache is disabled (WCE 0).

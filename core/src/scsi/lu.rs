@@ -12,7 +12,7 @@ use super::mode::{DeviceFacts, ModeSense, ModeState};
 use super::pr::{PrState, Reservations};
 use super::sanitize::SanitizeJob;
 use super::sense::{AdditionalSense, Sense, SenseKey};
-use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
+use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start, Started};
 use super::ua::{UnitAttention, UnitAttentions};
 use super::window::{measure, Window};
 use super::xcopy::{CopyPeers, CopyStatus, NoPeers};
@@ -360,6 +360,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// conflicts (SPC-4 §5.13); reserved CDB bits against the CDB usage map; medium access
     /// while the medium is ejected or in sanitize failure mode; then the command's own fields.
     pub fn start(&mut self, cmd: &CommandRequest<'_>) -> Start {
+        let mut slot = None;
+        self.start_in(cmd, &mut slot).with_task(slot)
+    }
+
+    /// As [`start`](Self::start), writing the SCSI task of a data phase straight into `slot`
+    /// (a session's task table entry): READ and WRITE build it there, with no copy.
+    pub fn start_in(&mut self, cmd: &CommandRequest<'_>, slot: &mut Option<ScsiTask>) -> Started {
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
                 Ok(i)
@@ -387,7 +394,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
         }
         if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
-            return Start::Done(Completion::RESERVATION_CONFLICT);
+            return Started::Done(Completion::RESERVATION_CONFLICT);
         }
         if cmd.cdb.len() < info.usage.len() {
             return refused(Sense::invalid_field_in_cdb(0, None));
@@ -408,10 +415,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             .unwrap_or(0);
         // READ and WRITE, nearly every command, begin here; `dispatch` has the same arms.
         match info.cmd {
-            Cmd::Read => self.start_read(info, cmd),
-            Cmd::Write => self.start_write(info, cmd),
+            Cmd::Read => self.start_read(info, cmd, slot),
+            Cmd::Write => self.start_write(info, cmd, slot),
             _ => match self.dispatch(info, cmd) {
-                Ok(s) => s,
+                Ok(s) => s.place(slot),
                 Err(s) => refused(s),
             },
         }
@@ -470,8 +477,14 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                     AdditionalSense::INTERNAL_TARGET_FAILURE,
                 ))
             }
-            Cmd::Read => Ok(self.start_read(info, cmd)),
-            Cmd::Write | Cmd::WriteAndVerify => Ok(self.start_write(info, cmd)),
+            Cmd::Read => {
+                let mut slot = None;
+                Ok(self.start_read(info, cmd, &mut slot).with_task(slot))
+            }
+            Cmd::Write | Cmd::WriteAndVerify => {
+                let mut slot = None;
+                Ok(self.start_write(info, cmd, &mut slot).with_task(slot))
+            }
             Cmd::OrWrite => self.start_orwrite(info, cmd),
             #[cfg(feature = "scsi-full")]
             Cmd::WriteAtomic => self.start_write_atomic(info, cmd),
@@ -817,8 +830,8 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
 /// so kept out of [`LogicalUnit::start`]).
 #[cold]
 #[inline(never)]
-pub(crate) fn refused(sense: Sense) -> Start {
-    Start::Done(Completion::check(sense))
+pub(crate) fn refused(sense: Sense) -> Started {
+    Started::Done(Completion::check(sense))
 }
 
 /// GOOD for a command without data, with the residual against whatever the initiator

@@ -6,9 +6,9 @@ use super::task::{Phase, R2tState, Task};
 use super::tx::TxItem;
 use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Hints, Stage, TargetConn};
 use crate::negotiate::Role;
-use crate::scsi::{CommandRequest, Completion, Finish, Start};
+use crate::scsi::{CommandRequest, Completion, Finish, Started};
 use crate::session::backend::TargetBackend;
-use crate::task::{Itt, SerialNumber, TaskSlot};
+use crate::task::{Itt, SerialNumber, TaskError, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
 use crate::wire::{
@@ -167,11 +167,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.stats.commands = self.stats.commands.wrapping_add(1);
         let session = self.session?;
         let target = session.target?;
-        if cmd.itt == RESERVED_TAG || self.tasks.get_by_itt(Itt(cmd.itt)).is_some() {
-            // §11.17.1: a task tag in use is "invalid PDU field".
-            self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
-            return None;
-        }
         let ahs;
         let cdb: &[u8] = if pdu.ahs.is_empty() {
             &cmd.cdb
@@ -190,8 +185,13 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let immediate_data = pdu.data;
         if !immediate_data.is_empty() && (!self.params.immediate_data || !cmd.write) {
             // §11.3: immediate data with ImmediateData=No, or on a command without W, is a
-            // protocol error.
-            self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0);
+            // protocol error (a task tag in use is found first, as below).
+            let reason = if cmd.itt == RESERVED_TAG || self.tasks.contains_itt(Itt(cmd.itt)) {
+                RejectReason::INVALID_PDU_FIELD
+            } else {
+                RejectReason::PROTOCOL_ERROR
+            };
+            self.reject(reason, header_of(pdu.bhs), 0);
             return None;
         }
         let edtl = cmd.expected_data_transfer_length;
@@ -201,50 +201,54 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             expected_write_len: if cmd.write { edtl } else { 0 },
             nexus: crate::scsi::NexusId(session.nexus),
         };
-        let start = backend.scsi_start(target, cmd.lun, &req);
-        match start {
-            Start::Done(completion) => self.queue_response(cmd.itt, completion, 0),
-            // The SCSI task is bound by reference: copied once, into the task table.
-            Start::DataIn { ref task, len } => {
-                let t = Task {
-                    itt: cmd.itt,
-                    lun: cmd.lun,
-                    scsi: Some(*task),
-                    phase: Phase::Read,
-                    len,
-                    done: 0,
-                    sn: 0,
-                    unsolicited: 0,
-                    solicited_to: 0,
-                    unsolicited_sn: 0,
-                    r2ts: [None; super::MAX_R2T_PER_TASK],
-                    r2ts_unsent: 0,
-                    response: None,
-                    deferred: None,
-                };
-                if len == 0 {
-                    match backend.scsi_finish(target, cmd.lun, task) {
-                        Finish::Done(completion) => self.queue_response(cmd.itt, completion, 0),
-                        Finish::Deferred(ticket) => match self.tasks.insert(Itt(cmd.itt), t) {
-                            Ok(slot) => {
-                                self.finish_task(slot, Finish::Deferred(ticket), 0);
-                                Some(slot)
-                            }
-                            Err(_) => {
-                                // Not reachable: the CmdSN window follows free task slots.
-                                backend.scsi_abort(target, cmd.lun, task);
-                                self.queue_response(cmd.itt, TASK_SET_FULL, 0)
-                            }
-                        },
-                    }
-                } else if let Ok(slot) = self.tasks.insert(Itt(cmd.itt), t) {
+        // The task's entry is taken first and the SCSI layer starts the command straight into
+        // it: the SCSI task is never copied.
+        let (slot, task) = match self
+            .tasks
+            .insert_mut(Itt(cmd.itt), Task::starting(cmd.itt, cmd.lun))
+        {
+            Ok(entry) => entry,
+            Err((TaskError::Full, _)) => {
+                // Not reachable: the CmdSN window follows free task slots.
+                let mut scsi = None;
+                let started = backend.scsi_start_in(target, cmd.lun, &req, &mut scsi);
+                if let Started::Done(completion) = started {
+                    return self.queue_response(cmd.itt, completion, 0);
+                }
+                if let Some(scsi) = &scsi {
+                    backend.scsi_abort(target, cmd.lun, scsi);
+                }
+                return self.queue_response(cmd.itt, TASK_SET_FULL, 0);
+            }
+            Err(_) => {
+                // §11.17.1: a task tag in use is "invalid PDU field".
+                self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
+                return None;
+            }
+        };
+        match backend.scsi_start_in(target, cmd.lun, &req, &mut task.scsi) {
+            Started::DataIn { len } => {
+                task.len = len;
+                if len != 0 {
                     self.hints.data_in(self.mode);
-                    Some(slot)
-                } else {
-                    self.queue_response(cmd.itt, TASK_SET_FULL, 0)
+                    return Some(slot);
+                }
+                let finish = match &task.scsi {
+                    Some(scsi) => backend.scsi_finish(target, cmd.lun, scsi),
+                    None => Finish::Done(Completion::GOOD),
+                };
+                match finish {
+                    Finish::Deferred(ticket) => {
+                        self.finish_task(slot, Finish::Deferred(ticket), 0);
+                        Some(slot)
+                    }
+                    Finish::Done(completion) => {
+                        self.tasks.discard(slot);
+                        self.queue_response(cmd.itt, completion, 0)
+                    }
                 }
             }
-            Start::DataOut { ref task, len } => {
+            Started::DataOut { len } => {
                 // §13.10 / §13.14: the initiator sends the first burst of the Expected Data
                 // Transfer Length unsolicited, even when the command moves less (`len`); the
                 // surplus is accepted and discarded, not rejected.
@@ -253,31 +257,19 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 } else {
                     self.params.first_burst_length.min(edtl)
                 };
-                let t = Task {
-                    itt: cmd.itt,
-                    lun: cmd.lun,
-                    scsi: Some(*task),
-                    phase: Phase::Write,
-                    len,
-                    done: 0,
-                    sn: 0,
-                    unsolicited,
-                    solicited_to: unsolicited,
-                    unsolicited_sn: 0,
-                    r2ts: [None; super::MAX_R2T_PER_TASK],
-                    r2ts_unsent: 0,
-                    response: None,
-                    deferred: None,
-                };
-                let slot = match self.tasks.insert(Itt(cmd.itt), t) {
-                    Ok(slot) => slot,
-                    Err(_) => return self.queue_response(cmd.itt, TASK_SET_FULL, 0),
-                };
+                task.phase = Phase::Write;
+                task.len = len;
+                task.unsolicited = unsolicited;
+                task.solicited_to = unsolicited;
                 if !immediate_data.is_empty() {
                     self.accept_write_data(slot, 0, immediate_data, backend);
                 }
                 self.progress_write(slot, backend);
                 Some(slot)
+            }
+            Started::Done(completion) => {
+                self.tasks.discard(slot);
+                self.queue_response(cmd.itt, completion, 0)
             }
         }
     }
