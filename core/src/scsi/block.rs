@@ -143,7 +143,7 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
     /// WRITE(6/10/12/16) (SBC-3 §5.32–§5.35) and WRITE AND VERIFY(10/12/16) (§5.36–§5.38;
     /// the verify of just-written data cannot fail here, so BYTCHK 00b and 01b both only
     /// write).
-    #[cfg_attr(not(feature = "small-code"), inline)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub(crate) fn start_write(
         &mut self,
         info: &CmdInfo,
