@@ -235,7 +235,11 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 }
                 let finish = match &task.scsi {
                     Some(scsi) => backend.scsi_finish(target, cmd.lun, scsi),
-                    None => Finish::Done(Completion::GOOD),
+                    // A backend that began a data phase without its task (as `Started::with_task`).
+                    None => Finish::Done(Completion::check(crate::scsi::Sense::new(
+                        crate::scsi::SenseKey::HARDWARE_ERROR,
+                        crate::scsi::AdditionalSense::INTERNAL_TARGET_FAILURE,
+                    ))),
                 };
                 match finish {
                     Finish::Deferred(ticket) => {
