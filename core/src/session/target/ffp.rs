@@ -155,6 +155,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         false
     }
 
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     fn handle_scsi_command<B: TargetBackend>(
         &mut self,
         cmd: &ScsiCommandRepr,
