@@ -174,6 +174,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     }
 
     /// The slot of the task with this ITT.
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn slot_of(&self, itt: Itt) -> Option<TaskSlot> {
         self.live_indices().iter().find_map(|&index| {
             let s = self.slots.get(index)?;
