@@ -687,6 +687,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             // WRITE case): the outcome recorded during the data phase.
             return task.completion();
         }
+        self.finish_acting(task, peers)
+    }
+
+    /// [`finish_with_peers`](Self::finish_with_peers) for a command that acts at the end or
+    /// whose status a background job may hold. Out of line: READ and WRITE never get here.
+    #[inline(never)]
+    fn finish_acting(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
         match self.finish_or_defer(task, peers) {
             Finish::Done(c) => c,
             Finish::Deferred(ticket) => {
