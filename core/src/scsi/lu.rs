@@ -640,6 +640,19 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 .dev
                 .write_at(base.saturating_add(u64::from(offset)), d, fua)
                 .map_err(|e| e.sense(Access::Write)),
+            _ => self.write_other(task, offset, d),
+        };
+        res.map_err(|s| {
+            task.sense = Some(s);
+            task.completion()
+        })
+    }
+
+    /// [`write_data`](Self::write_data) for every command but WRITE. Out of line: WRITE keeps
+    /// a small frame.
+    #[inline(never)]
+    fn write_other(&mut self, task: &mut ScsiTask, offset: u32, d: &[u8]) -> Result<(), Sense> {
+        match task.op {
             Op::OrWrite { offset: base, fua } => {
                 self.or_piece(base.saturating_add(u64::from(offset)), d, fua)
             }
@@ -662,11 +675,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 Ok(())
             }
             _ => Ok(()),
-        };
-        res.map_err(|s| {
-            task.sense = Some(s);
-            task.completion()
-        })
+        }
     }
 
     /// Ends the task after its data phase: GOOD with the residual, or the failure recorded
