@@ -601,9 +601,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         };
         match task.op {
             Op::Generated => {
-                out.fill(0);
-                let mut w = Window::new(u64::from(offset), out);
-                self.generate(task, &mut w);
+                self.read_generated(task, offset, out);
                 Ok(n)
             }
             Op::Read { offset: base } => {
@@ -617,6 +615,15 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
             _ => Ok(0),
         }
+    }
+
+    /// Generated Data-In (INQUIRY, MODE SENSE, ...) at `offset` into `out`. Out of line: READ
+    /// keeps a small frame.
+    #[inline(never)]
+    fn read_generated(&mut self, task: &ScsiTask, offset: u32, out: &mut [u8]) {
+        out.fill(0);
+        let mut w = Window::new(u64::from(offset), out);
+        self.generate(task, &mut w);
     }
 
     /// Consumes Data-Out bytes at `offset` for a [`Start::DataOut`] task. Bytes past the task's
