@@ -864,7 +864,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
                 return Emitted::NeedSpace(BHS_LEN);
             };
-            *header = self.scsi_response_header(itt, completion, exp_data_sn);
+            self.write_scsi_response_header(itt, completion, exp_data_sn, header);
             return Emitted::Done(BHS_LEN);
         }
         let mut sense_buf = [0u8; 2 + crate::scsi::Sense::LEN];
@@ -876,10 +876,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
-        let Some(header) = buf.get_mut(..BHS_LEN) else {
+        let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
             return Emitted::NeedSpace(need);
         };
-        header.copy_from_slice(&self.scsi_response_header(itt, completion, exp_data_sn));
+        self.write_scsi_response_header(itt, completion, exp_data_sn, header);
         if sense_len > 0 {
             let start = data_offset(digests);
             if let (Some(dst), Some(src)) = (
@@ -892,15 +892,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         Emitted::Done(seal_pdu(buf, sense_len, digests))
     }
 
-    /// The SCSI Response BHS for a completion (RFC 7143 §11.4); takes the next StatSN.
+    /// Writes the SCSI Response BHS for a completion (RFC 7143 §11.4) into `header`, in place
+    /// (no copy of it through the stack); takes the next StatSN.
     #[cfg_attr(not(feature = "small-code"), inline)]
-    fn scsi_response_header(
+    fn write_scsi_response_header(
         &mut self,
         itt: u32,
         completion: &Completion,
         exp_data_sn: u32,
-    ) -> [u8; BHS_LEN] {
-        ScsiResponseRepr {
+        header: &mut [u8; BHS_LEN],
+    ) {
+        *header = ScsiResponseRepr {
             response: ScsiResponseCode::COMMAND_COMPLETED,
             status: ScsiStatus(completion.status.0),
             itt,
@@ -912,7 +914,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             bidi_read_residual: Residual::None,
             residual: wire_residual(completion),
         }
-        .to_bytes()
+        .to_bytes();
     }
 
     pub(super) fn emit_nop_in_echo(
