@@ -487,10 +487,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
             return Some(op);
         }
-        if self.conn.may_transmit() {
-            return self.poll_control(region, backend, now);
-        }
-        None
+        let mut op = DmOp::Disconnect;
+        (self.conn.may_transmit() && self.poll_control(region, backend, now, &mut op)).then_some(op)
     }
 
     /// [`Self::poll_ops`] when some part may have work.
@@ -563,10 +561,14 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             put!(op);
         }
         while self.conn.may_transmit() {
-            let Some(op) = self.poll_control(region, backend, now) else {
+            if !self.poll_control(region, backend, now, at) {
                 break;
-            };
-            put!(op);
+            }
+            n = n.wrapping_add(1);
+            match slots.next() {
+                Some(next) => at = next,
+                None => return n,
+            }
             if self.error.is_some() || self.conn.is_closed() {
                 break;
             }
@@ -590,7 +592,8 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         }
         if self.conn.is_closed() {
             // The session's last PDU (a Reject of the PDU that ended it) goes out first.
-            if let Some(op) = self.poll_control(region, backend, now) {
+            let mut op = DmOp::Disconnect;
+            if self.poll_control(region, backend, now, &mut op) {
                 return Some(op);
             }
             return self.poll_shutdown(now);
@@ -834,24 +837,30 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
+    /// The next control message to send (a SCSI Response first), written to `at`; false when
+    /// there is none. Written in place: no copy of the op through the stack.
     fn poll_control<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
         backend: &mut B,
         now: Instant,
-    ) -> Option<DmOp> {
+        at: &mut DmOp,
+    ) -> bool {
         if self.sends_in_flight >= self.config.send_window {
-            return None;
+            return false;
         }
         if self.conn.status_ready() {
             if let Some(op) = self.poll_status(region) {
-                return Some(op);
+                *at = op;
+                return true;
             }
         }
         if !self.conn.has_transmit() {
-            return None;
+            return false;
         }
-        let (id, buf) = self.posted.alloc(Usage::Send)?;
+        let Some((id, buf)) = self.posted.alloc(Usage::Send) else {
+            return false;
+        };
         let start = buf.offset as usize;
         let pdu_start = start.saturating_add(ISER_HEADER_LEN);
         let end = start.saturating_add(buf.len as usize);
@@ -863,18 +872,18 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             Transmit::Written(n) => n,
             Transmit::Idle => {
                 self.posted.release(id);
-                return None;
+                return false;
             }
             Transmit::NeedSpace(_) => {
                 self.posted.release(id);
                 self.fail(IserError::Resources, backend);
-                return None;
+                return false;
             }
         };
         let Some(dst) = region.get_mut(start..pdu_start) else {
             self.posted.release(id);
             self.fail(IserError::Resources, backend);
-            return None;
+            return false;
         };
         dst.copy_from_slice(&ISCSI_CTRL_HEADER);
         // A SCSI Response ends its task: its STags are invalidated remotely (Send with
@@ -901,12 +910,13 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 }
             }
         }
-        Some(self.send(
+        *at = self.send(
             id,
             buf.offset,
             ISER_HEADER_LEN.saturating_add(n),
             invalidate,
-        ))
+        );
+        true
     }
 
     /// A SCSI Response the session hands over with its ITT: no PDU to look at again for the
