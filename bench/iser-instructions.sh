@@ -13,7 +13,7 @@ bin=${CARGO_TARGET_DIR:-target}/release/iser_fabric_bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # Two runs with different I/O counts: the difference removes login, setup and teardown.
-# Only instructions inside the target engine's entry points (poll_op, handle_event: the
+# Only instructions inside the target engine's entry points (poll_ops, handle_event: the
 # out-of-line wrappers in host-tests/src/iser_script.rs) are collected, so the scripted
 # initiator's own PDU building and parsing does not count; memcpy/memset (the data copy into
 # and out of the RAM disk and the registered buffers) are reported apart.

@@ -211,17 +211,24 @@ impl<const T: usize, const B: usize> Setup<T, B> {
 
     /// The target posts everything it has to post.
     pub fn target_post(&mut self) -> bool {
+        let mut ops = [DmOp::Disconnect; 16];
         let mut progress = false;
-        while let Some(op) = target_poll_op(
-            &mut self.target,
-            self.fabric.region_mut(self.tgt),
-            &mut self.backend,
-            self.now,
-        ) {
-            self.fabric.post(self.tgt, op).unwrap();
-            progress = true;
+        loop {
+            let n = target_poll_ops(
+                &mut self.target,
+                self.fabric.region_mut(self.tgt),
+                &mut self.backend,
+                self.now,
+                &mut ops,
+            );
+            for op in &ops[..n] {
+                self.fabric.post(self.tgt, *op).unwrap();
+            }
+            progress |= n > 0;
+            if n < ops.len() {
+                return progress;
+            }
         }
-        progress
     }
 
     /// The target takes its next completion.
@@ -484,13 +491,14 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
 // can count exactly the instructions spent inside them (callgrind `--toggle-collect`).
 
 #[inline(never)]
-fn target_poll_op<const T: usize, const B: usize>(
+fn target_poll_ops<const T: usize, const B: usize>(
     target: &mut IserTarget<T, B>,
     region: &mut [u8],
     backend: &mut RamTarget,
     now: Instant,
-) -> Option<DmOp> {
-    target.poll_op(region, backend, now)
+    ops: &mut [DmOp],
+) -> usize {
+    target.poll_ops(region, backend, now, ops)
 }
 
 #[inline(never)]

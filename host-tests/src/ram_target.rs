@@ -3,7 +3,7 @@
 
 use iser_core::scsi::{
     CommandRequest, Completion, Finish, LogicalUnit, LuConfig, LuIdentity, RamDisk, ScsiTask,
-    Start, Ticket,
+    Start, Started, Ticket,
 };
 use iser_core::session::{AuthPolicy, SessionRefused, TargetBackend, TargetId, TargetListing};
 use iser_core::wire::Lun;
@@ -76,6 +76,15 @@ impl TargetBackend for RamTarget {
     }
     fn scsi_start(&mut self, _: TargetId, _: Lun, req: &CommandRequest<'_>) -> Start {
         self.lu.start(req)
+    }
+    fn scsi_start_in(
+        &mut self,
+        _: TargetId,
+        _: Lun,
+        req: &CommandRequest<'_>,
+        task: &mut Option<ScsiTask>,
+    ) -> Started {
+        self.lu.start_in(req, task)
     }
     fn scsi_read(
         &mut self,

@@ -12,10 +12,12 @@
 use host_tests::fabric::Access;
 use host_tests::iser_script::{pattern, Setup, DATA_AT};
 use iser_core::dm::iser::IserConfig;
+use iser_core::dm::DmOp;
 use iser_core::session::TargetConfig;
 use iser_core::time::Duration;
 use iser_core::wire::{
-    CmPrivateData, DataOutRepr, IserHeaderRepr, IserOpcode, Lun, NopOutRepr, PduRepr,
+    CmPrivateData, DataOutRepr, IserHeaderRepr, IserOpcode, LogoutReason, LogoutRequestRepr, Lun,
+    NopOutRepr, PduRepr,
 };
 
 /// iserd's task slots (`MAX_QUEUE_DEPTH`) and registered buffers per connection (`BUFS`).
@@ -415,6 +417,106 @@ fn iser_full_cmd_sn_window_sent_at_once_finds_receives() {
                 }),
                 "ITT {itt:#x} unanswered of a window of {window}"
             );
+        }
+    });
+}
+
+/// Moves everything until nothing happens any more, as `Setup::pump` does, the target's work
+/// taken one op at a time with `poll_op` (`room` `None`) or in batches with `poll_ops` and
+/// room for `room` ops; returns the ops the target posted, in order.
+fn pump_logged(s: &mut Iserd, room: Option<usize>) -> Vec<DmOp> {
+    let mut log = Vec::new();
+    loop {
+        let mut progress = false;
+        while s.post_pending() {
+            progress = true;
+        }
+        match room {
+            None => {
+                while let Some(op) =
+                    s.target
+                        .poll_op(s.fabric.region_mut(s.tgt), &mut s.backend, s.now)
+                {
+                    s.fabric.post(s.tgt, op).unwrap();
+                    log.push(op);
+                    progress = true;
+                }
+            }
+            Some(k) => loop {
+                let mut ops = vec![DmOp::Disconnect; k];
+                let n =
+                    s.target
+                        .poll_ops(s.fabric.region_mut(s.tgt), &mut s.backend, s.now, &mut ops);
+                for op in &ops[..n] {
+                    s.fabric.post(s.tgt, *op).unwrap();
+                    log.push(*op);
+                    progress = true;
+                }
+                if n < k {
+                    break;
+                }
+            },
+        }
+        while s.target_event() {
+            progress = true;
+        }
+        while let Some(ev) = s.fabric.poll(s.ini) {
+            progress = true;
+            s.initiator_event(ev);
+        }
+        if !progress {
+            return log;
+        }
+    }
+}
+
+/// `poll_ops` posts what `poll_op` posts, in the same order, whatever room it is given:
+/// concurrent writes (RDMA Reads), reads (RDMA Writes), status, a ping, then a logout and the
+/// disconnect after it.
+#[test]
+fn iser_poll_ops_posts_what_poll_op_posts() {
+    on_big_stack(|| {
+        let run = |room: Option<usize>| {
+            let mut s = iserd();
+            let s: &mut Iserd = &mut s;
+            s.login_declaring(&linux_keys(true));
+            s.clear_unit_attention();
+            let blocks = (MIB / 512) as u32;
+            for i in 0..3u32 {
+                queue_write(s, i * blocks, i * MIB as u32, &pattern(MIB, i));
+            }
+            for i in 0..2u32 {
+                queue_read(s, (16 + i) * blocks, (3 + i) * MIB as u32, MIB);
+            }
+            queue_ping(s);
+            while let Some(msg) = s.pending.pop_front() {
+                s.post_message(&msg);
+            }
+            let mut log = pump_logged(s, room);
+            let logout = LogoutRequestRepr {
+                immediate: true,
+                reason: LogoutReason::CLOSE_SESSION,
+                itt: 999,
+                cid: 0,
+                cmd_sn: s.cmd_sn,
+                exp_stat_sn: 0,
+            };
+            s.post_send(CTRL, PduRepr::LogoutRequest(logout), &[]);
+            log.extend(pump_logged(s, room));
+            assert!(s.target.error().is_none(), "{:?}", s.target.error());
+            assert!(
+                matches!(s.received.last(), Some((PduRepr::LogoutResponse(_), _, _))),
+                "logged out"
+            );
+            log
+        };
+        let one_by_one = run(None);
+        let count = |f: fn(&DmOp) -> bool| one_by_one.iter().filter(|op| f(op)).count();
+        assert!(count(|op| matches!(op, DmOp::RdmaRead { .. })) >= 3);
+        assert!(count(|op| matches!(op, DmOp::RdmaWrite { .. })) >= 2);
+        assert_eq!(count(|op| matches!(op, DmOp::Disconnect)), 1);
+        for room in [1, 2, 3, 64] {
+            assert!(run(Some(room)) == one_by_one, "room for {room}");
         }
     });
 }

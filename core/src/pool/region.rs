@@ -37,6 +37,19 @@ impl<const N: usize> RegionPool<N> {
         self.slots.alloc_buf(len, self.buf_size)
     }
 
+    /// Take a whole buffer: its handle and its byte offset in the region (what
+    /// [`Self::alloc`] with `buf_size` and [`Self::offset`] give, without checking again the
+    /// handle just made).
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub fn alloc_whole(&mut self) -> Result<(BufHandle, usize), PoolError> {
+        let handle = self.slots.alloc_buf(self.buf_size, self.buf_size)?;
+        let offset = handle
+            .index()
+            .checked_mul(self.buf_size)
+            .ok_or(PoolError::Exhausted)?;
+        Ok((handle, offset))
+    }
+
     /// Return a buffer; stale or double frees are [`PoolError::StaleHandle`].
     pub fn free(&mut self, handle: BufHandle) -> Result<(), PoolError> {
         self.slots.free_buf(handle)
@@ -93,5 +106,21 @@ mod tests {
         r.free(a).unwrap();
         assert_eq!(r.offset(&a), Err(PoolError::StaleHandle));
         assert_eq!((r.available(), r.in_use()), (3, 1));
+    }
+
+    #[test]
+    fn test_alloc_whole_gives_what_alloc_and_offset_give() {
+        let mut r: RegionPool<2> = RegionPool::new(4096);
+        let (a, at) = r.alloc_whole().unwrap();
+        let (b, bt) = r.alloc_whole().unwrap();
+        assert_eq!((r.offset(&a), r.offset(&b)), (Ok(at), Ok(bt)));
+        assert_eq!((at, bt, a.len(), b.len()), (0, 4096, 4096, 4096));
+        assert_eq!(r.alloc_whole(), Err(PoolError::Exhausted));
+        r.free(b).unwrap();
+        assert_eq!(
+            r.alloc_whole().map(|(_, at)| at),
+            Ok(4096),
+            "the freed one again"
+        );
     }
 }

@@ -5,9 +5,9 @@ use super::cdb;
 use super::commands::{Cmd, CmdInfo};
 use super::completion::{Completion, Residual};
 use super::device::{Access, BlockDevice, Provisioning};
-use super::lu::{no_data, LogicalUnit, ScratchBuf};
+use super::lu::{no_data, refused, LogicalUnit, ScratchBuf};
 use super::sense::{AdditionalSense, Sense, SenseKey};
-use super::task::{CommandRequest, Op, ScsiTask, Start};
+use super::task::{CommandRequest, Op, ScsiTask, Start, Started};
 use super::window::Window;
 
 /// LBA, block count and flags shared by the READ/WRITE/VERIFY/SYNCHRONIZE CACHE families,
@@ -126,42 +126,51 @@ impl<D: BlockDevice, const N: usize, B: ScratchBuf> LogicalUnit<D, N, B> {
         &mut self,
         info: &CmdInfo,
         cmd: &CommandRequest<'_>,
-    ) -> Result<Start, Sense> {
+        slot: &mut Option<ScsiTask>,
+    ) -> Started {
         let rw = Rw::decode(info, cmd.cdb);
-        self.check_transfer(&rw)?;
+        if let Err(sense) = self.check_transfer(&rw) {
+            return refused(sense);
+        }
         let op = Op::Read {
             offset: self.byte_offset(rw.lba),
         };
-        let task = self.new_task(info, op, cmd);
-        Ok(task.data_in(self.bytes_of(rw.blocks), cmd.expected_read_len))
+        let want = self.bytes_of(rw.blocks);
+        let task = slot.insert(self.new_task(info, op, cmd));
+        task.begin_data_in(want, cmd.expected_read_len)
     }
 
     /// WRITE(6/10/12/16) (SBC-3 §5.32–§5.35) and WRITE AND VERIFY(10/12/16) (§5.36–§5.38;
     /// the verify of just-written data cannot fail here, so BYTCHK 00b and 01b both only
     /// write).
-    #[cfg_attr(not(feature = "small-code"), inline)]
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub(crate) fn start_write(
         &mut self,
         info: &CmdInfo,
         cmd: &CommandRequest<'_>,
-    ) -> Result<Start, Sense> {
+        slot: &mut Option<ScsiTask>,
+    ) -> Started {
         let rw = Rw::decode(info, cmd.cdb);
         if info.cmd == Cmd::WriteAndVerify && cdb::u8_at(cmd.cdb, 1) & 0x04 != 0 {
             // BYTCHK 10b and 11b are reserved for WRITE AND VERIFY.
-            return Err(Sense::invalid_field_in_cdb(1, Some(2)));
+            return refused(Sense::invalid_field_in_cdb(1, Some(2)));
         }
-        self.check_transfer(&rw)?;
-        self.check_writable()?;
+        if let Err(sense) = self
+            .check_transfer(&rw)
+            .and_then(|()| self.check_writable())
+        {
+            return refused(sense);
+        }
         let want = self.bytes_of(rw.blocks);
         if let Some(refused) = self.refuse_partial_block(want, cmd.expected_write_len) {
-            return Ok(refused);
+            return refused.place(slot);
         }
         let op = Op::Write {
             offset: self.byte_offset(rw.lba),
             fua: self.write_through(rw.fua || info.cmd == Cmd::WriteAndVerify),
         };
-        let task = self.new_task(info, op, cmd);
-        Ok(task.data_out(want, cmd.expected_write_len))
+        let task = slot.insert(self.new_task(info, op, cmd));
+        task.begin_data_out(want, cmd.expected_write_len)
     }
 
     /// FUA as asked, or always when the write cache is disabled (WCE 0).

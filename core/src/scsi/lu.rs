@@ -12,7 +12,7 @@ use super::mode::{DeviceFacts, ModeSense, ModeState};
 use super::pr::{PrState, Reservations};
 use super::sanitize::SanitizeJob;
 use super::sense::{AdditionalSense, Sense, SenseKey};
-use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start};
+use super::task::{CommandRequest, NexusId, Op, ScsiTask, Start, Started};
 use super::ua::{UnitAttention, UnitAttentions};
 use super::window::{measure, Window};
 use super::xcopy::{CopyPeers, CopyStatus, NoPeers};
@@ -373,6 +373,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
     /// conflicts (SPC-4 §5.13); reserved CDB bits against the CDB usage map; medium access
     /// while the medium is ejected or in sanitize failure mode; then the command's own fields.
     pub fn start(&mut self, cmd: &CommandRequest<'_>) -> Start {
+        let mut slot = None;
+        self.start_in(cmd, &mut slot).with_task(slot)
+    }
+
+    /// As [`start`](Self::start), writing the SCSI task of a data phase straight into `slot`
+    /// (a session's task table entry): READ and WRITE build it there, with no copy.
+    pub fn start_in(&mut self, cmd: &CommandRequest<'_>, slot: &mut Option<ScsiTask>) -> Started {
         let found = commands::lookup(cmd.cdb).and_then(|i| {
             if self.supports(i) {
                 Ok(i)
@@ -400,7 +407,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
         }
         if self.res.conflicts(info, cmd.cdb, cmd.nexus) {
-            return Start::Done(Completion::RESERVATION_CONFLICT);
+            return Started::Done(Completion::RESERVATION_CONFLICT);
         }
         if cmd.cdb.len() < info.usage.len() {
             return refused(Sense::invalid_field_in_cdb(0, None));
@@ -420,14 +427,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             .checked_rem(SANITIZE_OWNER)
             .unwrap_or(0);
         // READ and WRITE, nearly every command, begin here; `dispatch` has the same arms.
-        let started = match info.cmd {
-            Cmd::Read => self.start_read(info, cmd),
-            Cmd::Write => self.start_write(info, cmd),
-            _ => self.dispatch(info, cmd),
-        };
-        match started {
-            Ok(s) => s,
-            Err(s) => refused(s),
+        match info.cmd {
+            Cmd::Read => self.start_read(info, cmd, slot),
+            Cmd::Write => self.start_write(info, cmd, slot),
+            _ => match self.dispatch(info, cmd) {
+                Ok(s) => s.place(slot),
+                Err(s) => refused(s),
+            },
         }
     }
 
@@ -484,8 +490,14 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                     AdditionalSense::INTERNAL_TARGET_FAILURE,
                 ))
             }
-            Cmd::Read => self.start_read(info, cmd),
-            Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd),
+            Cmd::Read => {
+                let mut slot = None;
+                Ok(self.start_read(info, cmd, &mut slot).with_task(slot))
+            }
+            Cmd::Write | Cmd::WriteAndVerify => {
+                let mut slot = None;
+                Ok(self.start_write(info, cmd, &mut slot).with_task(slot))
+            }
             #[cfg(feature = "scsi-full")]
             Cmd::OrWrite => self.start_orwrite(info, cmd),
             #[cfg(feature = "scsi-full")]
@@ -625,9 +637,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
         };
         match task.op {
             Op::Generated => {
-                out.fill(0);
-                let mut w = Window::new(u64::from(offset), out);
-                self.generate(task, &mut w);
+                self.read_generated(task, offset, out);
                 Ok(n)
             }
             Op::Read { offset: base } => {
@@ -641,6 +651,15 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             }
             _ => Ok(0),
         }
+    }
+
+    /// Generated Data-In (INQUIRY, MODE SENSE, ...) at `offset` into `out`. Out of line: READ
+    /// keeps a small frame.
+    #[inline(never)]
+    fn read_generated(&mut self, task: &ScsiTask, offset: u32, out: &mut [u8]) {
+        out.fill(0);
+        let mut w = Window::new(u64::from(offset), out);
+        self.generate(task, &mut w);
     }
 
     /// Consumes Data-Out bytes at `offset` for a [`Start::DataOut`] task. Bytes past the task's
@@ -664,6 +683,19 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 .dev
                 .write_at(base.saturating_add(u64::from(offset)), d, fua)
                 .map_err(|e| e.sense(Access::Write)),
+            _ => self.write_other(task, offset, d),
+        };
+        res.map_err(|s| {
+            task.sense = Some(s);
+            task.completion()
+        })
+    }
+
+    /// [`write_data`](Self::write_data) for every command but WRITE. Out of line: WRITE keeps
+    /// a small frame.
+    #[inline(never)]
+    fn write_other(&mut self, task: &mut ScsiTask, offset: u32, d: &[u8]) -> Result<(), Sense> {
+        match task.op {
             #[cfg(feature = "scsi-full")]
             Op::OrWrite { offset: base, fua } => {
                 self.or_piece(base.saturating_add(u64::from(offset)), d, fua)
@@ -688,11 +720,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                 Ok(())
             }
             _ => Ok(()),
-        };
-        res.map_err(|s| {
-            task.sense = Some(s);
-            task.completion()
-        })
+        }
     }
 
     /// Ends the task after its data phase: GOOD with the residual, or the failure recorded
@@ -713,6 +741,13 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             // WRITE case): the outcome recorded during the data phase.
             return task.completion();
         }
+        self.finish_acting(task, peers)
+    }
+
+    /// [`finish_with_peers`](Self::finish_with_peers) for a command that acts at the end or
+    /// whose status a background job may hold. Out of line: READ and WRITE never get here.
+    #[inline(never)]
+    fn finish_acting(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
         match self.finish_or_defer(task, peers) {
             Finish::Done(c) => c,
             Finish::Deferred(ticket) => {
@@ -859,8 +894,8 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
 /// so kept out of [`LogicalUnit::start`]).
 #[cold]
 #[inline(never)]
-fn refused(sense: Sense) -> Start {
-    Start::Done(Completion::check(sense))
+pub(crate) fn refused(sense: Sense) -> Started {
+    Started::Done(Completion::check(sense))
 }
 
 /// GOOD for a command without data, with the residual against whatever the initiator

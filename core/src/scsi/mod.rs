@@ -72,7 +72,7 @@ pub use lu::{LogicalUnit, ResetKind, ScratchBuf};
 pub use pr::{PrReservation, PrState, PrType, Registration, PORT_NAME_LEN};
 pub use ramdisk::{RamDisk, RamDiskError};
 pub use sense::{AdditionalSense, BufferTooSmall, Sense, SenseKey, SenseSpecific};
-pub use task::{BlockIo, CommandRequest, NexusId, ScsiTask, Start};
+pub use task::{BlockIo, CommandRequest, NexusId, ScsiTask, Start, Started};
 pub use ua::UnitAttention;
 pub use xcopy::{CopyPeers, NoPeers};
 

@@ -4,7 +4,7 @@
 
 use super::commands::{Cmd, Opcode};
 use super::completion::{Completion, Residual};
-use super::sense::Sense;
+use super::sense::{AdditionalSense, Sense, SenseKey};
 
 /// Index of an I_T nexus (one iSCSI session = initiator port × target port), assigned by the
 /// session layer. Unit attentions and reservations are kept per nexus, so indices must be
@@ -56,6 +56,71 @@ impl Start {
         match self {
             Start::Done(c) => Some(c),
             _ => None,
+        }
+    }
+}
+
+/// A CDB shorter than 16 bytes, zero-padded to 16.
+#[cold]
+#[inline(never)]
+fn short_cdb(cdb: &[u8]) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    for (d, s) in c.iter_mut().zip(cdb) {
+        *d = *s;
+    }
+    c
+}
+
+/// What the session does next with a command begun in place
+/// ([`LogicalUnit::start_in`](super::LogicalUnit::start_in)): as [`Start`], with the SCSI task of
+/// a data phase already written into the caller's slot instead of returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+#[non_exhaustive]
+pub enum Started {
+    /// No data phase: send this completion now (the slot holds nothing the session needs).
+    Done(Completion),
+    /// Send `len` bytes to the initiator; the slot holds the task until `finish`.
+    DataIn {
+        /// Bytes to send: never more than the Expected Data Transfer Length.
+        len: u32,
+    },
+    /// Receive `len` bytes from the initiator; the slot holds the task until `finish`.
+    DataOut {
+        /// Bytes to fetch: never more than the Expected Data Transfer Length.
+        len: u32,
+    },
+}
+
+impl Start {
+    /// Moves the SCSI task of a data phase into `slot`.
+    pub fn place(self, slot: &mut Option<ScsiTask>) -> Started {
+        match self {
+            Start::Done(c) => Started::Done(c),
+            Start::DataIn { task, len } => {
+                *slot = Some(task);
+                Started::DataIn { len }
+            }
+            Start::DataOut { task, len } => {
+                *slot = Some(task);
+                Started::DataOut { len }
+            }
+        }
+    }
+}
+
+impl Started {
+    /// The [`Start`] of a command begun into `slot`. A data phase without a task in the slot
+    /// (a backend that broke its promise) ends with INTERNAL TARGET FAILURE.
+    pub fn with_task(self, slot: Option<ScsiTask>) -> Start {
+        match (self, slot) {
+            (Started::Done(c), _) => Start::Done(c),
+            (Started::DataIn { len }, Some(task)) => Start::DataIn { task, len },
+            (Started::DataOut { len }, Some(task)) => Start::DataOut { task, len },
+            (_, None) => Start::Done(Completion::check(Sense::new(
+                SenseKey::HARDWARE_ERROR,
+                AdditionalSense::INTERNAL_TARGET_FAILURE,
+            ))),
         }
     }
 }
@@ -127,15 +192,11 @@ impl ScsiTask {
 
     #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn new(cmd: Cmd, op: Op, cdb: &[u8], nexus: NexusId) -> ScsiTask {
+        // The short CDB case stays out of line: merged with the 16-byte copy it turned both
+        // into a call to memcpy.
         let c = match cdb.first_chunk::<16>() {
             Some(c) => *c,
-            None => {
-                let mut c = [0u8; 16];
-                for (d, s) in c.iter_mut().zip(cdb) {
-                    *d = *s;
-                }
-                c
-            }
+            None => short_cdb(cdb),
         };
         ScsiTask {
             cmd,
@@ -220,6 +281,32 @@ impl ScsiTask {
                 task: self,
                 len: self.len,
             }
+        }
+    }
+
+    /// As [`data_in`](Self::data_in), for a task already in its slot.
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub(crate) fn begin_data_in(&mut self, want: u64, expected: u32) -> Started {
+        self.want = want;
+        self.expected = expected;
+        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
+        if self.len == 0 {
+            Started::Done(Completion::GOOD.with_residual(self.residual()))
+        } else {
+            Started::DataIn { len: self.len }
+        }
+    }
+
+    /// As [`data_out`](Self::data_out), for a task already in its slot.
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub(crate) fn begin_data_out(&mut self, want: u64, expected: u32) -> Started {
+        self.want = want;
+        self.expected = expected;
+        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
+        if self.len == 0 {
+            Started::Done(Completion::GOOD.with_residual(self.residual()))
+        } else {
+            Started::DataOut { len: self.len }
         }
     }
 

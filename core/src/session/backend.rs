@@ -2,7 +2,7 @@
 //! in, CHAP secrets, session handles, and the SCSI logical units. The daemon implements this once
 //! (with locks where it shares LUs between threads); firmware implements it over static LUs.
 
-use crate::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Ticket};
+use crate::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Started, Ticket};
 use crate::session::chap::ChapAlgorithm;
 use crate::wire::Lun;
 
@@ -97,6 +97,20 @@ pub trait TargetBackend {
 
     /// Starts a SCSI command to `lun` of `target` (LUNs that do not exist answer as SPC says).
     fn scsi_start(&mut self, target: TargetId, lun: Lun, req: &CommandRequest<'_>) -> Start;
+
+    /// As [`scsi_start`](Self::scsi_start), writing the SCSI task of a data phase straight into
+    /// `task` (the session's task table entry) rather than returning it: the session calls this
+    /// one. A backend over [`LogicalUnit`](crate::scsi::LogicalUnit)s gives it
+    /// `LogicalUnit::start_in`, which builds READ and WRITE tasks there with no copy.
+    fn scsi_start_in(
+        &mut self,
+        target: TargetId,
+        lun: Lun,
+        req: &CommandRequest<'_>,
+        task: &mut Option<ScsiTask>,
+    ) -> Started {
+        self.scsi_start(target, lun, req).place(task)
+    }
 
     /// Produces read data of a started task at `offset` into `buf`.
     fn scsi_read(

@@ -143,6 +143,12 @@ impl<T, const N: usize> TaskTable<T, N> {
     /// Add a task under `itt`. On failure the value is handed back with the reason.
     #[cfg_attr(not(feature = "small-code"), inline(always))]
     pub fn insert(&mut self, itt: Itt, value: T) -> Result<TaskSlot, (TaskError, T)> {
+        self.insert_mut(itt, value).map(|(slot, _)| slot)
+    }
+
+    /// As [`insert`](Self::insert), also giving the entry, for a caller that fills it in place.
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
+    pub fn insert_mut(&mut self, itt: Itt, value: T) -> Result<(TaskSlot, &mut T), (TaskError, T)> {
         if itt == Itt::RESERVED {
             return Err((TaskError::ReservedItt, value));
         }
@@ -154,11 +160,9 @@ impl<T, const N: usize> TaskTable<T, N> {
         };
         match self.slots.get_mut(index) {
             Some(slot) => {
-                slot.entry = Some((itt, value));
-                Ok(TaskSlot {
-                    index,
-                    generation: slot.generation,
-                })
+                let generation = slot.generation;
+                let (_, entry) = slot.entry.insert((itt, value));
+                Ok((TaskSlot { index, generation }, entry))
             }
             None => Err((TaskError::Full, value)),
         }
@@ -170,6 +174,7 @@ impl<T, const N: usize> TaskTable<T, N> {
     }
 
     /// The slot of the task with this ITT.
+    #[cfg_attr(not(feature = "small-code"), inline)]
     pub fn slot_of(&self, itt: Itt) -> Option<TaskSlot> {
         self.live_indices().iter().find_map(|&index| {
             let s = self.slots.get(index)?;

@@ -270,14 +270,20 @@ impl IserConn {
     fn post_ops(&mut self, now: Instant) {
         let mut ops = std::mem::take(&mut self.ops);
         ops.clear();
-        while let Some(op) = self
-            .engine
-            .poll_op(self.conn.region(), &mut self.backend, now)
-        {
-            if log::log_enabled!(log::Level::Trace) {
-                self.trace_op(&op);
+        let mut batch = [DmOp::Disconnect; 32];
+        loop {
+            let n = self
+                .engine
+                .poll_ops(self.conn.region(), &mut self.backend, now, &mut batch);
+            ops.extend_from_slice(&batch[..n]);
+            if n < batch.len() {
+                break;
             }
-            ops.push(op);
+        }
+        if log::log_enabled!(log::Level::Trace) {
+            for op in &ops {
+                self.trace_op(op);
+            }
         }
         if let Err(e) = self.conn.post_all(&ops) {
             log::warn!(

@@ -56,8 +56,7 @@ impl<U: Copy, const N: usize> PostedTable<U, N> {
     /// Takes a whole buffer for a work request posted for `usage`: its id and where it is.
     pub(crate) fn alloc(&mut self, usage: U) -> Option<(WrId, BufRef)> {
         let size = self.pool.buf_size();
-        let handle = self.pool.alloc(size).ok()?;
-        let offset = self.pool.offset(&handle).ok()?;
+        let (handle, offset) = self.pool.alloc_whole().ok()?;
         let index = handle.index();
         match self.posted.get_mut(index) {
             Some(slot) => {

@@ -8,6 +8,7 @@
 //! a [`PostedTable`]; the region is passed in as a byte slice on every call.
 //!
 //! Poll order for the caller: after every [`IserTarget::handle_event`], post what
+//! [`IserTarget::poll_ops`] writes (until it writes less than it was given room for), or what
 //! [`IserTarget::poll_op`] returns until it returns `None`, in order (RC ordering is what keeps a
 //! SCSI Response behind its RDMA Writes).
 
@@ -418,6 +419,23 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.poll_work(region, backend, now)
     }
 
+    /// The work requests ready now, written to `ops` in order: what calling
+    /// [`Self::poll_op`] until `None` gives, in one call. Returns how many were written; when
+    /// that is `ops.len()`, call again for the rest.
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub fn poll_ops<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+        ops: &mut [DmOp],
+    ) -> usize {
+        if self.idle() {
+            return 0;
+        }
+        self.poll_all_work(region, backend, now, ops)
+    }
+
     /// Whether [`Self::poll_op`] has nothing to give: every part it would visit says so
     /// (readiness flags only; no scan). The caller polls until `None`, so this is the answer
     /// of most calls.
@@ -425,8 +443,9 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         self.steady && self.recv_posted >= self.config.recv_depth && !self.conn.may_have_work()
     }
 
-    /// [`Self::poll_op`] when some part may have work. Out of line, so that the idle answer
-    /// stays a few instructions wherever `poll_op` is inlined.
+    /// [`Self::poll_op`] when some part may have work: the first op [`Self::poll_all_work`]
+    /// would write. Out of line, so that the idle answer stays a few instructions wherever
+    /// `poll_op` is inlined.
     #[inline(never)]
     fn poll_work<B: TargetBackend>(
         &mut self,
@@ -434,18 +453,13 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         backend: &mut B,
         now: Instant,
     ) -> Option<DmOp> {
-        if self.error.is_some() {
-            return self.poll_shutdown(now);
-        }
-        if self.conn.is_closed() {
-            // The session's last PDU (a Reject of the PDU that ended it) goes out first.
-            if let Some(op) = self.poll_control(region, backend, now) {
+        if !self.steady || self.conn.is_closed() {
+            if let Some(op) = self.poll_unsteady(region, backend, now) {
                 return Some(op);
             }
-            return self.poll_shutdown(now);
-        }
-        if !self.logged_in {
-            self.track_login(now);
+            if self.error.is_some() || self.conn.is_closed() {
+                return None;
+            }
         }
         if self.recv_posted < self.config.recv_depth {
             if let Some(op) = self.poll_recv() {
@@ -473,8 +487,119 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
             return Some(op);
         }
-        if self.conn.may_transmit() {
-            return self.poll_control(region, backend, now);
+        let mut op = DmOp::Disconnect;
+        (self.conn.may_transmit() && self.poll_control(region, backend, now, &mut op)).then_some(op)
+    }
+
+    /// [`Self::poll_ops`] when some part may have work.
+    /// Priority order (as [`Self::poll_work`]'s): a failed or ended connection's last PDUs and
+    /// shutdown alone, then receives, HelloReply, RDMA Writes and Reads, control PDUs. Each
+    /// kind is taken until it has no more before the next, without starting over from the top
+    /// after each op: none of them gives work to a kind before it. A failure or the session's
+    /// end stops the batch, so the next call starts with them. Out of line, so that the idle
+    /// answer stays a few instructions wherever `poll_ops` is inlined.
+    #[inline(never)]
+    fn poll_all_work<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+        ops: &mut [DmOp],
+    ) -> usize {
+        let mut slots = ops.iter_mut();
+        let Some(mut at) = slots.next() else {
+            return 0;
+        };
+        if !self.steady || self.conn.is_closed() {
+            if let Some(op) = self.poll_unsteady(region, backend, now) {
+                *at = op;
+                return 1;
+            }
+            if self.error.is_some() || self.conn.is_closed() {
+                return 0;
+            }
+        }
+        let mut n = 0usize;
+        macro_rules! put {
+            ($op:expr) => {{
+                *at = $op;
+                n = n.wrapping_add(1);
+                match slots.next() {
+                    Some(next) => at = next,
+                    None => return n,
+                }
+            }};
+        }
+        while self.recv_posted < self.config.recv_depth {
+            let Some(op) = self.poll_recv() else {
+                break;
+            };
+            put!(op);
+        }
+        if self.hello_reply.is_some() {
+            if let Some(op) = self.poll_hello_reply(region) {
+                put!(op);
+            }
+        }
+        while self.conn.may_put() || self.conn.may_get() {
+            let rdma = if self.conn.may_put() {
+                self.poll_put(region, backend)
+            } else {
+                None
+            };
+            let rdma = match rdma {
+                None if self.conn.may_get() => self.poll_get(backend),
+                other => other,
+            };
+            let Some(op) = rdma else {
+                break;
+            };
+            if self.rdma_in_flight == 0 {
+                self.rdma_progress = now;
+            }
+            self.rdma_in_flight = self.rdma_in_flight.saturating_add(1);
+            put!(op);
+        }
+        while self.conn.may_transmit() {
+            if !self.poll_control(region, backend, now, at) {
+                break;
+            }
+            n = n.wrapping_add(1);
+            match slots.next() {
+                Some(next) => at = next,
+                None => return n,
+            }
+            if self.error.is_some() || self.conn.is_closed() {
+                break;
+            }
+        }
+        n
+    }
+
+    /// [`Self::poll_all_work`] off the steady state: a failed connection's shutdown, an ended
+    /// session's last PDUs and shutdown, or the login completing (`None`, then the usual
+    /// order).
+    #[cold]
+    #[inline(never)]
+    fn poll_unsteady<B: TargetBackend>(
+        &mut self,
+        region: &mut [u8],
+        backend: &mut B,
+        now: Instant,
+    ) -> Option<DmOp> {
+        if self.error.is_some() {
+            return self.poll_shutdown(now);
+        }
+        if self.conn.is_closed() {
+            // The session's last PDU (a Reject of the PDU that ended it) goes out first.
+            let mut op = DmOp::Disconnect;
+            if self.poll_control(region, backend, now, &mut op) {
+                return Some(op);
+            }
+            return self.poll_shutdown(now);
+        }
+        if !self.logged_in {
+            self.track_login(now);
         }
         None
     }
@@ -712,24 +837,30 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         })
     }
 
+    /// The next control message to send (a SCSI Response first), written to `at`; false when
+    /// there is none. Written in place: no copy of the op through the stack.
     fn poll_control<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
         backend: &mut B,
         now: Instant,
-    ) -> Option<DmOp> {
+        at: &mut DmOp,
+    ) -> bool {
         if self.sends_in_flight >= self.config.send_window {
-            return None;
+            return false;
         }
         if self.conn.status_ready() {
             if let Some(op) = self.poll_status(region) {
-                return Some(op);
+                *at = op;
+                return true;
             }
         }
         if !self.conn.has_transmit() {
-            return None;
+            return false;
         }
-        let (id, buf) = self.posted.alloc(Usage::Send)?;
+        let Some((id, buf)) = self.posted.alloc(Usage::Send) else {
+            return false;
+        };
         let start = buf.offset as usize;
         let pdu_start = start.saturating_add(ISER_HEADER_LEN);
         let end = start.saturating_add(buf.len as usize);
@@ -741,12 +872,12 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
             Transmit::Written(n) => n,
             Transmit::Idle => {
                 self.posted.release(id);
-                return None;
+                return false;
             }
             Transmit::NeedSpace(_) => {
                 self.posted.release(id);
                 self.fail(IserError::Resources, backend);
-                return None;
+                return false;
             }
         };
         let Some(dst) = region
@@ -755,7 +886,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
         else {
             self.posted.release(id);
             self.fail(IserError::Resources, backend);
-            return None;
+            return false;
         };
         *dst = ISCSI_CTRL_HEADER;
         // A SCSI Response ends its task: its STags are invalidated remotely (Send with
@@ -782,12 +913,13 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
                 }
             }
         }
-        Some(self.send(
+        *at = self.send(
             id,
             buf.offset,
             ISER_HEADER_LEN.saturating_add(n),
             invalidate,
-        ))
+        );
+        true
     }
 
     /// A SCSI Response the session hands over with its ITT: no PDU to look at again for the

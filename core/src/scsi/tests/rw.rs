@@ -391,3 +391,85 @@ fn test_block_io_plan() {
     );
     assert!(lu.complete_io(&task, Ok(())).is_good());
 }
+
+#[test]
+fn test_start_in_writes_the_task_into_the_slot() {
+    let mut lu = lu();
+    let mut wv = cdb10(0x2e, 0, 1, 1);
+    wv[1] = 0x04; // WRITE AND VERIFY with BYTCHK 10b: reserved
+    let check = |s: Started| match s {
+        Started::Done(c) => c.sense.map(|s| s.code),
+        _ => None,
+    };
+    let cases: [(Vec<u8>, u32, u32, Started); 8] = [
+        (
+            cdb10(0x28, 0, 2, 1).to_vec(),
+            BS,
+            0,
+            Started::DataIn { len: BS },
+        ),
+        (
+            cdb10(0x2a, 0, 2, 2).to_vec(),
+            0,
+            2 * BS,
+            Started::DataOut { len: 2 * BS },
+        ),
+        // READ(6): a CDB shorter than 16 bytes.
+        (
+            vec![0x08, 0, 0, 5, 3, 0],
+            3 * BS,
+            0,
+            Started::DataIn { len: 3 * BS },
+        ),
+        // INQUIRY goes through `dispatch` and `Start::place`.
+        (
+            vec![0x12, 0, 0, 0, 36, 0],
+            36,
+            0,
+            Started::DataIn { len: 36 },
+        ),
+        (
+            cdb10(0x28, 0, 2, 1).to_vec(),
+            0,
+            0,
+            Started::Done(Completion::GOOD.with_residual(Residual::Over(BS))),
+        ),
+        (vec![0; 6], 0, 0, Started::Done(Completion::GOOD)),
+        (
+            cdb10(0x28, 0, BLOCKS as u32, 1).to_vec(),
+            BS,
+            0,
+            Started::Done(Completion::GOOD),
+        ),
+        (wv.to_vec(), 0, BS, Started::Done(Completion::GOOD)),
+    ];
+    let senses = [
+        AdditionalSense::LBA_OUT_OF_RANGE,
+        AdditionalSense::INVALID_FIELD_IN_CDB,
+    ];
+    let mut refused = 0;
+    for (cdb, r, w, want) in &cases {
+        let req = CommandRequest {
+            cdb,
+            expected_read_len: *r,
+            expected_write_len: *w,
+            nexus: NexusId(0),
+        };
+        let mut slot = None;
+        let started = lu.start_in(&req, &mut slot);
+        match (started, *want) {
+            (Started::DataIn { len }, Started::DataIn { .. })
+            | (Started::DataOut { len }, Started::DataOut { .. }) => {
+                assert_eq!(started, *want, "{cdb:x?}");
+                let task = slot.unwrap();
+                assert_eq!((task.len(), task.opcode().0), (len, cdb[0]));
+            }
+            (Started::Done(c), Started::Done(_)) if c.sense.is_some() => {
+                assert_eq!(check(started), Some(senses[refused]), "{cdb:x?}");
+                refused += 1;
+            }
+            _ => assert_eq!(started, *want, "{cdb:x?}"),
+        }
+    }
+    assert_eq!(refused, senses.len());
+}

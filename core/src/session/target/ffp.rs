@@ -7,9 +7,9 @@ use super::task::R2tState;
 use super::task::{Phase, Task};
 use super::tx::TxItem;
 use super::{data_offset, header_of, pdu_len_for, seal_pdu, Emitted, Hints, Stage, TargetConn};
-use crate::scsi::{CommandRequest, Completion, Finish, Start};
+use crate::scsi::{CommandRequest, Completion, Finish, Started};
 use crate::session::backend::TargetBackend;
-use crate::task::{Itt, SerialNumber, TaskSlot};
+use crate::task::{Itt, SerialNumber, TaskError, TaskSlot};
 use crate::time::Instant;
 use crate::wire::frame::Pdu;
 #[cfg(feature = "tcp")]
@@ -158,6 +158,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         false
     }
 
+    #[cfg_attr(not(feature = "small-code"), inline(always))]
     fn handle_scsi_command<B: TargetBackend>(
         &mut self,
         cmd: &ScsiCommandRepr,
@@ -170,11 +171,6 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         self.stats.commands = self.stats.commands.wrapping_add(1);
         let session = self.session?;
         let target = session.target?;
-        if cmd.itt == RESERVED_TAG || self.tasks.get_by_itt(Itt(cmd.itt)).is_some() {
-            // §11.17.1: a task tag in use is "invalid PDU field".
-            self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
-            return None;
-        }
         let ahs;
         let cdb: &[u8] = if pdu.ahs.is_empty() {
             &cmd.cdb
@@ -193,8 +189,13 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         let immediate_data = pdu.data;
         if !immediate_data.is_empty() && (!self.params.immediate_data || !cmd.write) {
             // §11.3: immediate data with ImmediateData=No, or on a command without W, is a
-            // protocol error.
-            self.reject(RejectReason::PROTOCOL_ERROR, header_of(pdu.bhs), 0);
+            // protocol error (a task tag in use is found first, as below).
+            let reason = if cmd.itt == RESERVED_TAG || self.tasks.contains_itt(Itt(cmd.itt)) {
+                RejectReason::INVALID_PDU_FIELD
+            } else {
+                RejectReason::PROTOCOL_ERROR
+            };
+            self.reject(reason, header_of(pdu.bhs), 0);
             return None;
         }
         let edtl = cmd.expected_data_transfer_length;
@@ -204,49 +205,58 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             expected_write_len: if cmd.write { edtl } else { 0 },
             nexus: crate::scsi::NexusId(session.nexus),
         };
-        let start = backend.scsi_start(target, cmd.lun, &req);
-        match start {
-            Start::Done(completion) => self.queue_response(cmd.itt, completion, 0),
-            Start::DataIn { task, len } => {
-                let t = Task {
-                    itt: cmd.itt,
-                    lun: cmd.lun,
-                    scsi: Some(task),
-                    phase: Phase::Read,
-                    len,
-                    done: 0,
-                    sn: 0,
-                    unsolicited: 0,
-                    solicited_to: 0,
-                    unsolicited_sn: 0,
-                    r2ts: [None; super::MAX_R2T_PER_TASK],
-                    r2ts_unsent: 0,
-                    response: None,
-                    deferred: None,
-                };
-                if len == 0 {
-                    match backend.scsi_finish(target, cmd.lun, &task) {
-                        Finish::Done(completion) => self.queue_response(cmd.itt, completion, 0),
-                        Finish::Deferred(ticket) => match self.tasks.insert(Itt(cmd.itt), t) {
-                            Ok(slot) => {
-                                self.finish_task(slot, Finish::Deferred(ticket), 0);
-                                Some(slot)
-                            }
-                            Err(_) => {
-                                // Not reachable: the CmdSN window follows free task slots.
-                                backend.scsi_abort(target, cmd.lun, &task);
-                                self.queue_response(cmd.itt, TASK_SET_FULL, 0)
-                            }
-                        },
-                    }
-                } else if let Ok(slot) = self.tasks.insert(Itt(cmd.itt), t) {
+        // The task's entry is taken first and the SCSI layer starts the command straight into
+        // it: the SCSI task is never copied.
+        let (slot, task) = match self
+            .tasks
+            .insert_mut(Itt(cmd.itt), Task::starting(cmd.itt, cmd.lun))
+        {
+            Ok(entry) => entry,
+            Err((TaskError::Full, _)) => {
+                // Not reachable: the CmdSN window follows free task slots.
+                let mut scsi = None;
+                let started = backend.scsi_start_in(target, cmd.lun, &req, &mut scsi);
+                if let Started::Done(completion) = started {
+                    return self.queue_response(cmd.itt, completion, 0);
+                }
+                if let Some(scsi) = &scsi {
+                    backend.scsi_abort(target, cmd.lun, scsi);
+                }
+                return self.queue_response(cmd.itt, TASK_SET_FULL, 0);
+            }
+            Err(_) => {
+                // §11.17.1: a task tag in use is "invalid PDU field".
+                self.reject(RejectReason::INVALID_PDU_FIELD, header_of(pdu.bhs), 0);
+                return None;
+            }
+        };
+        match backend.scsi_start_in(target, cmd.lun, &req, &mut task.scsi) {
+            Started::DataIn { len } => {
+                task.len = len;
+                if len != 0 {
                     self.hints.data_in(self.mode);
-                    Some(slot)
-                } else {
-                    self.queue_response(cmd.itt, TASK_SET_FULL, 0)
+                    return Some(slot);
+                }
+                let finish = match &task.scsi {
+                    Some(scsi) => backend.scsi_finish(target, cmd.lun, scsi),
+                    // A backend that began a data phase without its task (as `Started::with_task`).
+                    None => Finish::Done(Completion::check(crate::scsi::Sense::new(
+                        crate::scsi::SenseKey::HARDWARE_ERROR,
+                        crate::scsi::AdditionalSense::INTERNAL_TARGET_FAILURE,
+                    ))),
+                };
+                match finish {
+                    Finish::Deferred(ticket) => {
+                        self.finish_task(slot, Finish::Deferred(ticket), 0);
+                        Some(slot)
+                    }
+                    Finish::Done(completion) => {
+                        self.tasks.discard(slot);
+                        self.queue_response(cmd.itt, completion, 0)
+                    }
                 }
             }
-            Start::DataOut { task, len } => {
+            Started::DataOut { len } => {
                 // §13.10 / §13.14: the initiator sends the first burst of the Expected Data
                 // Transfer Length unsolicited, even when the command moves less (`len`); the
                 // surplus is accepted and discarded, not rejected.
@@ -255,31 +265,19 @@ impl<const TASKS: usize> TargetConn<TASKS> {
                 } else {
                     self.params.first_burst_length.min(edtl)
                 };
-                let t = Task {
-                    itt: cmd.itt,
-                    lun: cmd.lun,
-                    scsi: Some(task),
-                    phase: Phase::Write,
-                    len,
-                    done: 0,
-                    sn: 0,
-                    unsolicited,
-                    solicited_to: unsolicited,
-                    unsolicited_sn: 0,
-                    r2ts: [None; super::MAX_R2T_PER_TASK],
-                    r2ts_unsent: 0,
-                    response: None,
-                    deferred: None,
-                };
-                let slot = match self.tasks.insert(Itt(cmd.itt), t) {
-                    Ok(slot) => slot,
-                    Err(_) => return self.queue_response(cmd.itt, TASK_SET_FULL, 0),
-                };
+                task.phase = Phase::Write;
+                task.len = len;
+                task.unsolicited = unsolicited;
+                task.solicited_to = unsolicited;
                 if !immediate_data.is_empty() {
                     self.accept_write_data(slot, 0, immediate_data, backend);
                 }
                 self.progress_write(slot, backend);
                 Some(slot)
+            }
+            Started::Done(completion) => {
+                self.tasks.discard(slot);
+                self.queue_response(cmd.itt, completion, 0)
             }
         }
     }
@@ -877,7 +875,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
                 return Emitted::NeedSpace(BHS_LEN);
             };
-            *header = self.scsi_response_header(itt, completion, exp_data_sn);
+            self.write_scsi_response_header(itt, completion, exp_data_sn, header);
             return Emitted::Done(BHS_LEN);
         }
         let mut sense_buf = [0u8; 2 + crate::scsi::Sense::LEN];
@@ -889,10 +887,10 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         if buf.len() < need {
             return Emitted::NeedSpace(need);
         }
-        let Some(header) = buf.get_mut(..BHS_LEN) else {
+        let Some(header) = buf.first_chunk_mut::<BHS_LEN>() else {
             return Emitted::NeedSpace(need);
         };
-        header.copy_from_slice(&self.scsi_response_header(itt, completion, exp_data_sn));
+        self.write_scsi_response_header(itt, completion, exp_data_sn, header);
         if sense_len > 0 {
             let start = data_offset(digests);
             if let (Some(dst), Some(src)) = (
@@ -905,15 +903,17 @@ impl<const TASKS: usize> TargetConn<TASKS> {
         Emitted::Done(seal_pdu(buf, sense_len, digests))
     }
 
-    /// The SCSI Response BHS for a completion (RFC 7143 §11.4); takes the next StatSN.
+    /// Writes the SCSI Response BHS for a completion (RFC 7143 §11.4) into `header`, in place
+    /// (no copy of it through the stack); takes the next StatSN.
     #[cfg_attr(not(feature = "small-code"), inline)]
-    fn scsi_response_header(
+    fn write_scsi_response_header(
         &mut self,
         itt: u32,
         completion: &Completion,
         exp_data_sn: u32,
-    ) -> [u8; BHS_LEN] {
-        ScsiResponseRepr {
+        header: &mut [u8; BHS_LEN],
+    ) {
+        *header = ScsiResponseRepr {
             response: ScsiResponseCode::COMMAND_COMPLETED,
             status: ScsiStatus(completion.status.0),
             itt,
@@ -925,7 +925,7 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             bidi_read_residual: Residual::None,
             residual: wire_residual(completion),
         }
-        .to_bytes()
+        .to_bytes();
     }
 
     pub(super) fn emit_nop_in_echo(

@@ -62,6 +62,27 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// A task whose command the SCSI layer is about to start into `scsi`.
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub(crate) fn starting(itt: u32, lun: Lun) -> Task {
+        Task {
+            itt,
+            lun,
+            scsi: None,
+            phase: Phase::Read,
+            len: 0,
+            done: 0,
+            sn: 0,
+            unsolicited: 0,
+            solicited_to: 0,
+            unsolicited_sn: 0,
+            r2ts: [None; MAX_R2T_PER_TASK],
+            r2ts_unsent: 0,
+            response: None,
+            deferred: None,
+        }
+    }
+
     /// A task that only waits for its SCSI Response to go out.
     pub(crate) fn responding(
         itt: u32,
