@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use iser_core::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Ticket};
+use iser_core::scsi::{CommandRequest, Completion, Finish, ScsiTask, Start, Started, Ticket};
 use iser_core::session::{
     AuthPolicy, ChapCredentials, SessionRefused, TargetBackend, TargetId, TargetListing,
 };
@@ -164,6 +164,16 @@ impl TargetBackend for ConnBackend {
 
     fn scsi_start(&mut self, target: TargetId, lun: Lun, req: &CommandRequest<'_>) -> Start {
         self.daemon.scsi_start(target.0, lun, req)
+    }
+
+    fn scsi_start_in(
+        &mut self,
+        target: TargetId,
+        lun: Lun,
+        req: &CommandRequest<'_>,
+        task: &mut Option<ScsiTask>,
+    ) -> Started {
+        self.daemon.scsi_start_in(target.0, lun, req, task)
     }
 
     fn scsi_read(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use iser_core::scsi::{
     self, AdditionalSense, BlockDevice, CommandRequest, Completion, CopyPeers, Finish, IoError,
     LogicalUnit, LuConfig, LuIdentity, NexusId, NoPeers, Opcode, ResetKind, ScsiTask, Sense, Start,
-    Ticket,
+    Started, Ticket,
 };
 use iser_core::wire::{Lun, TaskMgmtFunction};
 
@@ -353,9 +353,22 @@ impl Daemon {
 
     /// Begins a SCSI command.
     pub fn scsi_start(&self, t: TargetIndex, lun: Lun, req: &CommandRequest<'_>) -> Start {
+        let mut slot = None;
+        self.scsi_start_in(t, lun, req, &mut slot).with_task(slot)
+    }
+
+    /// Begins a SCSI command, its task written straight into `slot` (the session's task table
+    /// entry; see `LogicalUnit::start_in`).
+    pub fn scsi_start_in(
+        &self,
+        t: TargetIndex,
+        lun: Lun,
+        req: &CommandRequest<'_>,
+        slot: &mut Option<ScsiTask>,
+    ) -> Started {
         match self.lun_state(t, lun) {
-            Some(l) if !scsi::target::is_target_command(req.cdb) => lock(&l.lu).start(req),
-            _ => scsi::target::start(req, self.lun_fields(t)),
+            Some(l) if !scsi::target::is_target_command(req.cdb) => lock(&l.lu).start_in(req, slot),
+            _ => scsi::target::start(req, self.lun_fields(t)).place(slot),
         }
     }
 
