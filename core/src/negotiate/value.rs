@@ -82,6 +82,18 @@ impl<const N: usize> TextValue<N> {
         Some(v)
     }
 
+    /// Replaces the string in place with `s`; `false` (and unchanged) if `s` is longer than `N`
+    /// bytes.
+    pub fn set(&mut self, s: &str) -> bool {
+        let Some((head, tail)) = self.buf.split_at_mut_checked(s.len()) else {
+            return false;
+        };
+        head.copy_from_slice(s.as_bytes());
+        tail.fill(0);
+        self.len = s.len();
+        true
+    }
+
     /// The string.
     pub fn as_str(&self) -> &str {
         // Only whole `&str`s are ever copied in, so this is always valid UTF-8.
