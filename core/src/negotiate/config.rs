@@ -145,16 +145,21 @@ impl Choices {
             len: 0,
         };
         for item in items {
-            let w = word(*item);
-            if c.contains(w) {
-                continue;
-            }
-            if let Some(slot) = c.words.get_mut(c.len) {
-                *slot = w;
-                c.len = c.len.saturating_add(1);
-            }
+            c.push(word(*item));
         }
         c
+    }
+
+    /// Adds `w` unless it is there already or all six places are taken (one copy for every
+    /// item type of `from_words`).
+    fn push(&mut self, w: &'static str) {
+        if self.contains(w) {
+            return;
+        }
+        if let Some(slot) = self.words.get_mut(self.len) {
+            *slot = w;
+            self.len = self.len.saturating_add(1);
+        }
     }
 
     pub(crate) fn as_slice(&self) -> &[&'static str] {
