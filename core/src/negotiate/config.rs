@@ -240,7 +240,7 @@ impl<'a> LocalConfig<'a> {
                 ) => (min..=max).contains(&n) || (zero_unlimited && n == 0),
                 (Pref::List(c), _) => !c.as_slice().is_empty(),
                 (Pref::Text(t), _) => {
-                    !t.is_empty() && t.len() <= def.max_value_len() && !t.contains('\0')
+                    !t.is_empty() && t.len() <= def.max_value_len() && !t.bytes().any(|b| b == 0)
                 }
                 _ => true,
             };
