@@ -96,6 +96,7 @@ impl<const N: usize> TextValue<N> {
 
     /// Replaces the string in place with `s`; `false` (and unchanged) if `s` is longer than `N`
     /// bytes.
+    #[cfg_attr(feature = "small-code", inline(never))]
     pub fn set(&mut self, s: &str) -> bool {
         let Some((head, tail)) = self.buf.split_at_mut_checked(s.len()) else {
             return false;
