@@ -176,11 +176,6 @@ fn clock_check(text: &mut logger::Text) {
     let (_, t0) = boundary(s0);
     let (_, t1) = boundary(s0.saturating_add(CLOCK_CHECK_S));
     let image_ms = t1.saturating_sub(t0) / 1000;
-    defmt::info!(
-        "clock check: {=u64} s by the host, {=u64} ms by the image clock",
-        CLOCK_CHECK_S,
-        image_ms
-    );
     text.str("FIRMWARE-CLOCK:")
         .kv("host_s", CLOCK_CHECK_S)
         .kv("image_ms", image_ms)
