@@ -237,6 +237,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_text_value_set_in_place() {
+        let mut v = Alias::copy_from("a-longer-alias").unwrap();
+        assert!(v.set("short"));
+        assert_eq!(v.as_str(), "short");
+        // The bytes past the new end are cleared, so equality sees only the string.
+        assert_eq!(v, Alias::copy_from("short").unwrap());
+        assert!(!v.set(&"x".repeat(300)));
+        assert_eq!(v.as_str(), "short");
+    }
+
+    #[test]
     fn test_parse_number() {
         assert_eq!(parse_number("0"), Some(0));
         assert_eq!(parse_number("262144"), Some(262_144));
@@ -251,6 +262,9 @@ mod tests {
         assert_eq!(parse_number("+1"), None);
         assert_eq!(parse_number("12a"), None);
         assert_eq!(parse_number("1 "), None);
+        assert_eq!(parse_number("0xffffffffffffffff"), Some(u64::MAX));
+        assert_eq!(parse_number("0x10000000000000000"), None);
+        assert_eq!(parse_number("0xfg"), None);
     }
 
     #[test]
