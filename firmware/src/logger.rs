@@ -52,7 +52,11 @@ fn put(bytes: &[u8]) {
         // SAFETY: as above; `flush` has returned, no other reference is live.
         let frame = unsafe { &mut *(&raw mut FRAME) };
         let end = frame.len.saturating_add(chunk.len());
-        if let Some(dst) = frame.buf.get_mut(frame.len..).and_then(|d| d.get_mut(..chunk.len())) {
+        if let Some(dst) = frame
+            .buf
+            .get_mut(frame.len..)
+            .and_then(|d| d.get_mut(..chunk.len()))
+        {
             dst.copy_from_slice(chunk);
             frame.len = end;
         }

@@ -123,7 +123,6 @@ fn fw_main() -> i32 {
     match selftest::run(&config, statics, platform::now_us) {
         Ok(s) => {
             let us = platform::now_us().saturating_sub(t0);
-            defmt::info!("summary: {}", s);
             let (i, t) = (&s.initiator_nic, &s.target_nic);
             text.str("FIRMWARE-RESULT: PASS ")
                 .str(platform::NAME)
@@ -177,11 +176,6 @@ fn clock_check(text: &mut logger::Text) {
     let (_, t0) = boundary(s0);
     let (_, t1) = boundary(s0.saturating_add(CLOCK_CHECK_S));
     let image_ms = t1.saturating_sub(t0) / 1000;
-    defmt::info!(
-        "clock check: {=u64} s by the host, {=u64} ms by the image clock",
-        CLOCK_CHECK_S,
-        image_ms
-    );
     text.str("FIRMWARE-CLOCK:")
         .kv("host_s", CLOCK_CHECK_S)
         .kv("image_ms", image_ms)

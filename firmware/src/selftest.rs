@@ -226,10 +226,7 @@ impl InitiatorSink for Events {
 
     fn event(&mut self, event: InitiatorEvent<'_>) {
         match event {
-            InitiatorEvent::LoggedIn { tsih } => {
-                info!("initiator: logged in, TSIH {=u16}", tsih);
-                self.logged_in = true;
-            }
+            InitiatorEvent::LoggedIn { .. } => self.logged_in = true,
             InitiatorEvent::LoginFailed(e) => {
                 error!("initiator: login failed: {}", e);
                 self.login_failed = true;
@@ -660,13 +657,6 @@ fn session(
     summary.luns = summary
         .luns
         .saturating_add(u16::try_from(t.luns.len()).unwrap_or(u16::MAX));
-    info!(
-        "{=str}: {=usize} LUNs, {=u32} commands, {=u64} bytes verified so far",
-        t.name,
-        t.luns.len(),
-        summary.commands,
-        summary.bytes_verified
-    );
 
     // Logout: every buffer and STag back on both sides.
     if w.ini.session_mut().logout().is_err() {

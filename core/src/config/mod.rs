@@ -7,6 +7,8 @@
 #[cfg(feature = "serde")]
 pub mod blob;
 mod list;
+#[cfg(feature = "serde")]
+mod octets;
 
 pub use list::List;
 
@@ -65,9 +67,9 @@ pub struct PortalConfig {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum IpAddress {
     /// IPv4.
-    V4([u8; 4]),
+    V4(#[cfg_attr(feature = "serde", serde(deserialize_with = "octets::deserialize"))] [u8; 4]),
     /// IPv6.
-    V6([u8; 16]),
+    V6(#[cfg_attr(feature = "serde", serde(deserialize_with = "octets::deserialize"))] [u8; 16]),
 }
 
 impl Default for IpAddress {

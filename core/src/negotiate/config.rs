@@ -145,16 +145,21 @@ impl Choices {
             len: 0,
         };
         for item in items {
-            let w = word(*item);
-            if c.contains(w) {
-                continue;
-            }
-            if let Some(slot) = c.words.get_mut(c.len) {
-                *slot = w;
-                c.len = c.len.saturating_add(1);
-            }
+            c.push(word(*item));
         }
         c
+    }
+
+    /// Adds `w` unless it is there already or all six places are taken (one copy for every
+    /// item type of `from_words`).
+    fn push(&mut self, w: &'static str) {
+        if self.contains(w) {
+            return;
+        }
+        if let Some(slot) = self.words.get_mut(self.len) {
+            *slot = w;
+            self.len = self.len.saturating_add(1);
+        }
     }
 
     pub(crate) fn as_slice(&self) -> &[&'static str] {
@@ -235,7 +240,7 @@ impl<'a> LocalConfig<'a> {
                 ) => (min..=max).contains(&n) || (zero_unlimited && n == 0),
                 (Pref::List(c), _) => !c.as_slice().is_empty(),
                 (Pref::Text(t), _) => {
-                    !t.is_empty() && t.len() <= def.max_value_len() && !t.contains('\0')
+                    !t.is_empty() && t.len() <= def.max_value_len() && !t.bytes().any(|b| b == 0)
                 }
                 _ => true,
             };

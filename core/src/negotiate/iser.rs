@@ -115,7 +115,8 @@ impl TransportPolicy for IserPolicy {
         };
         match key.key {
             Key::HeaderDigest | Key::DataDigest => {
-                if value.split(',').any(|w| w == Digest::None.word()) {
+                let none = Digest::None.word().as_bytes();
+                if value.as_bytes().split(|b| *b == b',').any(|w| w == none) {
                     answer(PolicyAnswer::Word(Digest::None.word()))
                 } else {
                     Err(ProtocolFault::TransportRequirement { key: key.name })

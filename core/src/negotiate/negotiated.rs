@@ -185,84 +185,80 @@ impl Negotiated {
             },
             v => v,
         };
-        match (key, value) {
-            (Key::SessionType, Resolved::Word(w)) => {
-                put(&mut self.session_type, SessionType::from_word(w))
-            }
-            (Key::InitiatorName, Resolved::Word(w)) => {
-                put(&mut self.initiator_name, IscsiName::copy_from(w))
-            }
-            (Key::TargetName, Resolved::Word(w)) => {
-                put(&mut self.target_name, IscsiName::copy_from(w))
-            }
-            (Key::InitiatorAlias, Resolved::Word(w)) => {
-                put(&mut self.initiator_alias, Alias::copy_from(w))
-            }
-            (Key::TargetAlias, Resolved::Word(w)) => {
-                put(&mut self.target_alias, Alias::copy_from(w))
-            }
-            (Key::TargetAddress, Resolved::Word(w)) => {
-                put(&mut self.target_address, Alias::copy_from(w))
-            }
-            (Key::TargetPortalGroupTag, Resolved::Num(n)) => put(
-                &mut self.target_portal_group_tag,
-                u16::try_from(n).ok().map(Some),
-            ),
-            (Key::AuthMethod, Resolved::Word(w)) => {
-                put(&mut self.auth_method, AuthMethod::from_word(w))
-            }
-            (Key::HeaderDigest, Resolved::Word(w)) => {
-                put(&mut self.header_digest, Digest::from_word(w))
-            }
-            (Key::DataDigest, Resolved::Word(w)) => {
-                put(&mut self.data_digest, Digest::from_word(w))
-            }
-            (Key::MaxConnections, Resolved::Num(n)) => {
-                put(&mut self.max_connections, u16::try_from(n).ok())
-            }
-            (Key::InitialR2T, Resolved::Bool(b)) => put(&mut self.initial_r2t, Some(b)),
-            (Key::ImmediateData, Resolved::Bool(b)) => put(&mut self.immediate_data, Some(b)),
-            (Key::MaxRecvDataSegmentLength, Resolved::Num(n)) => match declarer {
-                Role::Initiator => put(&mut self.initiator_max_recv_data_segment_length, Some(n)),
-                Role::Target => put(&mut self.target_max_recv_data_segment_length, Some(n)),
-            },
-            (Key::MaxBurstLength, Resolved::Num(n)) => put(&mut self.max_burst_length, Some(n)),
-            (Key::FirstBurstLength, Resolved::Num(n)) => put(&mut self.first_burst_length, Some(n)),
-            (Key::DefaultTime2Wait, Resolved::Num(n)) => {
-                put(&mut self.default_time2wait, u16::try_from(n).ok())
-            }
-            (Key::DefaultTime2Retain, Resolved::Num(n)) => {
-                put(&mut self.default_time2retain, u16::try_from(n).ok())
-            }
-            (Key::MaxOutstandingR2T, Resolved::Num(n)) => {
-                put(&mut self.max_outstanding_r2t, u16::try_from(n).ok())
-            }
-            (Key::DataPDUInOrder, Resolved::Bool(b)) => put(&mut self.data_pdu_in_order, Some(b)),
-            (Key::DataSequenceInOrder, Resolved::Bool(b)) => {
-                put(&mut self.data_sequence_in_order, Some(b))
-            }
-            (Key::ErrorRecoveryLevel, Resolved::Num(n)) => {
-                put(&mut self.error_recovery_level, u8::try_from(n).ok())
-            }
-            (Key::TaskReporting, Resolved::Word(w)) => {
-                put(&mut self.task_reporting, TaskReporting::from_word(w))
-            }
-            (Key::IscsiProtocolLevel, Resolved::Num(n)) => {
-                put(&mut self.iscsi_protocol_level, u8::try_from(n).ok())
-            }
-            (Key::RDMAExtensions, Resolved::Bool(b)) => put(&mut self.rdma_extensions, Some(b)),
-            (Key::TargetRecvDataSegmentLength, Resolved::Num(n)) => {
-                put(&mut self.target_recv_data_segment_length, Some(n))
-            }
-            (Key::InitiatorRecvDataSegmentLength, Resolved::Num(n)) => {
-                put(&mut self.initiator_recv_data_segment_length, Some(n))
-            }
-            (Key::MaxOutstandingUnexpectedPDUs, Resolved::Num(n)) => {
-                put(&mut self.max_outstanding_unexpected_pdus, Some(n))
-            }
-            // Obsolete marker keys and keys handed to the caller have no field.
+        match value {
+            Resolved::Num(n) => self.set_num(key, n, declarer),
+            Resolved::Bool(b) => self.set_bool(key, b),
+            Resolved::Word(w) => self.set_word(key, w),
+            Resolved::Default => false,
+        }
+    }
+
+    fn set_word(&mut self, key: Key, w: &str) -> bool {
+        match key {
+            Key::SessionType => put(&mut self.session_type, SessionType::from_word(w)),
+            Key::InitiatorName => self.initiator_name.set(w),
+            Key::TargetName => self.target_name.set(w),
+            Key::InitiatorAlias => self.initiator_alias.set(w),
+            Key::TargetAlias => self.target_alias.set(w),
+            Key::TargetAddress => self.target_address.set(w),
+            Key::AuthMethod => put(&mut self.auth_method, AuthMethod::from_word(w)),
+            Key::HeaderDigest => put(&mut self.header_digest, Digest::from_word(w)),
+            Key::DataDigest => put(&mut self.data_digest, Digest::from_word(w)),
+            Key::TaskReporting => put(&mut self.task_reporting, TaskReporting::from_word(w)),
             _ => false,
         }
+    }
+
+    fn set_bool(&mut self, key: Key, b: bool) -> bool {
+        let field = match key {
+            Key::InitialR2T => &mut self.initial_r2t,
+            Key::ImmediateData => &mut self.immediate_data,
+            Key::DataPDUInOrder => &mut self.data_pdu_in_order,
+            Key::DataSequenceInOrder => &mut self.data_sequence_in_order,
+            Key::RDMAExtensions => &mut self.rdma_extensions,
+            _ => return false,
+        };
+        *field = b;
+        true
+    }
+
+    fn set_num(&mut self, key: Key, n: u32, declarer: Role) -> bool {
+        let field = match key {
+            Key::MaxRecvDataSegmentLength => match declarer {
+                Role::Initiator => &mut self.initiator_max_recv_data_segment_length,
+                Role::Target => &mut self.target_max_recv_data_segment_length,
+            },
+            Key::MaxBurstLength => &mut self.max_burst_length,
+            Key::FirstBurstLength => &mut self.first_burst_length,
+            Key::TargetRecvDataSegmentLength => &mut self.target_recv_data_segment_length,
+            Key::InitiatorRecvDataSegmentLength => &mut self.initiator_recv_data_segment_length,
+            Key::MaxOutstandingUnexpectedPDUs => &mut self.max_outstanding_unexpected_pdus,
+            Key::ErrorRecoveryLevel => {
+                return put(&mut self.error_recovery_level, u8::try_from(n).ok())
+            }
+            Key::IscsiProtocolLevel => {
+                return put(&mut self.iscsi_protocol_level, u8::try_from(n).ok())
+            }
+            Key::TargetPortalGroupTag => {
+                return put(
+                    &mut self.target_portal_group_tag,
+                    u16::try_from(n).ok().map(Some),
+                )
+            }
+            _ => {
+                let field = match key {
+                    Key::MaxConnections => &mut self.max_connections,
+                    Key::DefaultTime2Wait => &mut self.default_time2wait,
+                    Key::DefaultTime2Retain => &mut self.default_time2retain,
+                    Key::MaxOutstandingR2T => &mut self.max_outstanding_r2t,
+                    // Obsolete marker keys and keys handed to the caller have no field.
+                    _ => return false,
+                };
+                return put(field, u16::try_from(n).ok());
+            }
+        };
+        *field = n;
+        true
     }
 
     /// The stored value for `key` (`declarer` picks whose MaxRecvDataSegmentLength).

@@ -553,10 +553,11 @@ impl<'c, P: TransportPolicy> Negotiator<'c, P> {
             }),
             (ValueKind::List(words), Pref::List(ours)) => {
                 // The first offered value we support; unknown values are skipped (§6.2.1).
+                // (Split as bytes: a `char` pattern would link `memchr` for this one use.)
                 let pick = v
-                    .split(',')
-                    .filter(|w| ours.contains(w))
-                    .find_map(|w| words.iter().find(|x| **x == w));
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .find_map(|w| words.iter().find(|x| x.as_bytes() == w && ours.contains(x)));
                 match pick {
                     Some(&w) => Some(Val::Word(w)),
                     None if def.key == Key::AuthMethod => {

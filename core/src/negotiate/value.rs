@@ -23,13 +23,25 @@ pub fn is_reserved(v: &str) -> bool {
 /// Leading zeros are tolerated. `None` for anything else or anything above 2^64-1.
 pub fn parse_number(s: &str) -> Option<u64> {
     let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => (hex, 16),
+        Some(hex) => (hex, 16u64),
         None => (s, 10),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if digits.is_empty() {
         return None;
     }
-    u64::from_str_radix(digits, radix).ok()
+    // By hand rather than `u64::from_str_radix`: no sign to reject, and a third of the code.
+    digits.bytes().try_fold(0u64, |n, b| {
+        let d = match b {
+            b'0'..=b'9' => b.wrapping_sub(b'0'),
+            b'a'..=b'f' => b.wrapping_sub(b'a' - 10),
+            b'A'..=b'F' => b.wrapping_sub(b'A' - 10),
+            _ => return None,
+        };
+        if u64::from(d) >= radix {
+            return None;
+        }
+        n.checked_mul(radix)?.checked_add(u64::from(d))
+    })
 }
 
 /// Parses `Yes` / `No` (RFC 7143 §6.1 boolean-value; case-sensitive).
@@ -80,6 +92,19 @@ impl<const N: usize> TextValue<N> {
         v.buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
         v.len = s.len();
         Some(v)
+    }
+
+    /// Replaces the string in place with `s`; `false` (and unchanged) if `s` is longer than `N`
+    /// bytes.
+    #[cfg_attr(feature = "small-code", inline(never))]
+    pub fn set(&mut self, s: &str) -> bool {
+        let Some((head, tail)) = self.buf.split_at_mut_checked(s.len()) else {
+            return false;
+        };
+        head.copy_from_slice(s.as_bytes());
+        tail.fill(0);
+        self.len = s.len();
+        true
     }
 
     /// The string.
@@ -212,6 +237,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_text_value_set_in_place() {
+        let mut v = Alias::copy_from("a-longer-alias").unwrap();
+        assert!(v.set("short"));
+        assert_eq!(v.as_str(), "short");
+        // The bytes past the new end are cleared, so equality sees only the string.
+        assert_eq!(v, Alias::copy_from("short").unwrap());
+        assert!(!v.set(&"x".repeat(300)));
+        assert_eq!(v.as_str(), "short");
+    }
+
+    #[test]
     fn test_parse_number() {
         assert_eq!(parse_number("0"), Some(0));
         assert_eq!(parse_number("262144"), Some(262_144));
@@ -226,6 +262,9 @@ mod tests {
         assert_eq!(parse_number("+1"), None);
         assert_eq!(parse_number("12a"), None);
         assert_eq!(parse_number("1 "), None);
+        assert_eq!(parse_number("0xffffffffffffffff"), Some(u64::MAX));
+        assert_eq!(parse_number("0x10000000000000000"), None);
+        assert_eq!(parse_number("0xfg"), None);
     }
 
     #[test]

@@ -237,6 +237,15 @@ impl<'t> ChapKeys<'t> {
         k
     }
 
+    /// Whether a complete login text holds any CHAP_* key, read as [`ChapKeys::read`] does
+    /// (without `chap` nothing more of the keys is needed).
+    #[cfg(not(feature = "chap"))]
+    pub(crate) fn present(text: &[u8]) -> bool {
+        crate::wire::text::TextReader::with_value_limit(text, crate::negotiate::keys::value_limit)
+            .map_while(Result::ok)
+            .any(|(key, _)| matches!(key, "CHAP_A" | "CHAP_I" | "CHAP_C" | "CHAP_N" | "CHAP_R"))
+    }
+
     /// Whether any CHAP key was present.
     pub(crate) fn any(&self) -> bool {
         self.a.is_some()

@@ -62,6 +62,35 @@ pub struct TaskTable<T, const N: usize> {
     free: [usize; N],
 }
 
+/// [`TaskTable::release`] over the table's index arrays as slices (`free.len()` is `N`): one
+/// copy for every table type.
+fn release(
+    live: &mut [usize],
+    live_pos: &mut [usize],
+    free: &mut [usize],
+    len: &mut usize,
+    index: usize,
+) {
+    let Some(&pos) = live_pos.get(index) else {
+        return;
+    };
+    let Some(last) = len.checked_sub(1) else {
+        return;
+    };
+    let moved = live.get(last).copied().unwrap_or(index);
+    if let Some(p) = live.get_mut(pos) {
+        *p = moved;
+    }
+    if let Some(p) = live_pos.get_mut(moved) {
+        *p = pos;
+    }
+    *len = last;
+    let top = free.len().saturating_sub(last).saturating_sub(1);
+    if let Some(f) = free.get_mut(top) {
+        *f = index;
+    }
+}
+
 impl<T, const N: usize> Default for TaskTable<T, N> {
     fn default() -> Self {
         Self::new()
@@ -100,24 +129,13 @@ impl<T, const N: usize> TaskTable<T, N> {
 
     /// Returns an occupied slot index to the free stack.
     fn release(&mut self, index: usize) {
-        let Some(&pos) = self.live_pos.get(index) else {
-            return;
-        };
-        let Some(last) = self.len.checked_sub(1) else {
-            return;
-        };
-        let moved = self.live.get(last).copied().unwrap_or(index);
-        if let Some(p) = self.live.get_mut(pos) {
-            *p = moved;
-        }
-        if let Some(p) = self.live_pos.get_mut(moved) {
-            *p = pos;
-        }
-        self.len = last;
-        let top = N.saturating_sub(self.len).saturating_sub(1);
-        if let Some(f) = self.free.get_mut(top) {
-            *f = index;
-        }
+        release(
+            &mut self.live,
+            &mut self.live_pos,
+            &mut self.free,
+            &mut self.len,
+            index,
+        );
     }
 
     /// Maximum number of tasks (`N`).

@@ -231,24 +231,13 @@ impl<const N: usize> TextAssembler<N> {
 
     /// Appends one PDU's data segment; `continue_bit` is the PDU's C flag.
     pub fn push(&mut self, segment: &[u8], continue_bit: bool) -> Result<Assembled, TextError> {
-        match self.state {
-            AsmState::Overflowed => return Err(TextError::TooLong { limit: N }),
-            AsmState::Complete => self.reset(),
-            AsmState::Collecting => {}
-        }
-        let end = self.len.checked_add(segment.len());
-        let Some(dst) = end.and_then(|end| self.buf.get_mut(self.len..end)) else {
-            self.state = AsmState::Overflowed;
-            return Err(TextError::TooLong { limit: N });
-        };
-        dst.copy_from_slice(segment);
-        self.len = end.unwrap_or(self.len);
-        if continue_bit {
-            Ok(Assembled::NeedMore)
-        } else {
-            self.state = AsmState::Complete;
-            Ok(Assembled::Complete)
-        }
+        assemble(
+            &mut self.buf,
+            &mut self.len,
+            &mut self.state,
+            segment,
+            continue_bit,
+        )
     }
 
     /// The whole text, once the final segment arrived.
@@ -273,6 +262,38 @@ impl<const N: usize> TextAssembler<N> {
     pub fn reset(&mut self) {
         self.len = 0;
         self.state = AsmState::Collecting;
+    }
+}
+
+/// [`TextAssembler::push`] over its buffer as a slice: one copy for every capacity.
+fn assemble(
+    buf: &mut [u8],
+    len: &mut usize,
+    state: &mut AsmState,
+    segment: &[u8],
+    continue_bit: bool,
+) -> Result<Assembled, TextError> {
+    let limit = buf.len();
+    match *state {
+        AsmState::Overflowed => return Err(TextError::TooLong { limit }),
+        AsmState::Complete => {
+            *len = 0;
+            *state = AsmState::Collecting;
+        }
+        AsmState::Collecting => {}
+    }
+    let end = len.checked_add(segment.len());
+    let Some(dst) = end.and_then(|end| buf.get_mut(*len..end)) else {
+        *state = AsmState::Overflowed;
+        return Err(TextError::TooLong { limit });
+    };
+    dst.copy_from_slice(segment);
+    *len = end.unwrap_or(*len);
+    if continue_bit {
+        Ok(Assembled::NeedMore)
+    } else {
+        *state = AsmState::Complete;
+        Ok(Assembled::Complete)
     }
 }
 
@@ -302,7 +323,8 @@ impl<'a> TextWriter<'a> {
     /// Appends `key=value\0`. The key must pass [`check_key`]; the value must not contain NUL.
     pub fn push(&mut self, key: &str, value: &str) -> Result<(), TextError> {
         check_key(key.as_bytes())?;
-        if value.as_bytes().contains(&0) {
+        // A plain loop: `contains` on bytes links `memchr` for these short values.
+        if value.bytes().any(|b| b == 0) {
             return Err(TextError::BadValue);
         }
         let needed = self

@@ -351,7 +351,11 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
         // CHAP (RFC 7143 §12.1.3), in the security stage only.
         let mut chap_transit = true;
         if stage == LoginStage::Security {
+            #[cfg(feature = "chap")]
             let keys = ChapKeys::read(received);
+            // Without `chap` no CHAP is offered, so no exchange gets past `Unused`.
+            #[cfg(not(feature = "chap"))]
+            let _ = (our_id, &our_challenge);
             match *chap_state {
                 Chap::Unused if negotiator.negotiated().auth_method == AuthMethod::Chap => {
                     if resp.transit {
@@ -365,6 +369,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
                     *chap_state = Chap::SentAlgorithms;
                     chap_transit = false;
                 }
+                #[cfg(feature = "chap")]
                 Chap::SentAlgorithms => {
                     let creds = chap_creds.ok_or(auth_fail(AuthFailure::NoCredentials))?;
                     let algorithm = keys
@@ -411,6 +416,7 @@ impl<'a, const TASKS: usize> InitiatorConn<'a, TASKS> {
                     }
                     *chap_state = Chap::SentResponse { algorithm };
                 }
+                #[cfg(feature = "chap")]
                 Chap::SentResponse { algorithm } => {
                     if let Some(m) = mutual {
                         let name = keys

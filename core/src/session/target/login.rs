@@ -301,9 +301,14 @@ impl<const TASKS: usize> TargetConn<TASKS> {
             let challenge = &self.login.challenge;
             let entropy = &self.login.entropy;
             // The negotiator hands CHAP_* keys to its caller; read them straight from the text.
+            #[cfg(feature = "chap")]
             let chap_keys = ChapKeys::read(text);
             let r = negotiator.receive(stage, text, &mut out, |_, _, _| Ok(()));
-            if r.is_ok() && stage == LoginStage::Security && chap_keys.any() {
+            #[cfg(feature = "chap")]
+            let any_chap = chap_keys.any();
+            #[cfg(not(feature = "chap"))]
+            let any_chap = ChapKeys::present(text);
+            if r.is_ok() && stage == LoginStage::Security && any_chap {
                 #[cfg(feature = "chap")]
                 {
                     chap_result =
