@@ -6,7 +6,7 @@
 use iser_core::config::{IpAddress, List, PortalConfig, MAX_PORTALS};
 use iser_core::scsi::{
     target, CommandRequest, Completion, Finish, LogicalUnit, LuConfig, LuIdentity, RamDisk,
-    ScsiTask, Start, Ticket,
+    ScsiTask, Start, Started, Ticket,
 };
 use iser_core::session::{AuthPolicy, SessionRefused, TargetBackend, TargetId, TargetListing};
 use iser_core::wire::Lun;
@@ -169,13 +169,23 @@ impl<const TARGETS: usize, const LUS: usize> TargetBackend for FwTarget<TARGETS,
         0
     }
     fn scsi_start(&mut self, t: TargetId, lun: Lun, req: &CommandRequest<'_>) -> Start {
+        let mut slot = None;
+        self.scsi_start_in(t, lun, req, &mut slot).with_task(slot)
+    }
+    fn scsi_start_in(
+        &mut self,
+        t: TargetId,
+        lun: Lun,
+        req: &CommandRequest<'_>,
+        task: &mut Option<ScsiTask>,
+    ) -> Started {
         if !target::is_target_command(req.cdb) {
             if let Some(l) = self.lu_mut(t, lun) {
-                return l.lu.start(req);
+                return l.lu.start_in(req, task);
             }
         }
         let (fields, n) = self.lun_fields(t);
-        target::start(req, fields.get(..n).unwrap_or(&[]))
+        target::start(req, fields.get(..n).unwrap_or(&[])).place(task)
     }
     fn scsi_read(
         &mut self,

@@ -426,10 +426,10 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
             .wrapping_add(1)
             .checked_rem(SANITIZE_OWNER)
             .unwrap_or(0);
-        // READ and WRITE, nearly every command, begin here; `dispatch` has the same arms.
+        // READ and WRITE, nearly every command, begin here, not in `dispatch`.
         match info.cmd {
             Cmd::Read => self.start_read(info, cmd, slot),
-            Cmd::Write => self.start_write(info, cmd, slot),
+            Cmd::Write | Cmd::WriteAndVerify => self.start_write(info, cmd, slot),
             _ => match self.dispatch(info, cmd) {
                 Ok(s) => s.place(slot),
                 Err(s) => refused(s),
@@ -490,13 +490,12 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
                     AdditionalSense::INTERNAL_TARGET_FAILURE,
                 ))
             }
-            Cmd::Read => {
-                let mut slot = None;
-                Ok(self.start_read(info, cmd, &mut slot).with_task(slot))
-            }
-            Cmd::Write | Cmd::WriteAndVerify => {
-                let mut slot = None;
-                Ok(self.start_write(info, cmd, &mut slot).with_task(slot))
+            Cmd::Read | Cmd::Write | Cmd::WriteAndVerify => {
+                warn!("scsi: READ or WRITE reached dispatch; they begin in start_in");
+                Err(Sense::new(
+                    SenseKey::HARDWARE_ERROR,
+                    AdditionalSense::INTERNAL_TARGET_FAILURE,
+                ))
             }
             #[cfg(feature = "scsi-full")]
             Cmd::OrWrite => self.start_orwrite(info, cmd),
@@ -655,7 +654,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
 
     /// Generated Data-In (INQUIRY, MODE SENSE, ...) at `offset` into `out`. Out of line: READ
     /// keeps a small frame.
-    #[inline(never)]
+    #[cfg_attr(not(feature = "small-code"), inline(never))]
     fn read_generated(&mut self, task: &ScsiTask, offset: u32, out: &mut [u8]) {
         out.fill(0);
         let mut w = Window::new(u64::from(offset), out);
@@ -693,7 +692,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
 
     /// [`write_data`](Self::write_data) for every command but WRITE. Out of line: WRITE keeps
     /// a small frame.
-    #[inline(never)]
+    #[cfg_attr(not(feature = "small-code"), inline(never))]
     fn write_other(&mut self, task: &mut ScsiTask, offset: u32, d: &[u8]) -> Result<(), Sense> {
         match task.op {
             #[cfg(feature = "scsi-full")]
@@ -746,7 +745,7 @@ impl<D: BlockDevice, const NEXUS: usize, B: ScratchBuf> LogicalUnit<D, NEXUS, B>
 
     /// [`finish_with_peers`](Self::finish_with_peers) for a command that acts at the end or
     /// whose status a background job may hold. Out of line: READ and WRITE never get here.
-    #[inline(never)]
+    #[cfg_attr(not(feature = "small-code"), inline(never))]
     fn finish_acting(&mut self, task: &ScsiTask, peers: &mut dyn CopyPeers) -> Completion {
         match self.finish_or_defer(task, peers) {
             Finish::Done(c) => c,

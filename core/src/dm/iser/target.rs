@@ -580,7 +580,7 @@ impl<const TASKS: usize, const BUFS: usize> IserTarget<TASKS, BUFS> {
     /// session's last PDUs and shutdown, or the login completing (`None`, then the usual
     /// order).
     #[cold]
-    #[inline(never)]
+    #[cfg_attr(not(feature = "small-code"), inline(never))]
     fn poll_unsteady<B: TargetBackend>(
         &mut self,
         region: &mut [u8],
