@@ -268,61 +268,53 @@ impl ScsiTask {
         len.min(usize::try_from(room).unwrap_or(usize::MAX))
     }
 
-    /// Sets `want`/`expected`/`len` and returns the matching `Start` (`Done` when no bytes move).
+    /// Sets `want`/`expected`/`len`: the bytes to move, at most what the initiator expects.
     #[cfg_attr(not(feature = "small-code"), inline)]
-    pub(crate) fn data_in(mut self, want: u64, expected: u32) -> Start {
+    fn size(&mut self, want: u64, expected: u32) -> u32 {
         self.want = want;
         self.expected = expected;
         self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
-        if self.len == 0 {
-            Start::Done(Completion::GOOD.with_residual(self.residual()))
-        } else {
-            Start::DataIn {
-                task: self,
-                len: self.len,
-            }
+        self.len
+    }
+
+    /// GOOD with the residual, for a transfer in which no bytes move.
+    fn nothing_moves(&self) -> Completion {
+        Completion::GOOD.with_residual(self.residual())
+    }
+
+    /// Sizes the Data-In transfer and returns the matching `Start` (`Done` when no bytes move).
+    #[cfg_attr(not(feature = "small-code"), inline)]
+    pub(crate) fn data_in(mut self, want: u64, expected: u32) -> Start {
+        match self.size(want, expected) {
+            0 => Start::Done(self.nothing_moves()),
+            len => Start::DataIn { task: self, len },
         }
     }
 
     /// As [`data_in`](Self::data_in), for a task already in its slot.
     #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn begin_data_in(&mut self, want: u64, expected: u32) -> Started {
-        self.want = want;
-        self.expected = expected;
-        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
-        if self.len == 0 {
-            Started::Done(Completion::GOOD.with_residual(self.residual()))
-        } else {
-            Started::DataIn { len: self.len }
+        match self.size(want, expected) {
+            0 => Started::Done(self.nothing_moves()),
+            len => Started::DataIn { len },
         }
     }
 
-    /// As [`data_out`](Self::data_out), for a task already in its slot.
+    /// As [`data_in`](Self::data_in) for the Data-Out direction, in its slot.
     #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn begin_data_out(&mut self, want: u64, expected: u32) -> Started {
-        self.want = want;
-        self.expected = expected;
-        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
-        if self.len == 0 {
-            Started::Done(Completion::GOOD.with_residual(self.residual()))
-        } else {
-            Started::DataOut { len: self.len }
+        match self.size(want, expected) {
+            0 => Started::Done(self.nothing_moves()),
+            len => Started::DataOut { len },
         }
     }
 
     /// As [`data_in`](Self::data_in) for the Data-Out direction.
     #[cfg_attr(not(feature = "small-code"), inline)]
     pub(crate) fn data_out(mut self, want: u64, expected: u32) -> Start {
-        self.want = want;
-        self.expected = expected;
-        self.len = u32::try_from(want.min(u64::from(expected))).unwrap_or(expected);
-        if self.len == 0 {
-            Start::Done(Completion::GOOD.with_residual(self.residual()))
-        } else {
-            Start::DataOut {
-                task: self,
-                len: self.len,
-            }
+        match self.size(want, expected) {
+            0 => Start::Done(self.nothing_moves()),
+            len => Start::DataOut { task: self, len },
         }
     }
 
