@@ -92,20 +92,9 @@ impl Task {
         exp_data_sn: u32,
     ) -> Task {
         Task {
-            itt,
-            lun,
             scsi,
-            phase: Phase::Read,
-            len: 0,
-            done: 0,
-            sn: 0,
-            unsolicited: 0,
-            solicited_to: 0,
-            unsolicited_sn: 0,
-            r2ts: [None; MAX_R2T_PER_TASK],
-            r2ts_unsent: 0,
             response: Some((completion, exp_data_sn)),
-            deferred: None,
+            ..Task::starting(itt, lun)
         }
     }
 
