@@ -11,7 +11,8 @@
 # env: VMLAB, CARGO_TARGET_DIR, VM_TIMEOUT (s, 600), ISERVM_MIB (64), ISERVM_LOG (debug),
 #      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill, and
 #      twovm for step 5; all; `twovm` alone skips step 4), ISERVM_BENCH_OTHERS (LABEL=PATH,...:
-#      other iserd binaries the bench runs beside ours)
+#      other iserd binaries the bench runs beside ours), ISERVM_CULOOP (runs per target of the
+#      opt-in culoop group, 40)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -51,7 +52,7 @@ want_twovm=0; [ -z "$ONLY" ] || [[ ",$ONLY," == *",twovm,"* ]] && want_twovm=1
 want_single=1; [ -n "$ONLY" ] && [ -z "$(echo ",$ONLY," | sed 's/,twovm,/,/g; s/,//g')" ] && want_single=0
 P=0; F=0
 if [ $want_single = 1 ]; then
-  VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=$ONLY iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+  VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=$ONLY iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8} iservm.culoop=${ISERVM_CULOOP:-40}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
   qrc=$?
   echo "vm: guest done, qemu rc=$qrc ($(took))"
   grep -E '^ISERVM-(NOTE|RESULT|BENCH)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //; s/^ISERVM-BENCH: /  bench: /'

@@ -19,6 +19,7 @@ MIB=$(arg iservm.mib); MIB=${MIB:-64}
 LOG=$(arg iservm.log); LOG=${LOG:-debug}
 ONLY=$(arg iservm.only)
 TGTD_DEBUG=$(arg iservm.tgtdebug)
+CULOOP=$(arg iservm.culoop)
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 ISER=/mnt/host/bin/iser
 export ISER_LOG=$(arg iservm.iserlog)
@@ -440,12 +441,32 @@ s_bench() {
   rm -f /tmp/b-*.img
 }
 
+
+# Opt-in diagnostic (ISERVM_ONLY=culoop): libiscsi's iscsi-test-cu over iser:// run many times
+# (ISERVM_CULOOP runs, 40; the tests of s_libiscsi in turn) against one target, counting clean runs, runs that crashed inside
+# libiscsi (glibc heap checks) and runs that ended any other way.
+cu_loop() {
+  local label=$1 url=$2 n=${CULOOP:-40} i t ok=0 heap=0 other=0
+  local tests=(SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simple
+    SCSI.Read10.BeyondEol SCSI.Read10.ZeroBlocks SCSI.Read16.Simple SCSI.Write10.ZeroBlocks)
+  for i in $(seq $n); do
+    t=${tests[$((i % ${#tests[@]}))]}
+    timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "$url" > /tmp/cul.log 2>&1
+    if grep -q 'Run Summary' /tmp/cul.log; then ok=$((ok + 1))
+    elif grep -q -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log; then heap=$((heap + 1))
+      grep -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log | head -1 | sed "s/^/ISERVM-NOTE: culoop $label heap: /"
+    else other=$((other + 1)); tail -3 /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label other: /"; fi
+  done
+  echo "ISERVM-NOTE: culoop $label: $n runs, $ok clean, $heap heap crashes, $other other"
+}
+
 want linux && s_linux
 want rping && s_rping
 want ours && { s_ours; note "ours against iserd"; }
 want kill && { s_kill; note "kill mid-write"; }
 want bad && { s_bad; note "bad peers"; }
 want libiscsi && s_libiscsi
+want culoop && cu_loop iserd "iser://$IP:3260/$IQN/0"
 
 kill -0 $ISERD_PID 2>/dev/null; result iserd-still-running $?
 kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || break; sleep 0.1; done
@@ -472,6 +493,10 @@ kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || 
 want busypoll && s_busypoll
 want lio && { s_lio; note "LIO"; }
 want tgt && { s_tgt; note "tgt"; }
+if want culoop; then
+  tgt_up /tmp/tgt.img "$LINI" && cu_loop tgt "iser://$IP:3260/$TIQN/1"
+  tgt_down; rm -f /tmp/tgt.img
+fi
 # Opt-in only: not part of the default (CI) run.
 [[ ",$ONLY," == *",bench,"* ]] && { s_bench; note "bench"; }
 iscsiadm -k 0 2>/dev/null
