@@ -3,6 +3,8 @@
 #   linux     the Linux kernel iSER initiator: discovery, login, 64 MiB of random data written
 #             with O_DIRECT, read back and compared, compared with the file LUN's backing file,
 #             logout; then 4 sessions at once;
+#   linuxtcp  the Linux kernel iSCSI/TCP initiator (iscsi_tcp) on iserd's TCP listener: the same
+#             data checks, then again with CRC32C header and data digests;
 #   rping     an RDMA CM peer that is not iSER;
 #   ours      our initiator `iser` over iser://: discover, ls, write, read, verify, compare with
 #             the backing file, a short bench;
@@ -11,6 +13,7 @@
 #   bad       `iser-badpeer`: garbage CM private data, garbage messages, disconnects at every stage
 #             of a login and a command, RDMA Read requests against invalid STags;
 #   libiscsi  libiscsi's iser:// transport: iscsi-inq, iscsi-readcapacity16, iscsi-test-cu;
+#   culoop    (opt-in) iscsi-test-cu over iser:// ISERVM_CULOOP times against iserd and tgt;
 #   busypoll  iserd in busy-poll completion mode;
 #   lio, tgt  our initiator over iser:// against LIO's isert and tgt's iSER target.
 # iservm.only=a,b (kernel command line; ISERVM_ONLY on the host) runs only those groups.
@@ -20,6 +23,8 @@ LOG=$(arg iservm.log); LOG=${LOG:-debug}
 ONLY=$(arg iservm.only)
 TGTD_DEBUG=$(arg iservm.tgtdebug)
 CULOOP=$(arg iservm.culoop)
+# What glibc prints when its heap checks abort a process (libiscsi's iSER code, PEERS.md).
+HEAP_ABORT='corrupted|double free|free\(\)|malloc\(\)|malloc_consolidate'
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 ISER=/mnt/host/bin/iser
 export ISER_LOG=$(arg iservm.iserlog)
@@ -120,6 +125,55 @@ timeout 60 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser --logout > /dev/null
 result linux-iser-4-sessions-logout $?
 note "4 sessions"
 
+}
+
+# ---- the Linux kernel iSCSI/TCP initiator (iscsi_tcp) against iserd's TCP listener on the same
+# portal: discovery, login, MIB of random data written with O_DIRECT, read back, compared with
+# what was written and with the backing file, logout; then once more with CRC32C header and data
+# digests (RFC 7143 §13.1) on a quarter of the data.
+linux_tcp_round() {
+  local label=$1 mib=$2 digest=$3 d rc got
+  iscsi_tcp_login; result $label-login $?
+  got=$(iscsiadm -m session -P2 2>/dev/null | awk '/HeaderDigest:|DataDigest:/{printf "%s%s ", $1, $2}')
+  [ "$got" = "HeaderDigest:$digest DataDigest:$digest " ]; result $label-digests $? "$got"
+  d=$(disk_of "$IQN"); result $label-disk $? "${d:-none}"
+  if [ -n "$d" ]; then
+    head -c $((mib << 20)) /dev/urandom > /tmp/tcp-pattern
+    timeout 300 dd if=/tmp/tcp-pattern of=/dev/$d bs=1M oflag=direct > /tmp/dd-w.log 2>&1
+    rc=$?; result $label-write-${mib}MiB $rc "$(dd_rate /tmp/dd-w.log)"
+    echo 3 > /proc/sys/vm/drop_caches
+    timeout 300 dd if=/dev/$d of=/tmp/tcp-readback bs=1M count=$mib iflag=direct > /tmp/dd-r.log 2>&1
+    rc=$?; result $label-read-${mib}MiB $rc "$(dd_rate /tmp/dd-r.log)"
+    check $label-readback-matches cmp /tmp/tcp-pattern /tmp/tcp-readback
+    check $label-backing-file-matches cmp -n $((mib << 20)) /tmp/tcp-pattern /tmp/lun0.img
+    rm -f /tmp/tcp-pattern /tmp/tcp-readback
+  fi
+  timeout 60 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I default --logout > /dev/null
+  result $label-logout $?
+}
+iscsi_tcp_login() {
+  local try
+  for try in 1 2 3; do
+    timeout 90 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I default --login > /dev/null && return 0
+    sleep 2
+  done
+  return 1
+}
+s_linuxtcp() {
+  modprobe iscsi_tcp; result linux-tcp-module $?
+  pgrep -x iscsid > /dev/null || start_iscsid
+  timeout 60 iscsiadm -m discovery -t st -p "$IP:3260" -I default > /tmp/disc-tcp.out 2>&1
+  rc=$?; grep -q "$IQN" /tmp/disc-tcp.out || rc=${rc/#0/1}
+  result linux-tcp-discovery $rc
+  iscsiadm -m node -T "$IQN" -p "$IP:3260" -I default > /dev/null 2>&1 ||
+    iscsiadm -m node -o new -T "$IQN" -p "$IP:3260" -I default > /dev/null
+  linux_tcp_round linux-tcp $MIB None
+  local k
+  for k in HeaderDigest DataDigest; do
+    iscsiadm -m node -T "$IQN" -p "$IP:3260" -I default -o update \
+      -n "node.conn[0].iscsi.$k" -v CRC32C > /dev/null
+  done
+  linux_tcp_round linux-tcp-crc32c $((MIB / 4)) CRC32C
 }
 
 s_rping() {
@@ -232,7 +286,17 @@ CU="SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simpl
   SCSI.Read10.BeyondEol SCSI.Read10.ZeroBlocks SCSI.Read16.Simple SCSI.Write10.ZeroBlocks
   $KNOWN_FAIL"
 for t in $CU; do
-  timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "iser://$IP:3260/$IQN/0" > /tmp/cu.log 2>&1
+  for try in 1 2; do
+    timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "iser://$IP:3260/$IQN/0" > /tmp/cu.log 2>&1
+    cat /tmp/cu.log >> $RES/test-cu.log
+    # libiscsi's iSER code has aborted in glibc's heap checks (about 1 run in 50-250, PEERS.md):
+    # noted, and the test runs once more; only the second attempt counts.
+    if [ $try = 1 ] && ! grep -q 'Run Summary' /tmp/cu.log && grep -q -E "$HEAP_ABORT" /tmp/cu.log; then
+      echo "ISERVM-NOTE: iscsi-test-cu $t aborted inside libiscsi ($(grep -m1 -E "$HEAP_ABORT" /tmp/cu.log)); once more:"
+      continue
+    fi
+    break
+  done
   sum=$(grep -A2 'Run Summary' /tmp/cu.log | awk '/tests/{print $3, $4, $5}')
   set -- $sum
   [ $# = 3 ] && [ "$3" = 0 ]; rc=$?
@@ -240,8 +304,8 @@ for t in $CU; do
     if [ $rc = 0 ]; then echo "ISERVM-NOTE: XPASS libiscsi-iser-cu:$t"; else echo "ISERVM-NOTE: XFAIL libiscsi-iser-cu:$t"; fi
   else
     result "libiscsi-iser-cu:$t" $rc "ran ${1:-?} passed ${2:-?} failed ${3:-?}"
+    [ $rc = 0 ] || grep -v -E '^\s*$|CUnit|cunit.sourceforge' /tmp/cu.log | tail -8 | sed 's/^/ISERVM-NOTE:   /'
   fi
-  cat /tmp/cu.log >> $RES/test-cu.log
 done
 note "libiscsi test-cu"
 }
@@ -453,14 +517,15 @@ cu_loop() {
     t=${tests[$((i % ${#tests[@]}))]}
     timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "$url" > /tmp/cul.log 2>&1
     if grep -q 'Run Summary' /tmp/cul.log; then ok=$((ok + 1))
-    elif grep -q -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log; then heap=$((heap + 1))
-      grep -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log | head -1 | sed "s/^/ISERVM-NOTE: culoop $label heap: /"
+    elif grep -q -E "$HEAP_ABORT" /tmp/cul.log; then heap=$((heap + 1))
+      grep -m1 -E "$HEAP_ABORT" /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label heap: /"
     else other=$((other + 1)); tail -3 /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label other: /"; fi
   done
   echo "ISERVM-NOTE: culoop $label: $n runs, $ok clean, $heap heap crashes, $other other"
 }
 
 want linux && s_linux
+want linuxtcp && { s_linuxtcp; note "Linux iSCSI/TCP"; }
 want rping && s_rping
 want ours && { s_ours; note "ours against iserd"; }
 want kill && { s_kill; note "kill mid-write"; }
