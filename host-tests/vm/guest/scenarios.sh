@@ -182,11 +182,12 @@ sleep 1
 kill -0 $ISERD_PID 2>/dev/null; result iserd-survives-non-iser-peer $?
 }
 
-# ours_checks PREFIX PORTAL IQN LUN BACKING: our initiator over iser:// against one target.
+# ours_checks PREFIX PORTAL IQN LUN BACKING [SCHEME]: our initiator over SCHEME:// (iser, or
+# iscsi for TCP) against one target.
 ours_checks() {
-  local p=$1 portal=$2 iqn=$3 lun=$4 backing=$5 rc t0 u
-  u="iser://$portal/$iqn/$lun"
-  timeout 60 $ISER --initiator-name "$OINI" discover "iser://$portal" > /tmp/o-disc 2>&1
+  local p=$1 portal=$2 iqn=$3 lun=$4 backing=$5 scheme=${6:-iser} rc t0 u
+  u="$scheme://$portal/$iqn/$lun"
+  timeout 60 $ISER --initiator-name "$OINI" discover "$scheme://$portal" > /tmp/o-disc 2>&1
   rc=$?; cat /tmp/o-disc; grep -q "^$iqn " /tmp/o-disc || rc=${rc/#0/1}
   result $p-discover $rc
   timeout 60 $ISER --initiator-name "$OINI" ls "$u" > /tmp/o-ls 2>&1
@@ -326,7 +327,7 @@ lio_up() {
     echo "fd_dev_name=$1,fd_dev_size=67108864" > $LC/core/fileio_0/d0/control &&
     echo 1 > $LC/core/fileio_0/d0/enable &&
     mkdir -p $LT/lun/lun_0 && ln -s $LC/core/fileio_0/d0 $LT/lun/lun_0/d0 &&
-    mkdir $LT/np/$IP:3260 && echo 1 > $LT/np/$IP:3260/iser
+    mkdir $LT/np/$IP:3260 && echo 1 > $LT/np/$IP:3260/iser && mkdir $LT/np/$IP:3262
   rc=$?
   for a in "authentication 0" "generate_node_acls 1" "demo_mode_write_protect 0" \
     "cache_dynamic_acls 1"; do
@@ -337,7 +338,7 @@ lio_up() {
 }
 lio_down() {
   echo 0 > $LT/enable; sleep 1
-  rmdir $LT/np/$IP:3260; rm -f $LT/lun/lun_0/d0; rmdir $LT/lun/lun_0 $LT $LC/iscsi/$LIQN
+  rmdir $LT/np/$IP:3260 $LT/np/$IP:3262; rm -f $LT/lun/lun_0/d0; rmdir $LT/lun/lun_0 $LT $LC/iscsi/$LIQN
   rmdir $LC/core/fileio_0/d0 $LC/core/fileio_0 2>/dev/null
 }
 
@@ -346,6 +347,8 @@ s_lio() {
   rc=$?
   result lio-iser-target-configured $rc
   [ $rc = 0 ] && ours_checks ours-lio "$IP:3260" "$LIQN" 0 /tmp/lio.img
+  # LIO's iSCSI/TCP portal of the same target (port 3262): our initiator over TCP.
+  [ $rc = 0 ] && ours_checks ours-lio-tcp "$IP:3262" "$LIQN" 0 /tmp/lio.img iscsi
   lio_down
   rm -f /tmp/lio.img
 }
