@@ -28,6 +28,7 @@ OINI=iqn.2026-11.rs.iserd:vm-ours
 check rdma-device rxe_up
 note "rxe up"
 truncate -s 128M /tmp/lun0.img
+export ISERD_LOGOUT_LINGER_MS=$(arg iservm.linger)
 check iserd-iser-listener start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level "$LOG"
 note "iserd up"
@@ -446,17 +447,29 @@ s_bench() {
 # (ISERVM_CULOOP runs, 40; the tests of s_libiscsi in turn) against one target, counting clean runs, runs that crashed inside
 # libiscsi (glibc heap checks) and runs that ended any other way.
 cu_loop() {
-  local label=$1 url=$2 n=${CULOOP:-40} i t ok=0 heap=0 other=0
+  local label=$1 url=$2 n=${CULOOP:-40} i t ok=0 heap=0 other=0 cores=0
   local tests=(SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simple
     SCSI.Read10.BeyondEol SCSI.Read10.ZeroBlocks SCSI.Read16.Simple SCSI.Write10.ZeroBlocks)
+  local ct=$(arg iservm.cutests) ce=$(arg iservm.cuenv) envs=()
+  [ "$ct" != default ] && [ -n "$ct" ] && IFS=: read -r -a tests <<< "$ct"
+  [ "$ce" != none ] && [ -n "$ce" ] && IFS=: read -r -a envs <<< "$ce"
+  ulimit -c unlimited; echo "/tmp/core.%p" > /proc/sys/kernel/core_pattern
   for i in $(seq $n); do
     t=${tests[$((i % ${#tests[@]}))]}
-    timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "$url" > /tmp/cul.log 2>&1
+    rm -f /tmp/core.*
+    env "${envs[@]}" timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "$url" > /tmp/cul.log 2>&1
     if grep -q 'Run Summary' /tmp/cul.log; then ok=$((ok + 1))
     elif grep -q -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log; then heap=$((heap + 1))
-      grep -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log | head -1 | sed "s/^/ISERVM-NOTE: culoop $label heap: /"
-    else other=$((other + 1)); tail -3 /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label other: /"; fi
+      grep -E 'corrupted|double free|free\(\)|malloc' /tmp/cul.log | head -1 | sed "s/^/ISERVM-NOTE: culoop $label heap: run $i $t /"
+    else other=$((other + 1)); tail -3 /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label other: run $i $t /"; fi
+    if ! grep -q 'Run Summary' /tmp/cul.log; then
+      cp /tmp/cul.log $RES/cul-$label-$i.log
+      tail -60 /tmp/iserd.log > $RES/iserd-tail-$label-$i.log 2>/dev/null
+      if [ $cores -lt 4 ] && ls /tmp/core.* > /dev/null 2>&1; then
+        cores=$((cores + 1)); mv /tmp/core.* $RES/core-$label-$i; fi
+    fi
   done
+  rm -f /tmp/core.*
   echo "ISERVM-NOTE: culoop $label: $n runs, $ok clean, $heap heap crashes, $other other"
 }
 
@@ -493,7 +506,7 @@ kill -TERM $ISERD_PID; for i in $(seq 50); do kill -0 $ISERD_PID 2>/dev/null || 
 want busypoll && s_busypoll
 want lio && { s_lio; note "LIO"; }
 want tgt && { s_tgt; note "tgt"; }
-if want culoop; then
+if want culoop && [ "$(arg iservm.cutgt)" != 0 ]; then
   tgt_up /tmp/tgt.img "$LINI" && cu_loop tgt "iser://$IP:3260/$TIQN/1"
   tgt_down; rm -f /tmp/tgt.img
 fi
