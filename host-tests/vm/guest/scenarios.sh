@@ -445,7 +445,9 @@ s_bench() {
 
 # Opt-in diagnostic (ISERVM_ONLY=culoop): libiscsi's iscsi-test-cu over iser:// run many times
 # (ISERVM_CULOOP runs, 40; the tests of s_libiscsi in turn) against one target, counting clean runs, runs that crashed inside
-# libiscsi (glibc heap checks) and runs that ended any other way.
+# libiscsi (glibc heap checks) and runs that ended any other way. A failed run leaves its log, the
+# tail of iserd's log and (four at most) its core dump in $RES. iservm.cutests=A:B picks the tests,
+# iservm.cuenv=VAR=V:... sets iscsi-test-cu's environment.
 cu_loop() {
   local label=$1 url=$2 n=${CULOOP:-40} i t ok=0 heap=0 other=0 cores=0
   local tests=(SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simple
