@@ -12,7 +12,9 @@
 #      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill, and
 #      twovm for step 5; all; `twovm` alone skips step 4), ISERVM_BENCH_OTHERS (LABEL=PATH,...:
 #      other iserd binaries the bench runs beside ours), ISERVM_CULOOP (runs per target of the
-#      opt-in culoop group, 40)
+#      opt-in culoop group, 40; ISERVM_CUTGT=0 skips tgt, ISERVM_CUTESTS=A:B, ISERVM_CUENV=V=X:..),
+#      ISERVM_PREBUILT=1 (no cargo build), ISERVM_ISERD (this iserd binary), ISERVM_LINGER_MS
+#      (iserd's ISERD_LOGOUT_LINGER_MS)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
