@@ -12,7 +12,9 @@
 #      ISERVM_ONLY (comma-separated scenario groups of guest/scenarios.sh, e.g. ours,kill, and
 #      twovm for step 5; all; `twovm` alone skips step 4), ISERVM_BENCH_OTHERS (LABEL=PATH,...:
 #      other iserd binaries the bench runs beside ours), ISERVM_CULOOP (runs per target of the
-#      opt-in culoop group, 40)
+#      opt-in culoop group, 40; ISERVM_CUTGT=0 skips tgt, ISERVM_CUTESTS=A:B, ISERVM_CUENV=V=X:..),
+#      ISERVM_PREBUILT=1 (no cargo build), ISERVM_ISERD (this iserd binary), ISERVM_LINGER
+#      (iserd's --logout-linger SECS; its default when unset)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -37,11 +39,12 @@ if ! "$HERE/build-guest.sh" > "$VMLAB.build.log" 2>&1; then
 fi
 grep '^build-guest:' "$VMLAB.build.log" | tail -1
 echo "vm: guest ready ($(took))"
-(cd "$ROOT" && cargo build --release -q -p iserd -p iser-initiator) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
+[ -n "${ISERVM_PREBUILT:-}" ] || (cd "$ROOT" && cargo build --release -q -p iserd -p iser-initiator) || { echo "FAIL build"; echo "0 passed, 1 failed"; exit 1; }
 SHARE=$VMLAB/share
 rm -rf "$SHARE"; mkdir -p "$SHARE/bin" "$SHARE/results"
 cp "$TARGET_DIR/release/iserd" "$TARGET_DIR/release/iser" "$TARGET_DIR/release/iser-badpeer" \
   "$TARGET_DIR/release/iser-blkbench" "$SHARE/bin/"
+[ -n "${ISERVM_ISERD:-}" ] && cp "$ISERVM_ISERD" "$SHARE/bin/iserd"
 cp "$HERE"/guest/*.sh "$SHARE/"
 # An A/B bench: ISERVM_BENCH_OTHERS=LABEL=PATH,... names other iserd binaries benched beside ours.
 for lp in $(echo "${ISERVM_BENCH_OTHERS:-}" | tr , ' '); do cp "${lp#*=}" "$SHARE/bin/iserd-${lp%%=*}"; done
@@ -52,7 +55,7 @@ want_twovm=0; [ -z "$ONLY" ] || [[ ",$ONLY," == *",twovm,"* ]] && want_twovm=1
 want_single=1; [ -n "$ONLY" ] && [ -z "$(echo ",$ONLY," | sed 's/,twovm,/,/g; s/,//g')" ] && want_single=0
 P=0; F=0
 if [ $want_single = 1 ]; then
-  VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=$ONLY iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8} iservm.culoop=${ISERVM_CULOOP:-40}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
+  VM_APPEND="iservm.mib=${ISERVM_MIB:-64} iservm.log=${ISERVM_LOG:-debug} iservm.only=$ONLY iservm.tgtdebug=${ISERVM_TGTD_DEBUG:-0} iservm.iserlog=${ISERVM_ISER_LOG:-warn} iservm.benchruns=${ISERVM_BENCH_RUNS:-3} iservm.benchsecs=${ISERVM_BENCH_SECS:-8} iservm.culoop=${ISERVM_CULOOP:-40} iservm.cutgt=${ISERVM_CUTGT:-1} iservm.cuenv=${ISERVM_CUENV:-none} iservm.cutests=${ISERVM_CUTESTS:-default} iservm.linger=${ISERVM_LINGER:-default}" "$HERE/boot.sh" scenarios.sh "${VM_TIMEOUT:-600}" > "$SHARE/results/console.log" 2>&1
   qrc=$?
   echo "vm: guest done, qemu rc=$qrc ($(took))"
   grep -E '^ISERVM-(NOTE|RESULT|BENCH)' "$SHARE/results/console.log" | sed 's/^ISERVM-NOTE: /  /; s/^ISERVM-RESULT: //; s/^ISERVM-BENCH: /  bench: /'

@@ -34,6 +34,9 @@ options:
       --log-level LEVEL   off, error, warn, info (default), debug or trace
       --nop-in-interval SECS
                           idle seconds before a NOP-In ping (0: none; default 30)
+      --logout-linger SECS
+                          seconds an iSER initiator has to disconnect after its Logout
+                          before the target does (0: at once; default 30)
   -h, --help              print this help
   -V, --version           print the version
 
@@ -124,6 +127,8 @@ pub struct Options {
     pub log_level: Option<String>,
     /// `--nop-in-interval SECS` (0: no pings).
     pub nop_in_interval: Option<u64>,
+    /// `--logout-linger SECS`: overrides `[limits] logout_linger`.
+    pub logout_linger: Option<u64>,
 }
 
 /// What the command line asks for.
@@ -200,6 +205,13 @@ where
                 o.nop_in_interval =
                     Some(v.parse().map_err(|_| {
                         format!("--nop-in-interval: {v:?} is not a number of seconds")
+                    })?);
+            }
+            Long("logout-linger") => {
+                let v = text(p.value().map_err(|e| e.to_string())?, "--logout-linger")?;
+                o.logout_linger =
+                    Some(v.parse().map_err(|_| {
+                        format!("--logout-linger: {v:?} is not a number of seconds")
                     })?);
             }
             other => return Err(other.unexpected().to_string()),
@@ -311,6 +323,9 @@ impl Options {
         if let Some(secs) = self.nop_in_interval {
             config.limits.nop_in_interval = (secs > 0).then(|| Duration::from_secs(secs));
         }
+        if let Some(secs) = self.logout_linger {
+            config.limits.logout_linger = Duration::from_secs(secs);
+        }
         if let Some(level) = &self.log_level {
             config.log_level = config::parse_log_level(level).map_err(|m| err("--log-level", m))?;
         }
@@ -416,6 +431,15 @@ mod tests {
         assert!(parse_args(["--ram-lun", "1MiB,sanitize-rate=0"]).is_err());
         assert!(parse_args(["--ram-lun", "1MiB,sanitize-rate=fast"]).is_err());
         assert!(parse_args(["--nop-in-interval", "soon"]).is_err());
+        let c = run(&["--logout-linger", "0"]).into_config().unwrap();
+        assert_eq!(c.limits.logout_linger, Duration::ZERO);
+        assert_eq!(
+            run(&[]).into_config().unwrap().limits.logout_linger,
+            Duration::from_secs(30)
+        );
+        let e = run(&["--logout-linger", "3601"]).into_config().unwrap_err();
+        assert_eq!(e.key, "limits.logout_linger");
+        assert!(parse_args(["--logout-linger", "soon"]).is_err());
     }
 
     #[test]

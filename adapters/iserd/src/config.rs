@@ -32,6 +32,8 @@ pub const MAX_QUEUE_DEPTH: u32 = 128;
 pub const MAX_OUTSTANDING_R2T: u16 = 4;
 /// Largest `limits.max_login_requests`.
 pub const MAX_LOGIN_REQUESTS: u32 = 1024;
+/// Longest `limits.logout_linger`.
+pub const MAX_LOGOUT_LINGER: Duration = Duration::from_secs(3600);
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +103,10 @@ pub struct Limits {
     /// Login Requests (negotiation rounds and continued pieces) one login may take before
     /// the connection is dropped.
     pub max_login_requests: u32,
+    /// After an iSER Logout Response, how long the target leaves the disconnect to the
+    /// initiator before disconnecting itself (RFC 7143 §11.15: both ends close); zero
+    /// disconnects at once.
+    pub logout_linger: Duration,
 }
 
 impl Default for Limits {
@@ -119,6 +125,7 @@ impl Default for Limits {
             nop_in_timeout: Duration::from_secs(15),
             login_timeout: Duration::from_secs(15),
             max_login_requests: 32,
+            logout_linger: Duration::from_secs(30),
         }
     }
 }
@@ -268,6 +275,7 @@ struct RawLimits {
     nop_in_timeout: Option<u64>,
     login_timeout: Option<u64>,
     max_login_requests: Option<u32>,
+    logout_linger: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -391,6 +399,16 @@ impl Config {
         }
         if self.targets.is_empty() {
             return Err(err("target".into(), "no target defined".into()));
+        }
+        if self.limits.logout_linger > MAX_LOGOUT_LINGER {
+            return Err(err(
+                "limits.logout_linger".into(),
+                format!(
+                    "{} is outside 0..={}",
+                    self.limits.logout_linger.as_secs(),
+                    MAX_LOGOUT_LINGER.as_secs()
+                ),
+            ));
         }
         for (i, t) in self.targets.iter().enumerate() {
             check_iscsi_name(&t.name).map_err(|m| err(format!("target[{i}].name"), m))?;
@@ -558,6 +576,9 @@ impl RawLimits {
                 .login_timeout
                 .map_or(d.login_timeout, Duration::from_secs),
             max_login_requests: self.max_login_requests.unwrap_or(d.max_login_requests),
+            logout_linger: self
+                .logout_linger
+                .map_or(d.logout_linger, Duration::from_secs),
         };
         let range = |v: u32, max: u32, key: &str| -> Result<(), KeyError> {
             if (1..=max).contains(&v) {

@@ -190,6 +190,7 @@ pub fn serve(daemon: Arc<Daemon>, req: ConnectRequest, group_tag: u16) {
         ops: Vec::new(),
         recvs: std::collections::HashMap::new(),
         logged_in: false,
+        linger_until: None,
     };
     if let Err(e) = c.start(&peer_cm, config.max_rdma_reads) {
         log::warn!("iSER connect from {}: {e}", c.who);
@@ -250,6 +251,8 @@ struct IserConn {
     recvs: std::collections::HashMap<u64, iser_core::dm::BufRef>,
     /// Whether the login has completed (the Login Request limit applies before).
     logged_in: bool,
+    /// After a Logout Response: when we stop waiting for the initiator to disconnect first.
+    linger_until: Option<Instant>,
 }
 
 impl IserConn {
@@ -280,6 +283,7 @@ impl IserConn {
                 break;
             }
         }
+        self.defer_disconnect(&mut ops, now);
         if log::log_enabled!(log::Level::Trace) {
             for op in &ops {
                 self.trace_op(op);
@@ -369,6 +373,57 @@ impl IserConn {
         }
     }
 
+    /// After a Logout, holds back the engine's Disconnect for `limits.logout_linger`: the
+    /// initiator disconnects first (RFC 7143 §11.15: both ends close), as with tgt. libiscsi
+    /// 1.19's iSER transport frees its connection at logout without disconnecting, and a
+    /// disconnect event arriving after that is written into freed memory (a heap corruption in
+    /// the initiator's process, fixed in libiscsi 1.20); it disconnects only when its process
+    /// exits, which the linger waits for.
+    fn defer_disconnect(&mut self, ops: &mut Vec<DmOp>, now: Instant) {
+        let linger = self.daemon.config.limits.logout_linger;
+        if linger.is_zero()
+            || self.linger_until.is_some()
+            || !ops.iter().any(|op| matches!(op, DmOp::Disconnect))
+            || self.engine.session().close_reason() != Some(CloseReason::Logout)
+        {
+            return;
+        }
+        ops.retain(|op| !matches!(op, DmOp::Disconnect));
+        log::debug!(
+            "iSER {}: logged out; the initiator has {} s to disconnect",
+            self.who,
+            linger.as_secs()
+        );
+        let micros = u64::try_from(linger.as_micros()).unwrap_or(u64::MAX);
+        self.linger_until = Some(Instant(now.0.saturating_add(micros)));
+    }
+
+    /// Whether a held-back Disconnect still waits; disconnects when the time is up.
+    fn lingers(&mut self, now: Instant) -> bool {
+        let Some(until) = self.linger_until else {
+            return false;
+        };
+        if self.conn.is_disconnected() {
+            self.linger_until = None;
+            log::debug!(
+                "iSER {}: the initiator disconnected {} us before its time was up",
+                self.who,
+                until.saturating_since(now).0
+            );
+            return false;
+        }
+        if now < until {
+            return true;
+        }
+        self.linger_until = None;
+        log::debug!(
+            "iSER {}: the initiator did not disconnect; disconnecting",
+            self.who
+        );
+        let _ = self.conn.disconnect();
+        false
+    }
+
     fn run(&mut self) -> Result<(), iser_verbs::Error> {
         let mut told_gone = false;
         loop {
@@ -392,6 +447,12 @@ impl IserConn {
                 );
             }
             self.post_ops(now);
+            if !stop && self.lingers(now) {
+                let left = self.linger_until.map_or(0, |t| t.saturating_since(now).0);
+                self.conn
+                    .wait(Duration::from_micros(left).clamp(Duration::from_millis(1), MAX_WAIT))?;
+                continue;
+            }
             if self.engine.is_closed() && self.conn.outstanding() == 0 {
                 return Ok(());
             }
