@@ -167,6 +167,11 @@ where
         v.into_string()
             .map_err(|v| format!("{what}: not valid UTF-8: {v:?}"))
     };
+    let seconds = |v: OsString, what: &str| -> Result<u64, String> {
+        let v = text(v, what)?;
+        v.parse()
+            .map_err(|_| format!("{what}: {v:?} is not a number of seconds"))
+    };
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -201,18 +206,12 @@ where
                 o.log_level = Some(text(p.value().map_err(|e| e.to_string())?, "--log-level")?);
             }
             Long("nop-in-interval") => {
-                let v = text(p.value().map_err(|e| e.to_string())?, "--nop-in-interval")?;
-                o.nop_in_interval =
-                    Some(v.parse().map_err(|_| {
-                        format!("--nop-in-interval: {v:?} is not a number of seconds")
-                    })?);
+                let v = p.value().map_err(|e| e.to_string())?;
+                o.nop_in_interval = Some(seconds(v, "--nop-in-interval")?);
             }
             Long("logout-linger") => {
-                let v = text(p.value().map_err(|e| e.to_string())?, "--logout-linger")?;
-                o.logout_linger =
-                    Some(v.parse().map_err(|_| {
-                        format!("--logout-linger: {v:?} is not a number of seconds")
-                    })?);
+                let v = p.value().map_err(|e| e.to_string())?;
+                o.logout_linger = Some(seconds(v, "--logout-linger")?);
             }
             other => return Err(other.unexpected().to_string()),
         }

@@ -32,6 +32,7 @@ fn example_file_parses() {
     assert_eq!(c.portals[0].transport, TransportChoice::Auto);
     assert_eq!(c.limits.max_recv_data_segment_length, 256 << 10);
     assert_eq!(c.limits.nop_in_interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.limits.logout_linger, Duration::from_secs(30));
     let d = c.discovery_chap.as_ref().unwrap();
     assert_eq!(d.username, "discovery");
     assert!(d.mutual.is_none());
@@ -158,6 +159,7 @@ fn each_bad_config_names_its_key() {
         (format!("[limits]\nmax_outstanding_r2t = 5\n{t}{lun}"), "limits.max_outstanding_r2t", "outside 1..=4"),
         (format!("[limits]\nnop_in_timeout = 0\n{t}{lun}"), "limits.nop_in_timeout", "at least 1 second"),
         (format!("[limits]\nlogin_timeout = 0\n{t}{lun}"), "limits.login_timeout", "at least 1 second"),
+        (format!("[limits]\nlogout_linger = 3601\n{t}{lun}"), "limits.logout_linger", "outside 0..=3600"),
         (format!("[limits]\nmax_burst_length = 100\n{t}{lun}"), "limits.max_burst_length", "512..=16777215"),
         (format!("[limits]\nmax_recv_data_segment_length = \"16MiB\"\n{t}{lun}"), "limits.max_recv_data_segment_length", "outside"),
         (
