@@ -23,8 +23,9 @@ LOG=$(arg iservm.log); LOG=${LOG:-debug}
 ONLY=$(arg iservm.only)
 TGTD_DEBUG=$(arg iservm.tgtdebug)
 CULOOP=$(arg iservm.culoop)
-# What glibc prints when its heap checks abort a process (libiscsi's iSER code, PEERS.md).
-HEAP_ABORT='corrupted|double free|free\(\)|malloc\(\)|malloc_consolidate'
+# The synchronous iscsi-test-cu tests run over iser:// (s_libiscsi, cu_loop).
+CU_TESTS="SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simple
+  SCSI.Read10.BeyondEol SCSI.Read10.ZeroBlocks SCSI.Read16.Simple SCSI.Write10.ZeroBlocks"
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 ISER=/mnt/host/bin/iser
 export ISER_LOG=$(arg iservm.iserlog)
@@ -39,15 +40,31 @@ check iserd-iser-listener start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level "$LOG" ${LINGER:+--logout-linger $LINGER}
 note "iserd up"
 
-# open-iscsi may answer "Login/Text in progress" (rc 8) right after discovery when the login
-# takes two round trips; a login is retried like an administrator would (up to 3 tries).
-iser_login() {
+# node_login IFACE (iser, or default for iSCSI/TCP): open-iscsi may answer "Login/Text in
+# progress" (rc 8) right after discovery when the login takes two round trips; a login is
+# retried like an administrator would (up to 3 tries).
+node_login() {
   local try
   for try in 1 2 3; do
-    timeout 90 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser --login && return 0
+    timeout 90 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I "$1" --login && return 0
     sleep 2
   done
   return 1
+}
+
+# disk_roundtrip PREFIX DISK MIB: MIB of random data written to DISK with O_DIRECT, read back,
+# compared with what was written and with the file LUN's backing file.
+disk_roundtrip() {
+  local p=$1 d=$2 mib=$3 rc
+  head -c $((mib << 20)) /dev/urandom > /tmp/pattern
+  timeout 300 dd if=/tmp/pattern of=/dev/$d bs=1M oflag=direct > /tmp/dd-w.log 2>&1
+  rc=$?; cat /tmp/dd-w.log; result $p-write-${mib}MiB $rc "$(dd_rate /tmp/dd-w.log)"
+  echo 3 > /proc/sys/vm/drop_caches
+  timeout 300 dd if=/dev/$d of=/tmp/readback bs=1M count=$mib iflag=direct > /tmp/dd-r.log 2>&1
+  rc=$?; cat /tmp/dd-r.log; result $p-read-${mib}MiB $rc "$(dd_rate /tmp/dd-r.log)"
+  check $p-readback-matches cmp /tmp/pattern /tmp/readback
+  check $p-backing-file-matches cmp -n $((mib << 20)) /tmp/pattern /tmp/lun0.img
+  rm -f /tmp/pattern /tmp/readback
 }
 
 s_linux() {
@@ -60,28 +77,17 @@ note discovery
 # Without a discovery record, make the node by hand so the rest still runs.
 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser > /dev/null 2>&1 ||
   iscsiadm -m node -o new -T "$IQN" -p "$IP:3260" -I iser > /dev/null
-iser_login; result linux-iser-login $?
+node_login iser; result linux-iser-login $?
 note login
 iscsiadm -m session -P1 2>/dev/null | grep -E 'Target:|Transport|Iface Name|State'
 D=$(disk_of "$IQN"); result linux-iser-disk $? "${D:-none}, $(cat /sys/block/$D/size 2>/dev/null) sectors"
-if [ -n "$D" ]; then
-  head -c $((MIB << 20)) /dev/urandom > /tmp/pattern
-  s=$(date +%s.%N)
-  timeout 300 dd if=/tmp/pattern of=/dev/$D bs=1M oflag=direct > /tmp/dd-w.log 2>&1
-  rc=$?; cat /tmp/dd-w.log; result linux-iser-write-${MIB}MiB $rc "$(dd_rate /tmp/dd-w.log)"
-  echo 3 > /proc/sys/vm/drop_caches
-  timeout 300 dd if=/dev/$D of=/tmp/readback bs=1M count=$MIB iflag=direct > /tmp/dd-r.log 2>&1
-  rc=$?; cat /tmp/dd-r.log; result linux-iser-read-${MIB}MiB $rc "$(dd_rate /tmp/dd-r.log)"
-  check linux-iser-readback-matches cmp /tmp/pattern /tmp/readback
-  check linux-iser-backing-file-matches cmp -n $((MIB << 20)) /tmp/pattern /tmp/lun0.img
-  rm -f /tmp/readback
-fi
+[ -n "$D" ] && disk_roundtrip linux-iser "$D" $MIB
 note "data checked"
 timeout 60 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I iser --logout; result linux-iser-logout $?
 note logout
 
 # ---- (a) again with 4 sessions at once: a quarter of the data through each, in parallel ----
-iser_login > /dev/null
+node_login iser > /dev/null
 SID=$(iscsiadm -m session 2>/dev/null | awk -v t="$IQN" '$4==t{gsub(/[\[\]]/,"",$2); print $2; exit}')
 # open-iscsi refuses a new session while its previous login is still settling ("Login/Text in
 # progress", error 8) when a login takes two round trips; give each one a few tries.
@@ -134,32 +140,14 @@ note "4 sessions"
 # what was written and with the backing file, logout; then once more with CRC32C header and data
 # digests (RFC 7143 §13.1) on a quarter of the data.
 linux_tcp_round() {
-  local label=$1 mib=$2 digest=$3 d rc got
-  iscsi_tcp_login; result $label-login $?
+  local label=$1 mib=$2 digest=$3 d got
+  node_login default > /dev/null; result $label-login $?
   got=$(iscsiadm -m session -P2 2>/dev/null | awk '/HeaderDigest:|DataDigest:/{printf "%s%s ", $1, $2}')
   [ "$got" = "HeaderDigest:$digest DataDigest:$digest " ]; result $label-digests $? "$got"
   d=$(disk_of "$IQN"); result $label-disk $? "${d:-none}"
-  if [ -n "$d" ]; then
-    head -c $((mib << 20)) /dev/urandom > /tmp/tcp-pattern
-    timeout 300 dd if=/tmp/tcp-pattern of=/dev/$d bs=1M oflag=direct > /tmp/dd-w.log 2>&1
-    rc=$?; result $label-write-${mib}MiB $rc "$(dd_rate /tmp/dd-w.log)"
-    echo 3 > /proc/sys/vm/drop_caches
-    timeout 300 dd if=/dev/$d of=/tmp/tcp-readback bs=1M count=$mib iflag=direct > /tmp/dd-r.log 2>&1
-    rc=$?; result $label-read-${mib}MiB $rc "$(dd_rate /tmp/dd-r.log)"
-    check $label-readback-matches cmp /tmp/tcp-pattern /tmp/tcp-readback
-    check $label-backing-file-matches cmp -n $((mib << 20)) /tmp/tcp-pattern /tmp/lun0.img
-    rm -f /tmp/tcp-pattern /tmp/tcp-readback
-  fi
+  [ -n "$d" ] && disk_roundtrip $label "$d" $mib
   timeout 60 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I default --logout > /dev/null
   result $label-logout $?
-}
-iscsi_tcp_login() {
-  local try
-  for try in 1 2 3; do
-    timeout 90 iscsiadm -m node -T "$IQN" -p "$IP:3260" -I default --login > /dev/null && return 0
-    sleep 2
-  done
-  return 1
 }
 s_linuxtcp() {
   modprobe iscsi_tcp; result linux-tcp-module $?
@@ -285,9 +273,7 @@ note libiscsi
 # with "iscsi_service failed: revents is not POLLIN" on its side after the first write; the
 # Linux kernel initiator's writes above pass. It runs and is reported as XFAIL/XPASS, not counted.
 KNOWN_FAIL="SCSI.Write10.Simple"
-CU="SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simple
-  SCSI.Read10.BeyondEol SCSI.Read10.ZeroBlocks SCSI.Read16.Simple SCSI.Write10.ZeroBlocks
-  $KNOWN_FAIL"
+CU="$CU_TESTS $KNOWN_FAIL"
 # libiscsi 1.19 writes the disconnect event of a connection it already freed into freed memory
 # (README.md, culoop): iserd's default logout linger leaves the disconnect to its process exit.
 for t in $CU; do
@@ -503,17 +489,17 @@ s_bench() {
   rm -f /tmp/b-*.img
 }
 
-
 # Opt-in diagnostic (ISERVM_ONLY=culoop): libiscsi's iscsi-test-cu over iser:// run many times
-# (ISERVM_CULOOP runs, 40; the tests of s_libiscsi in turn) against one target, counting clean runs, runs that crashed inside
-# libiscsi (glibc heap checks) and runs that ended any other way. A failed run leaves its log, the
+# (ISERVM_CULOOP runs, 40; the tests of s_libiscsi in turn) against one target, counting clean
+# runs, runs that crashed inside libiscsi (glibc heap checks) and runs that ended any other way. A failed run leaves its log, the
 # tail of iserd's log and (four at most) its core dump in $RES. iservm.cutests=A:B picks the tests,
 # iservm.cuenv=VAR=V:... sets iscsi-test-cu's environment.
 cu_loop() {
-  local label=$1 url=$2 n=${CULOOP:-40} i t ok=0 heap=0 other=0 cores=0
-  local tests=(SCSI.TestUnitReady SCSI.ReadCapacity10 SCSI.ReadCapacity16 SCSI.Read10.Simple
-    SCSI.Read10.BeyondEol SCSI.Read10.ZeroBlocks SCSI.Read16.Simple SCSI.Write10.ZeroBlocks)
+  local label=$1 url=$2 n=${CULOOP:-40} i t ok=0 heap=0 other=0 cores=0 tests
+  # What glibc prints when its heap checks abort a process.
+  local abort='corrupted|double free|free\(\)|malloc\(\)|malloc_consolidate'
   local ct=$(arg iservm.cutests) ce=$(arg iservm.cuenv) envs=()
+  read -r -a tests <<< "$(echo $CU_TESTS)"
   [ "$ct" != default ] && [ -n "$ct" ] && IFS=: read -r -a tests <<< "$ct"
   [ "$ce" != none ] && [ -n "$ce" ] && IFS=: read -r -a envs <<< "$ce"
   ulimit -c unlimited; echo "/tmp/core.%p" > /proc/sys/kernel/core_pattern
@@ -521,15 +507,14 @@ cu_loop() {
     t=${tests[$((i % ${#tests[@]}))]}
     rm -f /tmp/core.*
     env "${envs[@]}" timeout 40 iscsi-test-cu -n -d -i "$LINI" -t "$t" "$url" > /tmp/cul.log 2>&1
-    if grep -q 'Run Summary' /tmp/cul.log; then ok=$((ok + 1))
-    elif grep -q -E "$HEAP_ABORT" /tmp/cul.log; then heap=$((heap + 1))
-      grep -m1 -E "$HEAP_ABORT" /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label heap: run $i $t /"
+    if grep -q 'Run Summary' /tmp/cul.log; then ok=$((ok + 1)); continue; fi
+    if grep -q -E "$abort" /tmp/cul.log; then heap=$((heap + 1))
+      grep -m1 -E "$abort" /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label heap: run $i $t /"
     else other=$((other + 1)); tail -3 /tmp/cul.log | sed "s/^/ISERVM-NOTE: culoop $label other: run $i $t /"; fi
-    if ! grep -q 'Run Summary' /tmp/cul.log; then
-      cp /tmp/cul.log $RES/cul-$label-$i.log
-      tail -60 /tmp/iserd.log > $RES/iserd-tail-$label-$i.log 2>/dev/null
-      if [ $cores -lt 4 ] && ls /tmp/core.* > /dev/null 2>&1; then
-        cores=$((cores + 1)); mv /tmp/core.* $RES/core-$label-$i; fi
+    cp /tmp/cul.log $RES/cul-$label-$i.log
+    tail -60 /tmp/iserd.log > $RES/iserd-tail-$label-$i.log 2>/dev/null
+    if [ $cores -lt 4 ] && ls /tmp/core.* > /dev/null 2>&1; then
+      cores=$((cores + 1)); mv /tmp/core.* $RES/core-$label-$i
     fi
   done
   rm -f /tmp/core.*
@@ -564,7 +549,7 @@ cp /tmp/iserd.log $RES/iserd-main.log
 ISERD_RDMA_POLL=busy start_iserd --listen "$IP:3260" --target-name "$IQN" \
   --file-lun /tmp/lun0.img --log-level info
 rc=$?
-if [ $rc = 0 ] && iser_login > /dev/null; then
+if [ $rc = 0 ] && node_login iser > /dev/null; then
   D=$(disk_of "$IQN")
   head -c 8388608 /dev/urandom > /tmp/p8
   dd if=/tmp/p8 of=/dev/$D bs=1M oflag=direct status=none &&
